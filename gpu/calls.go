@@ -6,6 +6,10 @@ package gpu
 // row-major and packed unless a leading dimension says otherwise; all
 // arithmetic is fp32.
 
+// KernelNames lists every kernel; the coverage test checks that each has a
+// CPU twin, a Vulkan dispatch and parity cases.
+var KernelNames = []string{"gemm", "unary", "binary", "reduce", "softmax", "layernorm", "embedding", "argmax", "topk", "permute"}
+
 // Act is an activation applied in a kernel epilogue.
 type Act uint32
 

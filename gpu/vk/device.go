@@ -7,8 +7,9 @@ import (
 // Device is one opened Vulkan device: the gpu.Backend of this package.
 type Device struct {
 	info      gpu.DeviceInfo
-	maxBind   int64 // maxStorageBufferRange, bytes
-	bindAlign int64 // minStorageBufferOffsetAlignment, bytes
+	maxBind   int64     // maxStorageBufferRange, bytes
+	bindAlign int64     // minStorageBufferOffsetAlignment, bytes
+	maxGroups [3]uint32 // maxComputeWorkGroupCount
 }
 
 // elemOff is the element offset of v within its binding: bindings start at
