@@ -25,7 +25,7 @@ deps:
 	fi
 
 build:
-	$(GO) build -o blip .
+	$(GO) build -o bin/blip .
 
 shaders: $(SPV)
 
@@ -52,8 +52,8 @@ test: deps shaders-check
 	BLIP_VALIDATE=1 BLIP_REQUIRE_VULKAN=1 $(GO) test -count=1 -timeout 25m ./...
 
 demo: deps build
-	./blip devices
-	./blip bench kernels --quick
+	./bin/blip devices
+	./bin/blip bench kernels --quick
 
 clean:
-	rm -f blip
+	rm -rf bin

@@ -1,19 +1,197 @@
+// Package vk is the Vulkan backend of blip: device selection, memory,
+// pipelines and command recording, with one file per kernel (<kernel>.go)
+// turning gpu calls into compute-shader dispatches.
 package vk
 
 import (
+	"fmt"
+	"sync"
+	"unsafe"
+
+	vk "github.com/vulkan-go/vulkan"
+
 	"blip/gpu"
 )
 
 // Device is one opened Vulkan device: the gpu.Backend of this package.
 type Device struct {
-	info      gpu.DeviceInfo
+	mu   sync.Mutex
+	inst *instance
+	pd   vk.PhysicalDevice
+	phys physInfo
+	info gpu.DeviceInfo
+	dev  vk.Device
+	q    vk.Queue
+
 	maxBind   int64     // maxStorageBufferRange, bytes
 	bindAlign int64     // minStorageBufferOffsetAlignment, bytes
 	maxGroups [3]uint32 // maxComputeWorkGroupCount
+
+	// memory
+	devType, hostType int
+	devMapped         bool
+	blockSize         int64
+	blocks            []*block
+	nextBlockID       uint64
+	deferred          []*buffer // freed while work was pending
+	peakUsed          int64
+	staging           *block // host-visible bounce buffer for unmapped memory
+
+	pipes pipelines
+	desc  descriptors
+	rec   recorder
+	prof  profiler
+
+	closed bool
 }
 
 // elemOff is the element offset of v within its binding: bindings start at
 // v's byte offset rounded down to bindAlign.
 func (d *Device) elemOff(v gpu.View) uint32 {
 	return uint32((v.ByteOff() % d.bindAlign) / v.DType.Size())
+}
+
+// Name implements gpu.Backend.
+func (d *Device) Name() string { return fmt.Sprintf("vulkan:%d", d.info.Index) }
+
+// Info implements gpu.Backend.
+func (d *Device) Info() gpu.DeviceInfo { return d.info }
+
+func init() {
+	gpu.Register(gpu.Driver{Name: "vulkan", Devices: listDevices, Open: open})
+}
+
+func listDevices(o gpu.Options) ([]gpu.DeviceInfo, error) {
+	in, err := newInstance(false)
+	if err != nil {
+		return nil, err
+	}
+	defer in.destroy()
+	var out []gpu.DeviceInfo
+	for i := range in.physical {
+		out = append(out, in.describe(i).info)
+	}
+	return out, nil
+}
+
+// open creates a Device for physical device idx, or the best one if idx < 0.
+func open(o gpu.Options, idx int) (gpu.Backend, error) {
+	in, err := newInstance(o.Validate)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", gpu.ErrNoDevice, err)
+	}
+	if len(in.physical) == 0 {
+		in.destroy()
+		return nil, fmt.Errorf("%w: vkEnumeratePhysicalDevices found no Vulkan device", gpu.ErrNoDevice)
+	}
+	infos := make([]physInfo, len(in.physical))
+	var list []gpu.DeviceInfo
+	for i := range in.physical {
+		infos[i] = in.describe(i)
+		list = append(list, infos[i].info)
+	}
+	if idx < 0 {
+		idx = gpu.PickBest(list)
+	} else if idx >= len(list) {
+		in.destroy()
+		return nil, fmt.Errorf("vulkan: device %d does not exist (%d devices; see `blip devices`)", idx, len(list))
+	}
+	d, err := newDevice(in, idx, infos[idx])
+	if err != nil {
+		in.destroy()
+		return nil, err
+	}
+	return d, nil
+}
+
+func newDevice(in *instance, idx int, pi physInfo) (*Device, error) {
+	d := &Device{inst: in, pd: in.physical[idx], phys: pi, info: pi.info}
+	// vulkan-go stores this slice's data pointer in C memory as is, so it
+	// must not be Go memory (cgo pointer rules).
+	prioMem := cAlloc(4)
+	defer cFree(prioMem)
+	prio := unsafe.Slice((*float32)(prioMem), 1)
+	prio[0] = 1
+	qi := []vk.DeviceQueueCreateInfo{{
+		SType:            vk.StructureTypeDeviceQueueCreateInfo,
+		QueueFamilyIndex: pi.queueFamily,
+		QueueCount:       1,
+		PQueuePriorities: prio,
+	}}
+	ci := vk.DeviceCreateInfo{
+		SType:                vk.StructureTypeDeviceCreateInfo,
+		QueueCreateInfoCount: 1,
+		PQueueCreateInfos:    qi,
+	}
+	var dev vk.Device
+	if err := check("vkCreateDevice", vk.CreateDevice(d.pd, &ci, nil, &dev)); err != nil {
+		return nil, err
+	}
+	d.dev = dev
+	var q vk.Queue
+	vk.GetDeviceQueue(d.dev, pi.queueFamily, 0, &q)
+	d.q = q
+	d.maxBind = int64(pi.limits.MaxStorageBufferRange)
+	d.bindAlign = int64(pi.limits.MinStorageBufferOffsetAlignment)
+	if d.bindAlign < 4 {
+		d.bindAlign = 4
+	}
+	d.maxGroups = pi.limits.MaxComputeWorkGroupCount
+	if err := d.pickMemoryTypes(); err != nil {
+		vk.DestroyDevice(d.dev, nil)
+		return nil, err
+	}
+	if err := d.pipes.init(d); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if err := d.desc.init(d); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if err := d.rec.init(d); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if err := d.inst.takeMessages(); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Close implements gpu.Backend: waits for work, releases everything, and
+// reports validation messages collected since the last Sync.
+func (d *Device) Close() error {
+	if d.closed {
+		return nil
+	}
+	var err error
+	if d.rec.pool != vk.NullCommandPool {
+		err = d.Sync()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.closed = true
+	if d.dev != nil {
+		vk.DeviceWaitIdle(d.dev)
+		d.rec.destroy(d)
+		d.prof.destroy(d)
+		d.desc.destroy(d)
+		d.pipes.destroy(d)
+		for _, b := range d.blocks {
+			d.destroyBlock(b)
+		}
+		d.blocks = nil
+		if d.staging != nil {
+			d.destroyBlock(d.staging)
+		}
+		vk.DestroyDevice(d.dev, nil)
+		d.dev = nil
+	}
+	if e := d.inst.takeMessages(); e != nil && err == nil {
+		err = e
+	}
+	d.inst.destroy()
+	return err
 }

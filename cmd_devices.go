@@ -1,0 +1,71 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"blip/gpu"
+)
+
+func devicesCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "devices",
+		Usage: "list compute devices (Vulkan and the CPU reference) and what they support",
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "JSON output"}},
+		Action: func(c *cli.Context) error {
+			ds, errs := gpu.ListDevices(options(c))
+			if c.Bool("json") {
+				return json.NewEncoder(os.Stdout).Encode(ds)
+			}
+			for _, e := range errs {
+				fmt.Fprintln(os.Stderr, "blip:", e)
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "backend\tindex\tname\ttype\tmemory\tsubgroup\tshared\tmax bind\tfp16\tbf16\tcoopmat\tdriver")
+			for _, d := range ds {
+				coop := ""
+				for _, x := range []struct {
+					ok   bool
+					name string
+				}{{d.CoopMatKHR, "KHR"}, {d.CoopMatNV, "NV"}, {d.CoopMat2NV, "NV2"}} {
+					if x.ok {
+						if coop != "" {
+							coop += ","
+						}
+						coop += x.name
+					}
+				}
+				if coop == "" {
+					coop = "no"
+				}
+				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%.1f GiB\t%d\t%d KiB\t%d MiB\t%v\t%v\t%s\t%s\n",
+					d.Backend, d.Index, d.Name, d.Type, float64(d.MemoryBytes)/(1<<30), d.SubgroupSize,
+					d.SharedMemBytes/1024, d.MaxBindBytes>>20, yes(d.FP16), yes(d.BF16), coop, d.Driver)
+			}
+			w.Flush()
+			var vkList []gpu.DeviceInfo
+			for _, d := range ds {
+				if d.Backend == "vulkan" {
+					vkList = append(vkList, d)
+				}
+			}
+			if best := gpu.PickBest(vkList); best >= 0 {
+				fmt.Printf("default: vulkan device %d (%s); override with --device N or BLIP_DEVICE\n", vkList[best].Index, vkList[best].Name)
+			} else {
+				fmt.Println("default: cpu (no Vulkan device)")
+			}
+			return nil
+		},
+	}
+}
+
+func yes(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

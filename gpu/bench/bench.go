@@ -1,0 +1,245 @@
+// Package bench measures kernels on a backend: GFLOP/s and GB/s per kernel and
+// shape, for `blip bench kernels`.
+package bench
+
+import (
+	"fmt"
+	"math/rand"
+	"time"
+	"unsafe"
+
+	"blip/gpu"
+)
+
+// Case is one kernel at one shape.
+type Case struct {
+	Name  string
+	Flops float64 // per call
+	Bytes float64 // global memory traffic per call (lower bound)
+	// Build allocates inputs on b and returns the call to time and a release
+	// function.
+	Build func(b gpu.Backend) (gpu.Call, func(), error)
+	// Big cases are skipped by --quick.
+	Big bool
+	// GPUOnly cases are too slow for the CPU reference and lavapipe.
+	GPUOnly bool
+	// Torch describes the same work for torch_kernels.py (the reference
+	// measured in the same run).
+	Torch map[string]any
+}
+
+// Result is the timing of one case on one backend.
+type Result struct {
+	Case    string  `json:"case"`
+	Backend string  `json:"backend"`
+	Device  string  `json:"device"`
+	Reps    int     `json:"reps"`
+	Seconds float64 `json:"seconds_per_call"`
+	GFlops  float64 `json:"gflops"`
+	GBs     float64 `json:"gb_per_s"`
+	Err     string  `json:"error,omitempty"`
+}
+
+// alloc makes a view of n random f32 values (or ids below vocab for I32).
+func alloc(b gpu.Backend, n int, d gpu.DType, rng *rand.Rand, vocab int) (gpu.View, error) {
+	buf, err := b.Alloc(int64(n) * d.Size())
+	if err != nil {
+		return gpu.View{}, err
+	}
+	data := make([]float32, n)
+	if d == gpu.I32 {
+		ids := unsafe.Slice((*int32)(unsafe.Pointer(&data[0])), n)
+		for i := range ids {
+			ids[i] = int32(rng.Intn(vocab))
+		}
+	} else {
+		for i := range data {
+			data[i] = float32(rng.NormFloat64())
+		}
+	}
+	if err := b.Write(buf, 0, unsafe.Slice((*byte)(unsafe.Pointer(&data[0])), 4*n)); err != nil {
+		b.Free(buf)
+		return gpu.View{}, err
+	}
+	return gpu.View{Buf: buf, Len: int64(n), DType: d}, nil
+}
+
+// Run times c on b: one warm-up call, then batches of calls recorded together
+// and synchronised once, until minTime has passed (at least 2 calls).
+func Run(b gpu.Backend, c Case, minTime time.Duration) Result {
+	r := Result{Case: c.Name, Backend: b.Name(), Device: b.Info().Name}
+	call, release, err := c.Build(b)
+	if err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	defer release()
+	if err := b.Do(call); err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	if err := b.Sync(); err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	batch, total := 1, 0
+	var elapsed time.Duration
+	for elapsed < minTime || total < 2 {
+		t := time.Now()
+		for i := 0; i < batch; i++ {
+			if err := b.Do(call); err != nil {
+				r.Err = err.Error()
+				return r
+			}
+		}
+		if err := b.Sync(); err != nil {
+			r.Err = err.Error()
+			return r
+		}
+		elapsed += time.Since(t)
+		total += batch
+		if per := elapsed / time.Duration(total); per > 0 {
+			left := minTime - elapsed
+			batch = max(1, min(int(left/per), 4*batch))
+		}
+	}
+	r.Reps = total
+	r.Seconds = elapsed.Seconds() / float64(total)
+	r.GFlops = c.Flops / r.Seconds / 1e9
+	r.GBs = c.Bytes / r.Seconds / 1e9
+	return r
+}
+
+func release(b gpu.Backend, vs ...gpu.View) func() {
+	return func() {
+		for _, v := range vs {
+			if v.Buf != nil {
+				b.Free(v.Buf)
+			}
+		}
+	}
+}
+
+// allocs allocates several f32 views; on error it frees what it made.
+func allocs(b gpu.Backend, rng *rand.Rand, sizes ...int) ([]gpu.View, error) {
+	var vs []gpu.View
+	for _, n := range sizes {
+		v, err := alloc(b, n, gpu.F32, rng, 0)
+		if err != nil {
+			release(b, vs...)()
+			return nil, err
+		}
+		vs = append(vs, v)
+	}
+	return vs, nil
+}
+
+// GemmCase is C (M,N) = A (M,K) @ B (K,N) [+ bias, act], optionally with B
+// transposed (as a linear layer's weight (N,K) is stored).
+func GemmCase(m, n, k int, transB, bias bool, act gpu.Act) Case {
+	name := fmt.Sprintf("gemm %dx%dx%d", m, n, k)
+	if transB {
+		name += " B^T"
+	}
+	if bias {
+		name += " +bias"
+	}
+	if act == gpu.ActGELU {
+		name += " gelu"
+	}
+	return Case{
+		Name:  name,
+		Flops: 2 * float64(m) * float64(n) * float64(k),
+		Bytes: 4 * float64(m*k+k*n+m*n),
+		Big:   float64(m)*float64(n)*float64(k) > 2e9,
+		Torch: map[string]any{"op": "gemm", "m": m, "n": n, "k": k, "trans_b": transB, "bias": bias, "gelu": act == gpu.ActGELU},
+		Build: func(b gpu.Backend) (gpu.Call, func(), error) {
+			rng := rand.New(rand.NewSource(1))
+			sizes := []int{m * k, k * n, m * n}
+			if bias {
+				sizes = append(sizes, n)
+			}
+			vs, err := allocs(b, rng, sizes...)
+			if err != nil {
+				return nil, nil, err
+			}
+			g := gpu.Gemm{A: vs[0], B: vs[1], C: vs[2], M: m, N: n, K: k, TransB: transB, Act: act}
+			if bias {
+				g.Bias = vs[3]
+			}
+			return g, release(b, vs...), nil
+		},
+	}
+}
+
+// RowCase benchmarks a row kernel (softmax, layernorm, reduce) on (rows, cols).
+func RowCase(kernel string, rows, cols int) Case {
+	n := float64(rows) * float64(cols)
+	c := Case{Name: fmt.Sprintf("%s %dx%d", kernel, rows, cols), Bytes: 8 * n, Flops: 5 * n,
+		Torch: map[string]any{"op": kernel, "rows": rows, "cols": cols}}
+	c.Build = func(b gpu.Backend) (gpu.Call, func(), error) {
+		rng := rand.New(rand.NewSource(2))
+		vs, err := allocs(b, rng, rows*cols, rows*cols, cols, cols)
+		if err != nil {
+			return nil, nil, err
+		}
+		var call gpu.Call
+		switch kernel {
+		case "softmax":
+			call = gpu.Softmax{X: vs[0], Y: vs[1], Rows: rows, Cols: cols}
+		case "layernorm":
+			call = gpu.LayerNorm{X: vs[0], Y: vs[1], Gamma: vs[2], Beta: vs[3], Rows: rows, Cols: cols, Eps: 1e-12}
+		default:
+			call = gpu.Reduce{Op: gpu.ReduceSum, X: vs[0], Y: vs[1], Rows: rows, Cols: cols}
+		}
+		return call, release(b, vs...), nil
+	}
+	return c
+}
+
+// ElementwiseCase benchmarks exact GELU and a broadcast add over n elements.
+func ElementwiseCase(kernel string, n int) Case {
+	c := Case{Name: fmt.Sprintf("%s %d", kernel, n), Bytes: 8 * float64(n), Flops: float64(n),
+		Torch: map[string]any{"op": kernel, "n": n}}
+	if kernel == "add" {
+		c.Bytes = 12 * float64(n)
+	} else {
+		c.Flops = 20 * float64(n)
+	}
+	c.Build = func(b gpu.Backend) (gpu.Call, func(), error) {
+		rng := rand.New(rand.NewSource(3))
+		vs, err := allocs(b, rng, n, n, n)
+		if err != nil {
+			return nil, nil, err
+		}
+		if kernel == "add" {
+			return gpu.Binary{Op: gpu.BinaryAdd, A: vs[0], B: vs[1], C: vs[2], N: n}, release(b, vs...), nil
+		}
+		return gpu.Unary{Op: gpu.UnaryGELU, X: vs[0], Y: vs[2], N: n}, release(b, vs...), nil
+	}
+	return c
+}
+
+// Cases is the kernel benchmark set: GEMM at 1024^3 and the BLIP shapes
+// (ViT-B/16 at 384px has 577 tokens; qkv 768->2304, MLP 768->3072), row
+// kernels and elementwise ops at transformer sizes.
+func Cases() []Case {
+	return []Case{
+		GemmCase(1024, 1024, 1024, false, false, gpu.ActNone),
+		GemmCase(577, 2304, 768, true, true, gpu.ActNone),
+		GemmCase(577, 3072, 768, true, true, gpu.ActGELU),
+		GemmCase(2048, 2048, 2048, false, false, gpu.ActNone),
+		withGPUOnly(GemmCase(4096, 4096, 4096, false, false, gpu.ActNone)),
+		withGPUOnly(GemmCase(32*577, 3072, 768, true, false, gpu.ActNone)),
+		RowCase("softmax", 12*577, 577),
+		RowCase("layernorm", 32*577, 768),
+		RowCase("reduce", 4096, 4096),
+		ElementwiseCase("gelu", 577*3072),
+		ElementwiseCase("add", 577*768*8),
+	}
+}
+
+func withGPUOnly(c Case) Case {
+	c.GPUOnly, c.Big = true, true
+	return c
+}

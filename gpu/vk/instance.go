@@ -1,0 +1,358 @@
+package vk
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"unsafe"
+
+	vk "github.com/vulkan-go/vulkan"
+
+	"blip/gpu"
+)
+
+const validationLayer = "VK_LAYER_KHRONOS_validation"
+
+// instance is a VkInstance plus what blip learned about its devices.
+type instance struct {
+	h        vk.Instance
+	validate bool
+	debugCB  vk.DebugReportCallback
+	mu       sync.Mutex
+	messages []string // validation messages not yet reported
+	physical []vk.PhysicalDevice
+}
+
+func cstr(s string) string { return s + "\x00" }
+
+func instanceLayers() map[string]bool {
+	var n uint32
+	vk.EnumerateInstanceLayerProperties(&n, nil)
+	props := make([]vk.LayerProperties, n)
+	vk.EnumerateInstanceLayerProperties(&n, props)
+	out := map[string]bool{}
+	for i := range props {
+		props[i].Deref()
+		out[vk.ToString(props[i].LayerName[:])] = true
+	}
+	return out
+}
+
+func instanceExtensions() map[string]bool {
+	var n uint32
+	vk.EnumerateInstanceExtensionProperties("", &n, nil)
+	props := make([]vk.ExtensionProperties, n)
+	vk.EnumerateInstanceExtensionProperties("", &n, props)
+	out := map[string]bool{}
+	for i := range props {
+		props[i].Deref()
+		out[vk.ToString(props[i].ExtensionName[:])] = true
+	}
+	return out
+}
+
+func newInstance(validate bool) (*instance, error) {
+	if err := load(); err != nil {
+		return nil, err
+	}
+	app := vk.ApplicationInfo{
+		SType:            vk.StructureTypeApplicationInfo,
+		PApplicationName: cstr("blip"),
+		PEngineName:      cstr("blip"),
+		ApiVersion:       vk.MakeVersion(1, 1, 0),
+	}
+	var layers, exts []string
+	if exts0 := instanceExtensions(); exts0["VK_KHR_portability_enumeration"] {
+		// Harmless where unused; lets portability drivers show up.
+		exts = append(exts, cstr("VK_KHR_portability_enumeration"))
+	}
+	if validate {
+		if !instanceLayers()[validationLayer] {
+			return nil, fmt.Errorf("vkCreateInstance: %s requested but not installed (apt-get install vulkan-validationlayers)", validationLayer)
+		}
+		layers = append(layers, cstr(validationLayer))
+		exts = append(exts, cstr("VK_EXT_debug_report"))
+	}
+	info := vk.InstanceCreateInfo{
+		SType:                   vk.StructureTypeInstanceCreateInfo,
+		PApplicationInfo:        &app,
+		EnabledLayerCount:       uint32(len(layers)),
+		PpEnabledLayerNames:     layers,
+		EnabledExtensionCount:   uint32(len(exts)),
+		PpEnabledExtensionNames: exts,
+	}
+	if len(exts) > 0 && exts[0] == cstr("VK_KHR_portability_enumeration") {
+		info.Flags = 0x00000001 // VK_INSTANCE_CREATE_ENUMERATE_PORTABILITY_BIT_KHR
+	}
+	var h vk.Instance
+	if err := check("vkCreateInstance", vk.CreateInstance(&info, nil, &h)); err != nil {
+		return nil, err
+	}
+	if err := vk.InitInstance(h); err != nil {
+		vk.DestroyInstance(h, nil)
+		return nil, fmt.Errorf("vkGetInstanceProcAddr: %w", err)
+	}
+	in := &instance{h: h, validate: validate}
+	if validate {
+		cb := vk.DebugReportCallbackCreateInfo{
+			SType: vk.StructureTypeDebugReportCallbackCreateInfo,
+			Flags: vk.DebugReportFlags(vk.DebugReportErrorBit | vk.DebugReportWarningBit),
+			PfnCallback: func(flags vk.DebugReportFlags, _ vk.DebugReportObjectType, _ uint64, _ uint, code int32, prefix, msg string, _ unsafe.Pointer) vk.Bool32 {
+				in.mu.Lock()
+				in.messages = append(in.messages, fmt.Sprintf("[%s %d] %s", prefix, code, strings.TrimSpace(msg)))
+				in.mu.Unlock()
+				return vk.False
+			},
+		}
+		var dcb vk.DebugReportCallback
+		if err := check("vkCreateDebugReportCallbackEXT", vk.CreateDebugReportCallback(h, &cb, nil, &dcb)); err != nil {
+			vk.DestroyInstance(h, nil)
+			return nil, err
+		}
+		in.debugCB = dcb
+	}
+	var n uint32
+	if err := check("vkEnumeratePhysicalDevices", vk.EnumeratePhysicalDevices(h, &n, nil)); err != nil {
+		in.destroy()
+		return nil, err
+	}
+	in.physical = make([]vk.PhysicalDevice, n)
+	if n > 0 {
+		if err := check("vkEnumeratePhysicalDevices", vk.EnumeratePhysicalDevices(h, &n, in.physical)); err != nil {
+			in.destroy()
+			return nil, err
+		}
+	}
+	return in, nil
+}
+
+// takeMessages returns the validation messages since the last call as one
+// error, or nil.
+func (in *instance) takeMessages() error {
+	if in == nil || !in.validate {
+		return nil
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if len(in.messages) == 0 {
+		return nil
+	}
+	msgs := in.messages
+	in.messages = nil
+	if len(msgs) > 5 {
+		msgs = append(msgs[:5], fmt.Sprintf("... and %d more", len(msgs)-5))
+	}
+	return fmt.Errorf("vulkan validation: %s", strings.Join(msgs, "; "))
+}
+
+func (in *instance) destroy() {
+	if in.validate && in.debugCB != vk.NullDebugReportCallback {
+		vk.DestroyDebugReportCallback(in.h, in.debugCB, nil)
+	}
+	vk.DestroyInstance(in.h, nil)
+}
+
+// physInfo is what blip knows about one physical device.
+type physInfo struct {
+	info        gpu.DeviceInfo
+	props       vk.PhysicalDeviceProperties
+	limits      vk.PhysicalDeviceLimits
+	mem         vk.PhysicalDeviceMemoryProperties
+	exts        map[string]bool
+	queueFamily uint32
+	tsBits      uint32
+	apiVersion  uint32
+}
+
+func deviceExtensions(pd vk.PhysicalDevice) map[string]bool {
+	var n uint32
+	vk.EnumerateDeviceExtensionProperties(pd, "", &n, nil)
+	props := make([]vk.ExtensionProperties, n)
+	vk.EnumerateDeviceExtensionProperties(pd, "", &n, props)
+	out := map[string]bool{}
+	for i := range props {
+		props[i].Deref()
+		out[vk.ToString(props[i].ExtensionName[:])] = true
+	}
+	return out
+}
+
+// Structure types newer than vulkan-go's 1.1 headers, and byte offsets in
+// the C structs (x86-64 / aarch64 LP64 layout: sType at 0, pNext at 8).
+const (
+	stProps2          = 1000059001
+	stFeatures2       = 1000059000
+	stMemProps2       = 1000059006
+	stSubgroupProps   = 1000094000
+	stDriverProps     = 1000196000
+	stStorage16       = 1000083000
+	stFloat16Int8     = 1000082000
+	stMemBudget       = 1000237000
+	sizeProps2        = 1024
+	sizeFeatures2     = 256
+	sizeMemProps2     = 16 + 520
+	sizeSubgroupProps = 32
+	sizeDriverProps   = 536
+	sizeSmallFeatures = 32
+	sizeMemBudget     = 16 + 256
+)
+
+func put32(p unsafe.Pointer, off int, v uint32) { *(*uint32)(unsafe.Add(p, off)) = v }
+func get32(p unsafe.Pointer, off int) uint32    { return *(*uint32)(unsafe.Add(p, off)) }
+func get64(p unsafe.Pointer, off int) uint64    { return *(*uint64)(unsafe.Add(p, off)) }
+func putPtr(p unsafe.Pointer, off int, v unsafe.Pointer) {
+	*(*unsafe.Pointer)(unsafe.Add(p, off)) = v
+}
+
+func (in *instance) describe(idx int) physInfo {
+	pd := in.physical[idx]
+	var pi physInfo
+	vk.GetPhysicalDeviceProperties(pd, &pi.props)
+	pi.props.Deref()
+	pi.limits = pi.props.Limits
+	pi.limits.Deref()
+	vk.GetPhysicalDeviceMemoryProperties(pd, &pi.mem)
+	pi.mem.Deref()
+	for i := range pi.mem.MemoryTypes {
+		pi.mem.MemoryTypes[i].Deref()
+	}
+	for i := range pi.mem.MemoryHeaps {
+		pi.mem.MemoryHeaps[i].Deref()
+	}
+	pi.exts = deviceExtensions(pd)
+	pi.apiVersion = pi.props.ApiVersion
+
+	var nq uint32
+	vk.GetPhysicalDeviceQueueFamilyProperties(pd, &nq, nil)
+	qs := make([]vk.QueueFamilyProperties, nq)
+	vk.GetPhysicalDeviceQueueFamilyProperties(pd, &nq, qs)
+	best := -1
+	for i := range qs {
+		qs[i].Deref()
+		f := vk.QueueFlagBits(qs[i].QueueFlags)
+		if f&vk.QueueComputeBit == 0 {
+			continue
+		}
+		dedicated := f&vk.QueueGraphicsBit == 0 && qs[i].TimestampValidBits > 0
+		if best < 0 || dedicated {
+			best = i
+			if dedicated {
+				break
+			}
+		}
+	}
+	if best >= 0 {
+		pi.queueFamily = uint32(best)
+		pi.tsBits = qs[best].TimestampValidBits
+	}
+
+	var heap int64
+	for i := uint32(0); i < pi.mem.MemoryHeapCount; i++ {
+		h := pi.mem.MemoryHeaps[i]
+		if vk.MemoryHeapFlagBits(h.Flags)&vk.MemoryHeapDeviceLocalBit != 0 && int64(h.Size) > heap {
+			heap = int64(h.Size)
+		}
+	}
+	major, minor := pi.apiVersion>>22, (pi.apiVersion>>12)&0x3ff
+	d := gpu.DeviceInfo{
+		Index:          idx,
+		Name:           vk.ToString(pi.props.DeviceName[:]),
+		Backend:        "vulkan",
+		Type:           deviceType(pi.props.DeviceType),
+		APIVersion:     fmt.Sprintf("%d.%d.%d", major, minor, pi.apiVersion&0xfff),
+		MemoryBytes:    heap,
+		SharedMemBytes: int(pi.limits.MaxComputeSharedMemorySize),
+		MaxBindBytes:   int64(pi.limits.MaxStorageBufferRange),
+		CoopMatKHR:     pi.exts["VK_KHR_cooperative_matrix"],
+		CoopMatNV:      pi.exts["VK_NV_cooperative_matrix"],
+		CoopMat2NV:     pi.exts["VK_NV_cooperative_matrix2"],
+		BF16:           pi.exts["VK_KHR_shader_bfloat16"],
+		Timestamps:     pi.tsBits > 0 && pi.limits.TimestampPeriod > 0,
+	}
+	v12 := major > 1 || minor >= 2
+	if fn := instanceProc(in.h, "vkGetPhysicalDeviceProperties2"); fn != nil {
+		p2 := cAlloc(sizeProps2)
+		sg := cAlloc(sizeSubgroupProps)
+		dr := cAlloc(sizeDriverProps)
+		put32(p2, 0, stProps2)
+		put32(sg, 0, stSubgroupProps)
+		putPtr(p2, 8, sg)
+		if v12 || pi.exts["VK_KHR_driver_properties"] {
+			put32(dr, 0, stDriverProps)
+			putPtr(sg, 8, dr)
+		}
+		callPD2(fn, pd, p2)
+		d.SubgroupSize = int(get32(sg, 16))
+		if get32(dr, 0) == stDriverProps {
+			name := cString(unsafe.Add(dr, 20), 256)
+			inf := cString(unsafe.Add(dr, 276), 256)
+			d.Driver = strings.TrimSpace(name + " " + inf)
+		}
+		cFree(p2)
+		cFree(sg)
+		cFree(dr)
+	}
+	if fn := instanceProc(in.h, "vkGetPhysicalDeviceFeatures2"); fn != nil && (v12 || pi.exts["VK_KHR_16bit_storage"]) {
+		f2 := cAlloc(sizeFeatures2)
+		s16 := cAlloc(sizeSmallFeatures)
+		f16 := cAlloc(sizeSmallFeatures)
+		put32(f2, 0, stFeatures2)
+		put32(s16, 0, stStorage16)
+		putPtr(f2, 8, s16)
+		if v12 || pi.exts["VK_KHR_shader_float16_int8"] {
+			put32(f16, 0, stFloat16Int8)
+			putPtr(s16, 8, f16)
+		}
+		callPD2(fn, pd, f2)
+		d.FP16 = get32(s16, 16) != 0 && get32(f16, 16) != 0
+		cFree(f2)
+		cFree(s16)
+		cFree(f16)
+	}
+	pi.info = d
+	return pi
+}
+
+// heapFree returns the free bytes of heap per VK_EXT_memory_budget, or -1.
+func (in *instance) heapFree(pd vk.PhysicalDevice, exts map[string]bool, heap uint32) int64 {
+	fn := instanceProc(in.h, "vkGetPhysicalDeviceMemoryProperties2")
+	if fn == nil || !exts["VK_EXT_memory_budget"] {
+		return -1
+	}
+	m2 := cAlloc(sizeMemProps2)
+	b := cAlloc(sizeMemBudget)
+	defer cFree(m2)
+	defer cFree(b)
+	put32(m2, 0, stMemProps2)
+	put32(b, 0, stMemBudget)
+	putPtr(m2, 8, b)
+	callPD2(fn, pd, m2)
+	budget := int64(get64(b, 16+8*int(heap)))
+	usage := int64(get64(b, 144+8*int(heap)))
+	return budget - usage
+}
+
+// cString reads a NUL-terminated string of at most n bytes from C memory.
+func cString(p unsafe.Pointer, n int) string {
+	b := unsafe.Slice((*byte)(p), n)
+	for i, c := range b {
+		if c == 0 {
+			return string(b[:i])
+		}
+	}
+	return string(b)
+}
+
+func deviceType(t vk.PhysicalDeviceType) gpu.DeviceType {
+	switch t {
+	case vk.PhysicalDeviceTypeDiscreteGpu:
+		return gpu.Discrete
+	case vk.PhysicalDeviceTypeIntegratedGpu:
+		return gpu.Integrated
+	case vk.PhysicalDeviceTypeVirtualGpu:
+		return gpu.Virtual
+	case vk.PhysicalDeviceTypeCpu:
+		return gpu.CPU
+	}
+	return gpu.Other
+}
