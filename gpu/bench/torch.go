@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -48,6 +49,13 @@ func RunTorch(python, device string, cases []Case, minTime time.Duration) (*Torc
 	js, _ := json.Marshal(in)
 	cmd := exec.Command(python, script, "--device", device, "--min-time", fmt.Sprint(minTime.Seconds()))
 	cmd.Stdin = bytes.NewReader(js)
+	// OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE pin some machines to a slow
+	// OpenBLAS kernel; the reference should run at its real speed.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "OPENBLAS_CORETYPE=") && !strings.HasPrefix(kv, "OPENBLAS_L2_SIZE=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = os.Stderr

@@ -5,7 +5,7 @@ and prints one JSON object {case: seconds_per_call} on stdout, timed the same
 way: one warm-up call, then repeated calls for at least --min-time seconds.
 fp32 throughout; on CUDA, TF32 is off so that the comparison is fp32 to fp32.
 """
-import argparse, json, sys, time
+import argparse, json, os, sys, time
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +17,8 @@ args = ap.parse_args()
 dev = torch.device(args.device)
 torch.backends.cuda.matmul.allow_tf32 = False
 torch.backends.cudnn.allow_tf32 = False
+if dev.type == "cpu":
+    torch.set_num_threads(os.cpu_count())  # blip uses every core too
 
 
 def sync():

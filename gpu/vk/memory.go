@@ -237,6 +237,11 @@ func (d *Device) Alloc(n int64) (gpu.Buffer, error) {
 		blk, off = b, b.take(a)
 	}
 	buf := &buffer{dev: d, blk: blk, off: off, size: n, alloc: a}
+	var used int64
+	for _, b := range d.blocks {
+		used += b.used
+	}
+	d.peakUsed = max(d.peakUsed, used)
 	// Zero-fill: memory may be reused from freed tensors.
 	if blk.mapped != nil && !d.pendingWork() {
 		clear(unsafe.Slice((*byte)(unsafe.Add(blk.mapped, off)), a))
