@@ -53,13 +53,13 @@ type UnaryOp uint32
 // Unary operations.
 const (
 	UnaryCopy  UnaryOp = iota // Y = X
-	UnaryScale                // Y = Alpha * X
+	UnaryScale                // Y = Alpha * X (Alpha 0 gives zeros)
 	UnaryGELU                 // exact erf GELU
 	UnaryTanh
 	UnaryExp
 )
 
-// Unary computes Y[i] = op(X[i]) for i < N. Y may alias X.
+// Unary computes Y[i] = op(X[i]) for i < N. Y may be the same view as X.
 type Unary struct {
 	Op    UnaryOp
 	X, Y  View
@@ -83,7 +83,7 @@ const (
 
 // Binary computes C[i] = A[i] op B[i % BN] for i < N, so B may be a row
 // broadcast over the rows of A (BN = row length) or a scalar (BN = 1). BN 0
-// means N. C may alias A or B.
+// means N. C may be the same view as A (or as B when BN = N).
 type Binary struct {
 	Op      BinaryOp
 	A, B, C View

@@ -113,8 +113,12 @@ func (g Gemm) Check() error {
 	if sa < 0 || sb < 0 || sc < 0 {
 		return shapeErr(k, "negative batch stride")
 	}
-	if batch > 1 && sc < int64(g.M-1)*int64(ldc)+int64(g.N) {
-		return shapeErr(k, "StrideC %d makes batches of C (%dx%d) overlap", sc, g.M, g.N)
+	// Batches of C may lie one after another, or side by side within each
+	// row (attention heads written into (T, H*D)); anything else overlaps.
+	stacked := sc >= int64(g.M-1)*int64(ldc)+int64(g.N)
+	sideBySide := sc >= int64(g.N) && int64(batch-1)*sc+int64(g.N) <= int64(ldc)
+	if batch > 1 && !stacked && !sideBySide {
+		return shapeErr(k, "StrideC %d with LdC %d makes batches of C (%dx%d) overlap", sc, ldc, g.M, g.N)
 	}
 	desc := fmt.Sprintf("[%d] (%dx%d)@(%dx%d)", batch, g.M, g.K, g.K, g.N)
 	if err := need(k, "A "+desc, g.A, F32, span(batch, sa, ar, ac, lda)); err != nil {

@@ -16,9 +16,9 @@ import (
 // binding address any tensor in a block.
 
 const (
-	allocAlign   = 256                // byte alignment of every sub-allocation
-	defaultBlock = int64(256) << 20   // bytes per block unless the heap is small
-	maxAlloc     = int64(1) << 40     // refuse anything larger outright
+	allocAlign   = 256              // byte alignment of every sub-allocation
+	defaultBlock = int64(256) << 20 // bytes per block unless the heap is small
+	maxAlloc     = int64(1) << 40   // refuse anything larger outright
 	hostMemFlags = vk.MemoryPropertyHostVisibleBit | vk.MemoryPropertyHostCoherentBit
 )
 
@@ -44,7 +44,7 @@ type buffer struct {
 	freed bool
 }
 
-func (b *buffer) Bytes() int64      { return b.size }
+func (b *buffer) Bytes() int64       { return b.size }
 func (b *buffer) Owner() gpu.Backend { return b.dev }
 
 // memoryType picks the memory type for tensors: device-local, and also
@@ -96,9 +96,16 @@ func (d *Device) newBlock(size int64, memType int, usage vk.BufferUsageFlagBits)
 		Usage:       vk.BufferUsageFlags(usage),
 		SharingMode: vk.SharingModeExclusive,
 	}
+	heap := d.phys.mem.MemoryHeaps[d.phys.mem.MemoryTypes[memType].HeapIndex]
+	if size > int64(heap.Size) {
+		return nil, d.oomError(size, memType)
+	}
 	var buf vk.Buffer
-	if err := check("vkCreateBuffer", vk.CreateBuffer(d.dev, &bi, nil, &buf)); err != nil {
-		return nil, err
+	if r := vk.CreateBuffer(d.dev, &bi, nil, &buf); r != vk.Success {
+		if r == vk.ErrorOutOfDeviceMemory || r == vk.ErrorOutOfHostMemory {
+			return nil, d.oomError(size, memType)
+		}
+		return nil, check("vkCreateBuffer", r)
 	}
 	var req vk.MemoryRequirements
 	vk.GetBufferMemoryRequirements(d.dev, buf, &req)

@@ -1,0 +1,254 @@
+package vk
+
+import (
+	"encoding/binary"
+	"math"
+	"os"
+	"strings"
+	"testing"
+
+	"blip/gpu"
+	"blip/gpu/cpu"
+)
+
+// openTest opens the best Vulkan device with validation as make test asks;
+// without one it skips, unless BLIP_REQUIRE_VULKAN=1 (CI) makes that a
+// failure.
+func openTest(t *testing.T) *Device {
+	t.Helper()
+	b, err := gpu.Open(gpu.Options{Backend: "vulkan", Device: -1, Validate: os.Getenv("BLIP_VALIDATE") == "1"})
+	if err != nil {
+		if os.Getenv("BLIP_REQUIRE_VULKAN") == "1" {
+			t.Fatalf("no Vulkan device: %v", err)
+		}
+		t.Skipf("no Vulkan device: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return b.(*Device)
+}
+
+func f32bytes(x []float32) []byte {
+	b := make([]byte, 4*len(x))
+	for i, v := range x {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+	}
+	return b
+}
+
+func bytesf32(b []byte) []float32 {
+	x := make([]float32, len(b)/4)
+	for i := range x {
+		x[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return x
+}
+
+func readF32(t *testing.T, b gpu.Backend, v gpu.View) []float32 {
+	t.Helper()
+	out := make([]byte, v.Bytes())
+	if err := b.Read(v.Buf, v.ByteOff(), out); err != nil {
+		t.Fatal(err)
+	}
+	return bytesf32(out)
+}
+
+// A chain of dependent scalings, some in place, at unaligned offsets inside
+// one buffer, must come out exactly as computed in order: this fails if a
+// barrier is missing (RAW, WAR or WAW).
+func TestRecordingOrder(t *testing.T) {
+	d := openTest(t)
+	const n = 4099
+	buf, err := d.Alloc(4 * (3*n + 16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Free(buf)
+	all := gpu.Whole(buf, gpu.F32)
+	x, y, z := all.Slice(1, n), all.Slice(n+5, n), all.Slice(2*n+9, n)
+	init := make([]float32, n)
+	for i := range init {
+		init[i] = float32(i%97) - 48
+	}
+	if err := d.Write(buf, x.ByteOff(), f32bytes(init)); err != nil {
+		t.Fatal(err)
+	}
+	want := append([]float32(nil), init...)
+	for it := 0; it < 5; it++ {
+		if err := d.Do(
+			gpu.Unary{Op: gpu.UnaryScale, X: x, Y: y, N: n, Alpha: 2},    // y = 2x
+			gpu.Unary{Op: gpu.UnaryScale, X: y, Y: z, N: n, Alpha: 3},    // RAW on y
+			gpu.Unary{Op: gpu.UnaryScale, X: z, Y: x, N: n, Alpha: 0.25}, // WAR on x
+			gpu.Unary{Op: gpu.UnaryScale, X: x, Y: x, N: n, Alpha: -1},   // in place
+		); err != nil {
+			t.Fatal(err)
+		}
+		for i := range want {
+			want[i] = -(want[i] * 2 * 3 * 0.25)
+		}
+	}
+	got := readF32(t, d, x)
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("x[%d] = %v, want %v", i, got[i], want[i])
+		}
+	}
+}
+
+// Independent dispatches need no barrier between them; dependent ones do.
+func TestBarrierElision(t *testing.T) {
+	d := openTest(t)
+	const n = 1024
+	var vs []gpu.View
+	for i := 0; i < 4; i++ {
+		b, err := d.Alloc(4 * n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Free(b)
+		vs = append(vs, gpu.Whole(b, gpu.F32))
+	}
+	if err := d.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	_, b0 := d.Stats()
+	// Two independent scalings (a->b, c->d): no barrier.
+	if err := d.Do(
+		gpu.Unary{Op: gpu.UnaryScale, X: vs[0], Y: vs[1], N: n, Alpha: 2},
+		gpu.Unary{Op: gpu.UnaryScale, X: vs[2], Y: vs[3], N: n, Alpha: 2},
+	); err != nil {
+		t.Fatal(err)
+	}
+	_, b1 := d.Stats()
+	if b1 != b0 {
+		t.Errorf("independent dispatches recorded %d barriers", b1-b0)
+	}
+	// Reading what was just written: one barrier.
+	if err := d.Do(gpu.Unary{Op: gpu.UnaryScale, X: vs[1], Y: vs[0], N: n, Alpha: 2}); err != nil {
+		t.Fatal(err)
+	}
+	_, b2 := d.Stats()
+	if b2 != b1+1 {
+		t.Errorf("dependent dispatch recorded %d barriers, want 1", b2-b1)
+	}
+	if err := d.Sync(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A Write is seen by calls recorded after it and not by calls before it.
+func TestWriteOrdering(t *testing.T) {
+	d := openTest(t)
+	const n = 256
+	bx, _ := d.Alloc(4 * n)
+	by, _ := d.Alloc(4 * n)
+	defer d.Free(bx)
+	defer d.Free(by)
+	x, y := gpu.Whole(bx, gpu.F32), gpu.Whole(by, gpu.F32)
+	ones := make([]float32, n)
+	twos := make([]float32, n)
+	for i := range ones {
+		ones[i], twos[i] = 1, 2
+	}
+	if err := d.Write(bx, 0, f32bytes(ones)); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Do(gpu.Unary{Op: gpu.UnaryScale, X: x, Y: y, N: n, Alpha: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Write(bx, 0, f32bytes(twos)); err != nil {
+		t.Fatal(err)
+	}
+	if got := readF32(t, d, y); got[0] != 10 || got[n-1] != 10 {
+		t.Fatalf("y = %v..%v, want 10 (the write after the call leaked into it)", got[0], got[n-1])
+	}
+}
+
+// Freed memory is reused only after pending work finished, and Alloc
+// returns zeros even for reused memory.
+func TestFreeAndZeroing(t *testing.T) {
+	d := openTest(t)
+	const n = 1 << 16
+	a, _ := d.Alloc(4 * n)
+	av := gpu.Whole(a, gpu.F32)
+	junk := make([]float32, n)
+	for i := range junk {
+		junk[i] = 7
+	}
+	if err := d.Write(a, 0, f32bytes(junk)); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Do(gpu.Unary{Op: gpu.UnaryScale, X: av, Y: av, N: n, Alpha: 3}); err != nil {
+		t.Fatal(err)
+	}
+	d.Free(a) // work pending: deferred
+	b, err := d.Alloc(4 * n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Free(b)
+	for _, v := range readF32(t, d, gpu.Whole(b, gpu.F32)) {
+		if v != 0 {
+			t.Fatalf("new allocation holds %v, want zeros", v)
+		}
+	}
+	c, _ := d.Alloc(4 * n) // after the Sync in Read, a's memory is free again
+	defer d.Free(c)
+	for _, v := range readF32(t, d, gpu.Whole(c, gpu.F32)) {
+		if v != 0 {
+			t.Fatalf("reused allocation holds %v, want zeros", v)
+		}
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	d := openTest(t)
+	if _, err := d.Alloc(1 << 39); err == nil || !strings.Contains(err.Error(), "asked for") {
+		t.Errorf("huge Alloc: %v, want an out-of-memory error saying how much was asked", err)
+	}
+	if _, err := d.Alloc(0); err == nil {
+		t.Error("Alloc(0) succeeded")
+	}
+	b, _ := d.Alloc(64)
+	defer d.Free(b)
+	if err := d.Write(b, 60, make([]byte, 8)); err == nil || !strings.Contains(err.Error(), "outside") {
+		t.Errorf("write past the end: %v", err)
+	}
+	c := cpu.New()
+	cb, _ := c.Alloc(64)
+	err := d.Do(gpu.Unary{Op: gpu.UnaryScale, X: gpu.Whole(cb, gpu.F32), Y: gpu.Whole(b, gpu.F32), N: 16})
+	if err == nil || !strings.Contains(err.Error(), "unary") {
+		t.Errorf("views of two backends: %v", err)
+	}
+	err = d.Do(gpu.Unary{Op: gpu.UnaryScale, X: gpu.Whole(b, gpu.F32), Y: gpu.Whole(b, gpu.F32), N: 17})
+	if err == nil || !strings.Contains(err.Error(), "unary") {
+		t.Errorf("N past the view: %v", err)
+	}
+}
+
+func TestProfiling(t *testing.T) {
+	d := openTest(t)
+	if !d.Info().Timestamps {
+		t.Skip("device has no timestamps")
+	}
+	b, _ := d.Alloc(4 << 16)
+	defer d.Free(b)
+	v := gpu.Whole(b, gpu.F32)
+	d.SetProfiling(true)
+	for i := 0; i < 3; i++ {
+		if err := d.Do(gpu.Unary{Op: gpu.UnaryGELU, X: v, Y: v, N: 1 << 16}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	d.SetProfiling(false)
+	p := d.Profile()
+	if p["unary"].Calls != 3 || !(p["unary"].Nanos > 0) {
+		t.Fatalf("profile %+v, want 3 timed unary calls", p)
+	}
+}
