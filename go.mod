@@ -3,6 +3,7 @@ module blip
 go 1.26.8
 
 require (
+	github.com/nlpodyssey/gopickle v0.2.0
 	github.com/urfave/cli/v2 v2.27.7
 	github.com/vulkan-go/vulkan v0.0.0-20221209234627-c0a353ae26c8
 	golang.org/x/text v0.44.0

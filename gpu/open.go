@@ -90,9 +90,12 @@ func (o Options) EnvDefaults() (Options, error) {
 	return o, nil
 }
 
-// Open returns a backend chosen by o. With Backend "auto" it tries Vulkan and
-// falls back to the CPU reference with a one-line notice when no Vulkan device
-// exists.
+// Open returns a backend chosen by o. With Backend "auto" it picks the best
+// Vulkan device, and falls back to the CPU backend with a one-line notice when
+// no Vulkan device exists. When the only Vulkan devices are themselves CPU
+// implementations (Mesa lavapipe), auto also picks the CPU backend, which is
+// faster on the same cores (`blip bench kernels` measures both); --backend
+// vulkan or --device N still selects them.
 func Open(o Options) (Backend, error) {
 	log := o.Log
 	if log == nil {
@@ -101,6 +104,14 @@ func Open(o Options) (Backend, error) {
 	switch o.Backend {
 	case "", "auto":
 		if d, ok := driver("vulkan"); ok {
+			if o.Device < 0 {
+				if ds, err := d.Devices(o); err == nil && len(ds) > 0 {
+					if best := ds[PickBest(ds)]; best.Type == CPU {
+						fmt.Fprintf(log, "blip: only a CPU Vulkan device (%s); using the CPU backend, which is faster here (--backend vulkan to override)\n", best.Name)
+						return openCPU(o)
+					}
+				}
+			}
 			b, err := d.Open(o, o.Device)
 			if err == nil {
 				return b, nil
@@ -110,11 +121,7 @@ func Open(o Options) (Backend, error) {
 			}
 			fmt.Fprintf(log, "blip: no Vulkan device (%v); using the CPU backend\n", err)
 		}
-		d, ok := driver("cpu")
-		if !ok {
-			return nil, fmt.Errorf("gpu: no backend registered")
-		}
-		return d.Open(o, 0)
+		return openCPU(o)
 	default:
 		d, ok := driver(o.Backend)
 		if !ok {
@@ -154,4 +161,12 @@ func PickBest(ds []DeviceInfo) int {
 		}
 	}
 	return best
+}
+
+func openCPU(o Options) (Backend, error) {
+	d, ok := driver("cpu")
+	if !ok {
+		return nil, fmt.Errorf("gpu: no backend registered")
+	}
+	return d.Open(o, 0)
 }
