@@ -7,7 +7,8 @@ package gpu
 // arithmetic is fp32.
 
 // KernelNames lists every kernel; the coverage test checks that each has a
-// CPU twin, a Vulkan dispatch and parity cases.
+// CPU twin, a Vulkan dispatch and parity cases. Files declaring further calls
+// append to it in init.
 var KernelNames = []string{"gemm", "unary", "binary", "reduce", "softmax", "layernorm", "embedding", "argmax", "topk", "permute"}
 
 // Act is an activation applied in a kernel epilogue.
