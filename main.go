@@ -25,6 +25,8 @@ func main() {
 		Commands: []*cli.Command{
 			devicesCmd(),
 			benchCmd(),
+			shapesCmd(),
+			convertCmd(),
 		},
 	}
 	if err := app.Run(os.Args); err != nil {
