@@ -7,7 +7,7 @@ SHADERS := $(wildcard shaders/*.comp)
 SPV     := $(patsubst shaders/%.comp,shaders/spv/%.spv,$(SHADERS))
 GLSLFLAGS := --target-env=vulkan1.1 -O -Ishaders
 
-.PHONY: all build deps shaders shaders-check test demo bench clean
+.PHONY: all build deps shaders shaders-check test demo bench clean gpu-run-prep
 
 all: build
 
@@ -57,3 +57,7 @@ demo: deps build
 
 clean:
 	rm -rf bin
+
+# Binaries for gpu/bench/gpu_run.sh on a lent GPU machine (no Go there).
+gpu-run-prep: build
+	$(GO) test -c -o bin/vk.test ./gpu/vk

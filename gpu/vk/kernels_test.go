@@ -1,0 +1,85 @@
+package vk
+
+import (
+	"math"
+	"testing"
+
+	"blip/gpu"
+	"blip/gpu/paritytest"
+)
+
+// TestShaderReference runs the parity table on the Vulkan device against
+// the float64 references (select kernels with -run
+// 'TestShaderReference/gemm'). Cases of kernels without a Vulkan dispatch
+// yet are skipped.
+func TestShaderReference(t *testing.T) {
+	d := openTest(t)
+	runReference(t, d)
+}
+
+// TestShaderSplitting runs the parity table with the device's binding and
+// grid limits lowered, so that every kernel splits its calls into several
+// dispatches over sub-views (the runtime checks every binding against the
+// lowered maxBind too).
+func TestShaderSplitting(t *testing.T) {
+	d := openTest(t)
+	d.maxBind = 4 << 20
+	d.maxGroups = [3]uint32{64, 16, 2}
+	runReference(t, d)
+}
+
+func runReference(t *testing.T, d *Device) {
+	for _, c := range paritytest.Cases() {
+		t.Run(c.Name, func(t *testing.T) {
+			if _, ok := kernels[c.Kernel]; !ok {
+				t.Skipf("%s: no Vulkan dispatch", c.Kernel)
+			}
+			in := c.Inputs()
+			want := c.Expected(in)
+			bufs, err := c.Exec(d, in)
+			if err != nil {
+				t.Fatalf("%s: %v", c.Name, err)
+			}
+			r := c.Compare(want, bufs)
+			t.Logf("worst error %.3g (tol %.3g)", r.Worst, c.Tol)
+			for _, p := range r.Problems {
+				t.Errorf("%s: %s", c.Name, p)
+			}
+			for _, m := range r.Bad {
+				t.Errorf("%s: %s[%d] = %s, want %s (error %.3g > tol %.3g)", c.Name, m.Tensor, m.Index, m.Got, m.Want, m.Err, c.Tol)
+			}
+			if r.NBad > len(r.Bad) {
+				t.Errorf("%s: %d elements outside the tolerance in all", c.Name, r.NBad)
+			}
+		})
+	}
+}
+
+// Max propagates NaN like the CPU twin (the parity table has no NaN case
+// for reduce).
+func TestReduceMaxNaN(t *testing.T) {
+	d := openTest(t)
+	const rows, cols = 3, 1000
+	b, err := d.Alloc(4 * (rows*cols + rows))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Free(b)
+	all := gpu.Whole(b, gpu.F32)
+	x := make([]float32, rows*cols)
+	for i := range x {
+		x[i] = float32(i % 97)
+	}
+	x[1*cols+517] = float32(math.NaN())
+	x[2*cols+999] = float32(math.Inf(1))
+	if err := d.Write(b, 0, f32bytes(x)); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Do(gpu.Reduce{Op: gpu.ReduceMax, X: all.Slice(0, rows*cols), Y: all.Slice(rows*cols, rows), Rows: rows, Cols: cols}); err != nil {
+		t.Fatal(err)
+	}
+	y := readF32(t, d, all.Slice(rows*cols, rows))
+	if y[0] != 96 || !math.IsNaN(float64(y[1])) || !math.IsInf(float64(y[2]), 1) {
+		t.Fatalf("max = %v, want [96 NaN +Inf]", y)
+	}
+}

@@ -1,0 +1,49 @@
+package vk
+
+import (
+	"blip/gpu"
+)
+
+// layernorm: shaders/layernorm.comp, one workgroup per row, rows split into
+// ranges that fit a binding.
+func init() {
+	kernels["layernorm"] = func(d *Device, c gpu.Call) ([]dispatch, error) {
+		l := callAs[gpu.LayerNorm](c)
+		cols := int64(l.Cols)
+		chunk, err := d.rowChunk("layernorm", l.Rows, cols)
+		if err != nil {
+			return nil, err
+		}
+		wg := d.rowThreads()
+		gamma, beta := l.Gamma.Slice(0, cols), l.Beta.Slice(0, cols)
+		var out []dispatch
+		for r0 := 0; r0 < l.Rows; r0 += chunk {
+			n := min(chunk, l.Rows-r0)
+			x := l.X.Slice(int64(r0)*cols, int64(n)*cols)
+			y := l.Y.Slice(int64(r0)*cols, int64(n)*cols)
+			var mean, rstd gpu.View
+			flags := uint32(0)
+			if l.Mean.Buf != nil {
+				mean = l.Mean.Slice(int64(r0), int64(n))
+				flags |= 1
+			}
+			if l.Rstd.Buf != nil {
+				rstd = l.Rstd.Slice(int64(r0), int64(n))
+				flags |= 2
+			}
+			g, err := d.grid("layernorm", int64(n))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, dispatch{
+				shader: "layernorm",
+				spec:   []uint32{wg},
+				binds:  []binding{rd(x), rd(gamma), rd(beta), wr(y), wr(mean), wr(rstd)},
+				push: []uint32{uint32(n), uint32(cols), d.elemOff(x), d.elemOff(gamma), d.elemOff(beta), d.elemOff(y),
+					offIfSet(d, mean), offIfSet(d, rstd), flags, f32bits(l.Eps)},
+				groups: g,
+			})
+		}
+		return out, nil
+	}
+}
