@@ -8,6 +8,7 @@ package cpu
 
 import (
 	"fmt"
+	"reflect"
 	"runtime"
 	"sync"
 	"time"
@@ -333,7 +334,31 @@ func deref(c gpu.Call) gpu.Call {
 	case *gpu.Permute:
 		return *p
 	}
+	if rv := reflect.ValueOf(c); rv.Kind() == reflect.Pointer && !rv.IsNil() && rv.Elem().Kind() == reflect.Struct {
+		if v, ok := rv.Elem().Interface().(gpu.Call); ok {
+			return v
+		}
+	}
 	return c
+}
+
+// twins holds the CPU twins of calls declared outside calls.go (such as
+// calls_train.go): each gpu/cpu/<kernel>.go file adds its function in init.
+// They get the call by value; their views are found by reflection.
+var twins = map[string]func(gpu.Call){}
+
+var viewType = reflect.TypeOf(gpu.View{})
+
+// reflectViews lists the View fields of a call struct.
+func reflectViews(c gpu.Call) []namedView {
+	rv := reflect.ValueOf(c)
+	var out []namedView
+	for i := 0; i < rv.NumField(); i++ {
+		if f := rv.Type().Field(i); f.Type == viewType {
+			out = append(out, namedView{f.Name, rv.Field(i).Interface().(gpu.View)})
+		}
+	}
+	return out
 }
 
 func namedViews(c gpu.Call) ([]namedView, bool) {
@@ -358,6 +383,9 @@ func namedViews(c gpu.Call) ([]namedView, bool) {
 		return []namedView{{"X", c.X}, {"Vals", c.Vals}, {"Idx", c.Idx}}, true
 	case gpu.Permute:
 		return []namedView{{"X", c.X}, {"Y", c.Y}}, true
+	}
+	if _, ok := twins[c.Kernel()]; ok && reflect.ValueOf(c).Kind() == reflect.Struct {
+		return reflectViews(c), true
 	}
 	return nil, false
 }
@@ -386,6 +414,10 @@ func run(c gpu.Call) {
 	case gpu.Permute:
 		permute(c)
 	default:
+		if f, ok := twins[c.Kernel()]; ok {
+			f(c)
+			return
+		}
 		panic(fmt.Sprintf("cpu: no kernel for %T", c))
 	}
 }

@@ -211,8 +211,17 @@ func ErrorCases() []ErrorCase {
 			return gpu.Permute{X: e.Foreign(gpu.F32, 24), Y: e.Foreign(gpu.F32, 24), Shape: [4]int{1, 2, 3, 4}, Perm: [4]int{0, 1, 3, 2}}
 		}},
 	}
+	for _, f := range registeredErrors {
+		cs = append(cs, f()...)
+	}
 	return cs
 }
+
+// registeredErrors holds the error cases of other files (one file per group
+// of kernels adds itself in init), as register does for Cases.
+var registeredErrors []func() []ErrorCase
+
+func registerErrors(f func() []ErrorCase) { registeredErrors = append(registeredErrors, f) }
 
 // RunErrors checks that b.Do refuses every ErrorCase with an error that names
 // the kernel, that a Do holding a valid call before an invalid one runs
