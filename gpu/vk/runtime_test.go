@@ -9,6 +9,7 @@ import (
 
 	"blip/gpu"
 	"blip/gpu/cpu"
+	vkapi "github.com/vulkan-go/vulkan"
 )
 
 // openTest opens the best Vulkan device with validation as make test asks;
@@ -250,5 +251,22 @@ func TestProfiling(t *testing.T) {
 	p := d.Profile()
 	if p["unary"].Calls != 3 || !(p["unary"].Nanos > 0) {
 		t.Fatalf("profile %+v, want 3 timed unary calls", p)
+	}
+}
+
+// Every message of the validation layer must surface as an error from Sync:
+// inject one through the debug-report extension and check it comes back.
+func TestValidationMessagesFail(t *testing.T) {
+	d := openTest(t)
+	if !d.inst.validate {
+		t.Skip("validation not enabled (BLIP_VALIDATE=1)")
+	}
+	vkapi.DebugReportMessage(d.inst.h, vkapi.DebugReportFlags(vkapi.DebugReportErrorBit), vkapi.DebugReportObjectTypeUnknown, 0, 0, 42, "blip-test\x00", "injected message\x00")
+	err := d.Sync()
+	if err == nil || !strings.Contains(err.Error(), "injected message") {
+		t.Fatalf("Sync after a validation message: %v, want an error carrying it", err)
+	}
+	if err := d.Sync(); err != nil {
+		t.Fatalf("the message must be reported once: %v", err)
 	}
 }
