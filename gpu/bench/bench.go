@@ -5,6 +5,7 @@ package bench
 import (
 	"fmt"
 	"math/rand"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -74,7 +75,7 @@ func Run(b gpu.Backend, c Case, minTime time.Duration) Result {
 		return r
 	}
 	defer release()
-	if err := b.Do(call); err != nil {
+	if err := do(b, call); err != nil {
 		r.Err = err.Error()
 		return r
 	}
@@ -87,7 +88,7 @@ func Run(b gpu.Backend, c Case, minTime time.Duration) Result {
 	for elapsed < minTime || total < 2 {
 		t := time.Now()
 		for i := 0; i < batch; i++ {
-			if err := b.Do(call); err != nil {
+			if err := do(b, call); err != nil {
 				r.Err = err.Error()
 				return r
 			}
@@ -236,6 +237,77 @@ func Cases() []Case {
 		RowCase("reduce", 4096, 4096),
 		ElementwiseCase("gelu", 577*3072),
 		ElementwiseCase("add", 577*768*8),
+		AttentionCase(32, 12, 577, 64, false),
+		withGPUOnly(AttentionCase(32, 12, 577, 64, true)),
+	}
+}
+
+// Seq is several calls timed together as one case (a forward and its
+// backward): Run records them in one Do.
+type Seq []gpu.Call
+
+// Kernel implements gpu.Call.
+func (s Seq) Kernel() string {
+	var n []string
+	for _, c := range s {
+		n = append(n, c.Kernel())
+	}
+	return strings.Join(n, "+")
+}
+
+// Check implements gpu.Call.
+func (s Seq) Check() error {
+	for _, c := range s {
+		if err := c.Check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func do(b gpu.Backend, c gpu.Call) error {
+	if s, ok := c.(Seq); ok {
+		return b.Do(s...)
+	}
+	return b.Do(c)
+}
+
+// AttentionCase is fused self-attention over (B, T, H*D) tensors, forward
+// (4*B*H*T*T*D flops) or forward and backward (3.5 times that: the backward
+// counted as its five T x T x D matrix products, though attention_bwd
+// recomputes two more).
+func AttentionCase(b, h, t, d int, backward bool) Case {
+	n := b * t * h * d
+	name := fmt.Sprintf("attention %dx%dx%dx%d", b, h, t, d)
+	flops := 4 * float64(b) * float64(h) * float64(t) * float64(t) * float64(d)
+	bytes := 4 * 4 * float64(n)
+	if backward {
+		name += " fwd+bwd"
+		flops *= 3.5
+		bytes += 4 * 7 * float64(n)
+	}
+	return Case{
+		Name: name, Flops: flops, Bytes: bytes, Big: true,
+		Torch: map[string]any{"op": "attention", "b": b, "h": h, "t": t, "d": d, "backward": backward},
+		Build: func(be gpu.Backend) (gpu.Call, func(), error) {
+			rng := rand.New(rand.NewSource(4))
+			sizes := []int{n, n, n, n, b * h * t}
+			if backward {
+				sizes = append(sizes, n, n, n, n)
+			}
+			vs, err := allocs(be, rng, sizes...)
+			if err != nil {
+				return nil, nil, err
+			}
+			shape := gpu.AttentionShape{B: b, H: h, Tq: t, Tk: t, D: d}
+			fwd := gpu.Attention{Q: vs[0], K: vs[1], V: vs[2], O: vs[3], LSE: vs[4], AttentionShape: shape}
+			if !backward {
+				return fwd, release(be, vs...), nil
+			}
+			bwd := gpu.AttentionBackward{Q: vs[0], K: vs[1], V: vs[2], O: vs[3], LSE: vs[4], DO: vs[5],
+				DQ: vs[6], DK: vs[7], DV: vs[8], AttentionShape: shape}
+			return Seq{fwd, bwd}, release(be, vs...), nil
+		},
 	}
 }
 

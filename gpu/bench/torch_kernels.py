@@ -57,6 +57,20 @@ def build(t):
     if op == "add":
         x, y = r(t["n"]), r(t["n"])
         return lambda: x + y
+    if op == "attention":
+        # (B, H, T, D) tensors; fp32 picks the memory-efficient kernel on CUDA.
+        q, k, v = (r(t["b"], t["h"], t["t"], t["d"]) for _ in range(3))
+        if not t["backward"]:
+            return lambda: F.scaled_dot_product_attention(q, k, v)
+        q, k, v = (x.requires_grad_() for x in (q, k, v))
+        do = r(t["b"], t["h"], t["t"], t["d"])
+
+        def fwd_bwd():
+            with torch.enable_grad():
+                o = F.scaled_dot_product_attention(q, k, v)
+                return torch.autograd.grad(o, (q, k, v), do)
+
+        return fwd_bwd
     raise ValueError(op)
 
 

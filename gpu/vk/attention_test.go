@@ -1,0 +1,150 @@
+package vk
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"blip/gpu"
+	"blip/gpu/bench"
+	"blip/gpu/paritytest"
+)
+
+// attentionCases are the parity cases of the attention kernels.
+func attentionCases() []paritytest.Case {
+	var cs []paritytest.Case
+	for _, c := range paritytest.Cases() {
+		if c.Kernel == "attention" || c.Kernel == "attention_bwd" {
+			cs = append(cs, c)
+		}
+	}
+	return cs
+}
+
+// TestAttentionGridSplit runs the attention cases against the float64
+// references with a grid of at most 3 x 5 x 1 workgroups and 2 MiB
+// bindings, so that calls split by batch, query/key tiles and heads.
+func TestAttentionGridSplit(t *testing.T) {
+	d := openTest(t)
+	d.maxBind = 2 << 20
+	d.maxGroups = [3]uint32{3, 5, 1}
+	for _, c := range attentionCases() {
+		t.Run(c.Name, func(t *testing.T) {
+			in := c.Inputs()
+			want := c.Expected(in)
+			bufs, err := c.Exec(d, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := c.Compare(want, bufs)
+			if !r.OK() {
+				t.Fatalf("worst error %.3g at %+v; %d bad; %v", r.Worst, r.WorstAt, r.NBad, r.Problems)
+			}
+			t.Logf("worst error %.3g", r.Worst)
+		})
+	}
+}
+
+// TestAttentionDeterministic runs a forward and backward twice and wants
+// bit-identical results (no atomics, fixed reduction orders).
+func TestAttentionDeterministic(t *testing.T) {
+	d := openTest(t)
+	s := gpu.AttentionShape{B: 2, H: 3, Tq: 150, Tk: 150, D: 64, Causal: true}
+	n := s.B * s.Tq * s.H * s.D
+	rng := rand.New(rand.NewSource(5))
+	vs := make([]gpu.View, 9)
+	for i := range vs {
+		m := n
+		if i == 4 {
+			m = s.B * s.H * s.Tq
+		}
+		buf, err := d.Alloc(int64(4 * m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Free(buf)
+		x := make([]float32, m)
+		for j := range x {
+			x[j] = float32(rng.NormFloat64())
+		}
+		if err := d.Write(buf, 0, f32bytes(x)); err != nil {
+			t.Fatal(err)
+		}
+		vs[i] = gpu.Whole(buf, gpu.F32)
+	}
+	fwd := gpu.Attention{Q: vs[0], K: vs[1], V: vs[2], O: vs[3], LSE: vs[4], AttentionShape: s}
+	bwd := gpu.AttentionBackward{Q: vs[0], K: vs[1], V: vs[2], O: vs[3], LSE: vs[4], DO: vs[5], DQ: vs[6], DK: vs[7], DV: vs[8], AttentionShape: s}
+	var first [][]byte
+	for run := 0; run < 3; run++ {
+		if err := d.Do(fwd, bwd); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range []gpu.View{vs[3], vs[4], vs[6], vs[7], vs[8]} {
+			got := f32bytes(readF32(t, d, v))
+			if run == 0 {
+				first = append(first, got)
+			} else if !bytes.Equal(got, first[i]) {
+				t.Fatalf("run %d: output %d differs from run 0", run, i)
+			}
+		}
+	}
+}
+
+// TestAttentionBench times the attention benchmark cases on the device
+// (BLIP_ATTN_BENCH=1; BLIP_ATTN_TORCH=python3 adds PyTorch on CUDA, and
+// BLIP_ATTN_SWEEP="fwd=64,32;32,32 dq=... dkv=..." tries tile overrides).
+func TestAttentionBench(t *testing.T) {
+	if os.Getenv("BLIP_ATTN_BENCH") != "1" {
+		t.Skip("BLIP_ATTN_BENCH=1 runs it")
+	}
+	d := openTest(t)
+	t.Logf("device: %s, subgroup %d, shared %d", d.info.Name, d.info.SubgroupSize, d.info.SharedMemBytes)
+	var cases []bench.Case
+	filter := os.Getenv("BLIP_ATTN_BENCH_FILTER")
+	for _, c := range bench.Cases() {
+		if strings.HasPrefix(c.Name, "attention") && strings.Contains(c.Name, filter) {
+			cases = append(cases, c)
+		}
+	}
+	cases = append(cases, bench.AttentionCase(2, 12, 577, 64, false), bench.AttentionCase(2, 12, 577, 64, true))
+	minTime := 300 * time.Millisecond
+	if py := os.Getenv("BLIP_ATTN_TORCH"); py != "" {
+		tr, err := bench.RunTorch(py, "cuda", cases, minTime)
+		if err != nil {
+			t.Logf("torch: %v", err)
+		} else {
+			for _, c := range cases {
+				if s := tr.Cases[c.Name]; s != nil {
+					t.Logf("torch %s (%s): %.3f ms, %.0f GFLOP/s", c.Name, tr.Device, *s*1e3, c.Flops / *s / 1e9)
+				}
+			}
+		}
+	}
+	run := func(label string) {
+		for _, c := range cases {
+			r := bench.Run(d, c, minTime)
+			if r.Err != "" {
+				t.Errorf("%s %s: %s", label, c.Name, r.Err)
+				continue
+			}
+			t.Logf("%s %s: %.3f ms, %.0f GFLOP/s", label, c.Name, r.Seconds*1e3, r.GFlops)
+		}
+	}
+	run("blip")
+	for _, cfg := range strings.Fields(os.Getenv("BLIP_ATTN_SWEEP")) {
+		kv := strings.SplitN(cfg, "=", 2)
+		env := map[string]string{"fwd": "BLIP_ATTN_FWD", "dq": "BLIP_ATTN_DQ", "dkv": "BLIP_ATTN_DKV"}[kv[0]]
+		for _, tile := range strings.Split(kv[1], ";") {
+			t.Setenv(env, tile)
+			run(fmt.Sprintf("%s=%s", env, tile))
+		}
+		t.Setenv(env, "")
+	}
+}
