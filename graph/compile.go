@@ -1,0 +1,179 @@
+package graph
+
+import (
+	"fmt"
+
+	"blip/gpu"
+)
+
+// Config says what a plan computes.
+type Config struct {
+	// Outputs stay readable after Run (Plan.ReadF32) until the next Run.
+	Outputs []*Tensor
+	// Loss, when set, makes a training plan: the backward pass is built,
+	// and the gradient of Loss is added to the gradient of every
+	// parameter it depends on (unless Frozen). Without Loss the plan is
+	// inference only (no-grad): no backward, no saved activations, and
+	// memory is reused as soon as a tensor's last reader has run.
+	Loss *Tensor
+	// LossGrad is the upstream gradient of Loss: an f32 input of Loss's
+	// shape. Nil means LossScale (0 means 1) for every element.
+	LossGrad  *Tensor
+	LossScale float32
+	// GradInputs are f32 inputs whose gradients the plan computes
+	// (Plan.Grad); gradient checks use them.
+	GradInputs []*Tensor
+	// DropoutOff turns every dropout into the identity (evaluation).
+	DropoutOff bool
+}
+
+// Compile plans g for backend be: it keeps the nodes the outputs and loss
+// need, builds the backward pass of a training plan, gives every tensor
+// memory (one arena, or a few, with memory reused across tensors whose
+// lifetimes do not overlap) and records each node's kernel calls once. Every
+// Param used must be allocated on be.
+func (g *Graph) Compile(be gpu.Backend, cfg Config) (*Plan, error) {
+	if g.err != nil {
+		return nil, g.err
+	}
+	if be == nil {
+		return nil, fmt.Errorf("graph: Compile without a backend")
+	}
+	check := func(what string, t *Tensor) error {
+		switch {
+		case t == nil:
+			return fmt.Errorf("graph: Compile: %s is nil", what)
+		case t.g != g:
+			return fmt.Errorf("graph: Compile: %s %v belongs to another graph", what, t)
+		case !t.Valid():
+			return fmt.Errorf("graph: Compile: %s is invalid", what)
+		}
+		return nil
+	}
+	targets := append([]*Tensor(nil), cfg.Outputs...)
+	for i, t := range cfg.Outputs {
+		if err := check(fmt.Sprintf("output %d", i), t); err != nil {
+			return nil, err
+		}
+	}
+	training := cfg.Loss != nil
+	if training {
+		if err := check("loss", cfg.Loss); err != nil {
+			return nil, err
+		}
+		if cfg.Loss.dtype != gpu.F32 {
+			return nil, fmt.Errorf("graph: Compile: loss %v is not f32", cfg.Loss)
+		}
+		targets = append(targets, cfg.Loss)
+		if cfg.LossGrad != nil {
+			if err := check("loss gradient", cfg.LossGrad); err != nil {
+				return nil, err
+			}
+			if cfg.LossGrad.kind != kInput || cfg.LossGrad.dtype != gpu.F32 || !cfg.LossGrad.shape.Equal(cfg.Loss.shape) {
+				return nil, fmt.Errorf("graph: Compile: loss gradient %v must be an f32 input of the loss's shape %v", cfg.LossGrad, cfg.Loss.shape)
+			}
+		}
+	} else if len(cfg.GradInputs) > 0 || cfg.LossGrad != nil {
+		return nil, fmt.Errorf("graph: Compile: gradients asked for without a Loss")
+	}
+	for i, t := range cfg.GradInputs {
+		if err := check(fmt.Sprintf("gradient input %d", i), t); err != nil {
+			return nil, err
+		}
+		if t.kind != kInput || t.dtype != gpu.F32 {
+			return nil, fmt.Errorf("graph: Compile: gradient input %v is not an f32 input", t)
+		}
+	}
+
+	fwd := g.needed(targets)
+	for _, n := range fwd {
+		for _, t := range n.ins {
+			if t.kind == kParam {
+				if be := t.param.ps.be; be == nil {
+					return nil, fmt.Errorf("graph: param %q is not allocated (Params.Alloc)", t.name)
+				}
+				if t.param.ps.be != be {
+					return nil, fmt.Errorf("graph: param %q is allocated on %s, not on %s", t.name, t.param.ps.be.Name(), be.Name())
+				}
+			}
+		}
+	}
+
+	var bwd []*node
+	gradOf := map[*Tensor]*Tensor{}
+	if training {
+		b := &backCtx{g: g, rg: map[*Tensor]bool{}, grads: map[*Tensor]*Tensor{}, owned: map[*Tensor]bool{}, base: len(fwd)}
+		for _, t := range cfg.GradInputs {
+			b.rg[t] = true
+		}
+		for _, n := range fwd {
+			for _, t := range n.ins {
+				if t.kind == kParam && !t.param.Frozen {
+					b.rg[t] = true
+				}
+			}
+			if n.op.grad == nil || len(n.outs) == 0 {
+				continue
+			}
+			for _, t := range n.ins {
+				if b.needs(n, t) {
+					b.rg[n.outs[0]] = true
+					break
+				}
+			}
+		}
+		if !b.rg[cfg.Loss] {
+			return nil, fmt.Errorf("graph: Compile: the loss %v depends on no trainable parameter or gradient input", cfg.Loss)
+		}
+		seed := cfg.LossGrad
+		if seed == nil {
+			scale := cfg.LossScale
+			if scale == 0 {
+				scale = 1
+			}
+			seed = g.view(g.filled(scale, cfg.Loss.Numel()), cfg.Loss.shape, 0)
+		}
+		if err := b.run(fwd, cfg.Loss, seed); err != nil {
+			return nil, err
+		}
+		for _, t := range cfg.GradInputs {
+			gt := b.grads[t]
+			if gt == nil {
+				return nil, fmt.Errorf("graph: Compile: no gradient reaches input %q from the loss", t.name)
+			}
+			gradOf[t] = gt
+		}
+		bwd = b.nodes
+	}
+	return newPlan(be, g, cfg, fwd, bwd, gradOf)
+}
+
+// needed returns, in graph order, the nodes that targets depend on.
+func (g *Graph) needed(targets []*Tensor) []*node {
+	want := map[*Tensor]bool{}
+	for _, t := range targets {
+		want[t] = true
+	}
+	keep := make([]bool, len(g.nodes))
+	for i := len(g.nodes) - 1; i >= 0; i-- {
+		n := g.nodes[i]
+		for _, t := range n.outs {
+			if want[t] {
+				keep[i] = true
+				break
+			}
+		}
+		if keep[i] {
+			for _, t := range n.ins {
+				want[t] = true
+			}
+		}
+	}
+	var out []*node
+	for i, n := range g.nodes {
+		if keep[i] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
