@@ -18,6 +18,7 @@ type instance struct {
 	h        vk.Instance
 	validate bool
 	debugCB  vk.DebugReportCallback
+	userData unsafe.Pointer // C memory holding this instance's id for debugCallback
 	mu       sync.Mutex
 	messages []string // validation messages not yet reported
 	physical []vk.PhysicalDevice
@@ -94,15 +95,13 @@ func newInstance(validate bool) (*instance, error) {
 	}
 	in := &instance{h: h, validate: validate}
 	if validate {
+		in.userData = cAlloc(8)
+		*(*uint64)(in.userData) = registerInstance(in)
 		cb := vk.DebugReportCallbackCreateInfo{
-			SType: vk.StructureTypeDebugReportCallbackCreateInfo,
-			Flags: vk.DebugReportFlags(vk.DebugReportErrorBit | vk.DebugReportWarningBit),
-			PfnCallback: func(flags vk.DebugReportFlags, _ vk.DebugReportObjectType, _ uint64, _ uint, code int32, prefix, msg string, _ unsafe.Pointer) vk.Bool32 {
-				in.mu.Lock()
-				in.messages = append(in.messages, fmt.Sprintf("[%s %d] %s", prefix, code, strings.TrimSpace(msg)))
-				in.mu.Unlock()
-				return vk.False
-			},
+			SType:       vk.StructureTypeDebugReportCallbackCreateInfo,
+			Flags:       vk.DebugReportFlags(vk.DebugReportErrorBit | vk.DebugReportWarningBit),
+			PfnCallback: debugCallback,
+			PUserData:   in.userData,
 		}
 		var dcb vk.DebugReportCallback
 		if err := check("vkCreateDebugReportCallbackEXT", vk.CreateDebugReportCallback(h, &cb, nil, &dcb)); err != nil {
@@ -150,6 +149,45 @@ func (in *instance) destroy() {
 		vk.DestroyDebugReportCallback(in.h, in.debugCB, nil)
 	}
 	vk.DestroyInstance(in.h, nil)
+	if in.userData != nil {
+		liveMu.Lock()
+		delete(live, *(*uint64)(in.userData))
+		liveMu.Unlock()
+		cFree(in.userData)
+		in.userData = nil
+	}
+}
+
+// vulkan-go keeps one Go callback for the whole process (the first one
+// registered), so every instance registers the same function and tells it
+// apart by the id its user data points to.
+var (
+	liveMu sync.Mutex
+	live   = map[uint64]*instance{}
+	nextID uint64
+)
+
+func registerInstance(in *instance) uint64 {
+	liveMu.Lock()
+	defer liveMu.Unlock()
+	nextID++
+	live[nextID] = in
+	return nextID
+}
+
+func debugCallback(_ vk.DebugReportFlags, _ vk.DebugReportObjectType, _ uint64, _ uint, code int32, prefix, msg string, user unsafe.Pointer) vk.Bool32 {
+	if user == nil {
+		return vk.False
+	}
+	liveMu.Lock()
+	in := live[*(*uint64)(user)]
+	liveMu.Unlock()
+	if in != nil {
+		in.mu.Lock()
+		in.messages = append(in.messages, fmt.Sprintf("[%s %d] %s", prefix, code, strings.TrimSpace(msg)))
+		in.mu.Unlock()
+	}
+	return vk.False
 }
 
 // physInfo is what blip knows about one physical device.
