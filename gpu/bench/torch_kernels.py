@@ -59,15 +59,21 @@ def build(t):
         return lambda: x + y
     if op == "attention":
         # (B, H, T, D) tensors; fp32 picks the memory-efficient kernel on CUDA.
+        # PyTorch < 2.0 has no fused attention: the reference is then what a
+        # PyTorch model of that version runs (matmul, softmax, matmul).
         q, k, v = (r(t["b"], t["h"], t["t"], t["d"]) for _ in range(3))
+        sdpa = getattr(F, "scaled_dot_product_attention", None)
+        if sdpa is None:
+            scale = t["d"] ** -0.5
+            sdpa = lambda q, k, v: torch.softmax((q @ k.transpose(-1, -2)) * scale, -1) @ v
         if not t["backward"]:
-            return lambda: F.scaled_dot_product_attention(q, k, v)
+            return lambda: sdpa(q, k, v)
         q, k, v = (x.requires_grad_() for x in (q, k, v))
         do = r(t["b"], t["h"], t["t"], t["d"])
 
         def fwd_bwd():
             with torch.enable_grad():
-                o = F.scaled_dot_product_attention(q, k, v)
+                o = sdpa(q, k, v)
                 return torch.autograd.grad(o, (q, k, v), do)
 
         return fwd_bwd
