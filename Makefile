@@ -53,7 +53,7 @@ test: deps shaders-check
 
 demo: deps build
 	./bin/blip devices
-	./bin/blip bench kernels --quick
+	./bin/blip --backend vulkan bench kernels --quick
 
 clean:
 	rm -rf bin
