@@ -1,0 +1,157 @@
+package blip
+
+import (
+	"fmt"
+
+	"blip/gpu"
+	"blip/graph"
+)
+
+// TextEmbeddings is BlipTextEmbeddings: word plus absolute position
+// embeddings, then LayerNorm (BLIP has no token types).
+type TextEmbeddings struct {
+	Word, Position *graph.Param
+	LayerNorm      LayerNorm
+}
+
+// Forward embeds ids (B, T) i32 at positions 0..T-1: (B, T, H).
+func (m *TextEmbeddings) Forward(g *graph.Graph, ids *graph.Tensor) *graph.Tensor {
+	defer g.Scope("embeddings")()
+	if !ids.Valid() || ids.Shape().Rank() != 2 {
+		return g.Embedding(g.Param(m.Word), g.Reshape(ids, 0)) // records the error
+	}
+	t := ids.Shape()[1]
+	pos := make([]int32, t)
+	for i := range pos {
+		pos[i] = int32(i)
+	}
+	p := g.Embedding(g.Param(m.Position), g.ConstI32(fmt.Sprintf("position_ids%d", t), pos, t))
+	return m.LayerNorm.Forward(g, g.Add(g.Embedding(g.Param(m.Word), ids), p))
+}
+
+// TextAttention is BlipTextAttention: query/key/value projections
+// ("self.*") and the post-norm output block ("output.dense",
+// "output.LayerNorm"). As cross-attention its key and value read the image
+// states, of the vision width.
+type TextAttention struct {
+	Query, Key, Value Linear
+	Dense             Linear
+	LayerNorm         LayerNorm
+	Heads             int
+}
+
+// Forward returns LayerNorm(x + dense(attention(x, kv))) where keys and
+// values come from kv (x itself for self-attention). mask is an additive
+// (B, Tk) key mask or nil; causal hides later positions.
+func (m *TextAttention) Forward(g *graph.Graph, x, kv, mask *graph.Tensor, causal bool) *graph.Tensor {
+	q := m.Query.Forward(g, x, gpu.ActNone)
+	k := m.Key.Forward(g, kv, gpu.ActNone)
+	v := m.Value.Forward(g, kv, gpu.ActNone)
+	a := g.Attention(q, k, v, graph.AttentionOpts{Heads: m.Heads, Mask: mask, Causal: causal})
+	return m.LayerNorm.Forward(g, g.Add(m.Dense.Forward(g, a, gpu.ActNone), x))
+}
+
+// TextLayer is BlipTextLayer: self-attention, cross-attention over image
+// states when the config is a decoder (is_decoder) and image states are
+// given, and a post-norm FFN.
+type TextLayer struct {
+	Attention      TextAttention
+	CrossAttention *TextAttention // nil without is_decoder
+	Intermediate   Linear
+	Output         Linear
+	OutputNorm     LayerNorm
+	act            gpu.Act
+}
+
+// TextModel is BlipTextModel (text_encoder., text_decoder.bert.): the
+// embeddings and the layers. BLIP's heads never use its pooler, which
+// BlipForImageTextRetrieval and the decoder do not even have.
+type TextModel struct {
+	Embeddings *TextEmbeddings
+	Layers     []*TextLayer
+	Config     *TextConfig
+}
+
+func (l *loader) textAttention(pre string, h, kvWidth, heads int, eps float64) *TextAttention {
+	return &TextAttention{
+		Query:     l.linear(pre+"self.query", h, h),
+		Key:       l.linear(pre+"self.key", h, kvWidth),
+		Value:     l.linear(pre+"self.value", h, kvWidth),
+		Dense:     l.linear(pre+"output.dense", h, h),
+		LayerNorm: l.layerNorm(pre+"output.LayerNorm", h, eps),
+		Heads:     heads,
+	}
+}
+
+func (l *loader) textModel(pre string, t *TextConfig) *TextModel {
+	act, err := hiddenAct(t.HiddenAct)
+	if err != nil && l.err == nil {
+		l.err = err
+	}
+	h, eps := t.HiddenSize, t.LayerNormEps
+	m := &TextModel{Config: t, Embeddings: &TextEmbeddings{
+		Word:      l.param(pre+"embeddings.word_embeddings.weight", []int{t.VocabSize, h}, nil),
+		Position:  l.param(pre+"embeddings.position_embeddings.weight", []int{t.MaxPositionEmbeddings, h}, nil),
+		LayerNorm: l.layerNorm(pre+"embeddings.LayerNorm", h, eps),
+	}}
+	for i := range t.NumHiddenLayers {
+		p := fmt.Sprintf("%sencoder.layer.%d.", pre, i)
+		layer := &TextLayer{
+			Attention:    *l.textAttention(p+"attention.", h, h, t.NumAttentionHeads, eps),
+			Intermediate: l.linear(p+"intermediate.dense", t.IntermediateSize, h),
+			Output:       l.linear(p+"output.dense", h, t.IntermediateSize),
+			OutputNorm:   l.layerNorm(p+"output.LayerNorm", h, eps),
+			act:          act,
+		}
+		if t.IsDecoder {
+			layer.CrossAttention = l.textAttention(p+"crossattention.", h, t.EncoderHiddenSize, t.NumAttentionHeads, eps)
+		}
+		m.Layers = append(m.Layers, layer)
+	}
+	return m
+}
+
+// TextInput is what a text forward reads besides ids.
+type TextInput struct {
+	// Mask is HF's attention_mask as f32 (B, T): 1 keeps a token, 0 is
+	// padding. Nil attends to every token.
+	Mask *graph.Tensor
+	// Causal makes each token see only itself and earlier ones (the
+	// decoder).
+	Causal bool
+	// Image is the vision encoder's last_hidden_state (B, N, Cv) for the
+	// cross-attention; nil runs text-only (the ITC text encoder).
+	Image *graph.Tensor
+	// ImageMask is an f32 (B, N) keep-mask over image tokens, or nil for
+	// all of them (what BLIP always passes).
+	ImageMask *graph.Tensor
+}
+
+// Forward returns the last hidden states (B, T, H) for ids (B, T) i32.
+// Cross-attention runs when in.Image is given; a model without it
+// (is_decoder false) then records an error rather than ignoring the image.
+func (m *TextModel) Forward(g *graph.Graph, ids *graph.Tensor, in TextInput) *graph.Tensor {
+	x := m.Embeddings.Forward(g, ids)
+	var mask, imask *graph.Tensor
+	if in.Mask != nil {
+		mask = additiveMask(g, in.Mask)
+	}
+	if in.ImageMask != nil {
+		imask = additiveMask(g, in.ImageMask)
+	}
+	for i, layer := range m.Layers {
+		end := g.Scope(fmt.Sprintf("layer.%d", i))
+		x = layer.Attention.Forward(g, x, x, mask, in.Causal)
+		if in.Image != nil {
+			if layer.CrossAttention == nil {
+				end()
+				return g.Reshape(in.Image, 0) // records an error: no cross-attention weights
+			}
+			x = layer.CrossAttention.Forward(g, x, in.Image, imask, false)
+		}
+		h := layer.Intermediate.Forward(g, x, layer.act)
+		x = layer.OutputNorm.Forward(g, g.Add(layer.Output.Forward(g, h, gpu.ActNone), x))
+		end()
+	}
+	return x
+}

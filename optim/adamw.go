@@ -1,0 +1,235 @@
+package optim
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"blip/gpu"
+	"blip/graph"
+)
+
+// AdamW is torch.optim.AdamW over a graph.Params set, run on the set's
+// backend. The parameters' fp32 values are the master weights; the first
+// and second moments live in device buffers laid out like the value
+// buffers, allocated once by New.
+//
+// Step only records kernel calls, so that a training step is
+//
+//	plan.Record()   // forward and backward
+//	opt.Step()      // the AdamW update, in the same submission
+//	params.ZeroGrad()
+//	backend.Sync()
+//
+// with one Sync (and, with clipping on, one host read inside Step).
+type AdamW struct {
+	cfg    Config
+	ps     *graph.Params
+	be     gpu.Backend
+	groups []Group
+	lr     float64
+	states []*pstate // in declaration order
+	mBufs  []gpu.Buffer
+	vBufs  []gpu.Buffer
+	runs   []run
+	frozen []bool // the Frozen flags runs were built for
+	stale  bool   // runs must be rebuilt (frozen flags or steps changed)
+	clip   clipper
+	norm   float64
+	freed  bool
+}
+
+// pstate is the optimiser state of one parameter.
+type pstate struct {
+	p     *graph.Param
+	group int
+	m, v  gpu.View
+	step  int64 // updates applied so far (torch's per-parameter "step")
+}
+
+// ErrNonFinite is returned by Step when clipping finds a NaN or infinite
+// gradient norm; no parameter is updated then.
+var ErrNonFinite = errors.New("optim: gradient norm is not finite")
+
+// New returns an AdamW over every parameter of ps (allocated) in the
+// groups DecayGroups(ps, cfg) makes.
+func New(ps *graph.Params, cfg Config) (*AdamW, error) {
+	return NewGroups(ps, cfg, DecayGroups(ps, cfg))
+}
+
+// NewGroups returns an AdamW with explicit groups; their WeightDecay and
+// LRScale replace cfg.WeightDecay and cfg.ExemptBiasNorm. Every parameter
+// of ps must be in exactly one group (set Frozen to leave one alone).
+func NewGroups(ps *graph.Params, cfg Config, groups []Group) (*AdamW, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	be := ps.Backend()
+	if be == nil {
+		return nil, fmt.Errorf("optim: params are not allocated")
+	}
+	o := &AdamW{cfg: cfg, ps: ps, be: be, lr: cfg.LR, stale: true, norm: math.NaN()}
+	group := map[*graph.Param]int{}
+	for gi, g := range groups {
+		if !(g.LRScale > 0) || math.IsInf(g.LRScale, 0) {
+			return nil, fmt.Errorf("optim: group %q: LRScale = %g, must be > 0 and finite", g.Name, g.LRScale)
+		}
+		if err := checkDecay(fmt.Sprintf("group %q: WeightDecay", g.Name), g.WeightDecay); err != nil {
+			return nil, err
+		}
+		for _, p := range g.Params {
+			if ps.Get(p.Name()) != p {
+				return nil, fmt.Errorf("optim: group %q: param %q is not of this set", g.Name, p.Name())
+			}
+			if prev, dup := group[p]; dup {
+				return nil, fmt.Errorf("optim: param %q is in groups %q and %q", p.Name(), groups[prev].Name, g.Name)
+			}
+			group[p] = gi
+		}
+		g.Params = append([]*graph.Param(nil), g.Params...)
+		o.groups = append(o.groups, g)
+	}
+	// The moments mirror the value buffers, so a parameter's state is at
+	// the same offset as its value and contiguous parameters stay
+	// contiguous.
+	bufIndex := map[gpu.Buffer]int{}
+	for i, b := range ps.ValueBuffers() {
+		bufIndex[b] = i
+		for _, dst := range []*[]gpu.Buffer{&o.mBufs, &o.vBufs} {
+			nb, err := be.Alloc(b.Bytes())
+			if err != nil {
+				o.Free()
+				return nil, fmt.Errorf("optim: AdamW state: %w", err)
+			}
+			*dst = append(*dst, nb)
+		}
+	}
+	for _, p := range ps.List() {
+		gi, ok := group[p]
+		if !ok {
+			o.Free()
+			return nil, fmt.Errorf("optim: param %q is in no group (set Frozen to leave it alone)", p.Name())
+		}
+		val := p.Value()
+		bi := bufIndex[val.Buf]
+		s := &pstate{p: p, group: gi,
+			m: gpu.View{Buf: o.mBufs[bi], Off: val.Off, Len: val.Len, DType: gpu.F32},
+			v: gpu.View{Buf: o.vBufs[bi], Off: val.Off, Len: val.Len, DType: gpu.F32}}
+		o.states = append(o.states, s)
+	}
+	return o, nil
+}
+
+// Config returns the configuration the optimiser was made with (LR is the
+// initial rate; see LR for the current one).
+func (o *AdamW) Config() Config { return o.cfg }
+
+// Groups returns the parameter groups (do not modify).
+func (o *AdamW) Groups() []Group { return o.groups }
+
+// LR is the current base learning rate.
+func (o *AdamW) LR() float64 { return o.lr }
+
+// SetLR sets the base learning rate for the following steps. Unlike
+// Config.LR it may be 0, where a schedule ends.
+func (o *AdamW) SetLR(lr float64) error {
+	if err := checkLR("lr", lr, true); err != nil {
+		return err
+	}
+	o.lr = lr
+	return nil
+}
+
+// StepCount returns how many updates p has received (0 for a parameter
+// the optimiser does not hold).
+func (o *AdamW) StepCount(p *graph.Param) int64 {
+	for _, s := range o.states {
+		if s.p == p {
+			return s.step
+		}
+	}
+	return 0
+}
+
+// GradNorm is the global gradient L2 norm the last Step measured (NaN
+// when clipping is off or before the first Step).
+func (o *AdamW) GradNorm() float64 {
+	if o.cfg.MaxGradNorm == 0 {
+		return math.NaN()
+	}
+	return o.norm
+}
+
+// Step records one AdamW update of every parameter that is not Frozen,
+// from the gradients accumulated in the params' gradient buffers. It does
+// not sync: the caller's Backend.Sync (after Plan.Record and this) runs the
+// step. Frozen parameters keep their values, moments and step counts.
+//
+// With clipping on, Step first records the gradient-norm reduction and
+// reads the norm back (a wait for everything recorded so far), then
+// records the update with the gradients scaled by
+// min(1, MaxGradNorm/(norm+1e-6)). A non-finite norm returns ErrNonFinite
+// and updates nothing.
+func (o *AdamW) Step() error {
+	if o.freed {
+		return fmt.Errorf("optim: Step after Free")
+	}
+	if err := o.refresh(); err != nil {
+		return err
+	}
+	if len(o.runs) == 0 {
+		o.norm = 0 // everything frozen: no gradient counts
+		return nil
+	}
+	scale := 1.0
+	if o.cfg.MaxGradNorm > 0 {
+		norm, err := o.clip.norm(o.be)
+		if err != nil {
+			return err
+		}
+		o.norm = norm
+		if math.IsNaN(norm) || math.IsInf(norm, 0) {
+			return fmt.Errorf("%w (%g): step skipped", ErrNonFinite, norm)
+		}
+		scale = min(1, o.cfg.MaxGradNorm/(norm+1e-6))
+		// AdamW reads GradScale 0 as 1: keep a tiny scale tiny.
+		scale = max(scale, math.SmallestNonzeroFloat32)
+	}
+	calls := make([]gpu.Call, 0, len(o.runs))
+	for _, r := range o.runs {
+		g := o.groups[r.group]
+		// Every param of a run has the same step count (runs are rebuilt
+		// when that could change).
+		t := float64(o.states[r.first].step + 1)
+		calls = append(calls, gpu.AdamW{
+			Param: r.val, Grad: r.grad, M: r.m, V: r.v, N: int(r.val.Len),
+			LR:    float32(o.lr * g.LRScale),
+			Beta1: float32(o.cfg.Beta1), Beta2: float32(o.cfg.Beta2), Eps: float32(o.cfg.Eps),
+			WeightDecay: float32(g.WeightDecay),
+			// Bias corrections on the host in float64, as torch computes
+			// them in Python floats.
+			BiasCorrection1: float32(1 - math.Pow(o.cfg.Beta1, t)),
+			BiasCorrection2: float32(1 - math.Pow(o.cfg.Beta2, t)),
+			GradScale:       float32(scale),
+		})
+	}
+	if err := o.be.Do(calls...); err != nil {
+		return fmt.Errorf("optim: %w", err)
+	}
+	for _, s := range o.states {
+		if !s.p.Frozen {
+			s.step++
+		}
+	}
+	return nil
+}
+
+// Free releases the moment buffers; the optimiser must not be used
+// afterwards.
+func (o *AdamW) Free() {
+	for _, b := range append(append(o.mBufs, o.vBufs...), o.clip.buffers()...) {
+		o.be.Free(b)
+	}
+	o.mBufs, o.vBufs, o.runs, o.clip = nil, nil, nil, clipper{}
+	o.freed = true
+}
