@@ -14,7 +14,14 @@ import (
 )
 
 func main() {
-	app := &cli.App{
+	if err := newApp().Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "blip:", err)
+		os.Exit(1)
+	}
+}
+
+func newApp() *cli.App {
+	return &cli.App{
 		Name:  "blip",
 		Usage: "BLIP vision-language pretraining, CapFilt, fine-tuning, evaluation and serving on Vulkan",
 		Flags: []cli.Flag{
@@ -27,11 +34,8 @@ func main() {
 			benchCmd(),
 			shapesCmd(),
 			convertCmd(),
+			captionCmd(),
 		},
-	}
-	if err := app.Run(os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "blip:", err)
-		os.Exit(1)
 	}
 }
 

@@ -1,0 +1,116 @@
+package generate
+
+import (
+	"fmt"
+	"math/rand/v2"
+)
+
+// sampleOrGreedy is transformers' _sample loop: process the scores, take the
+// argmax (greedy) or draw from softmax (sampling), stop a row at EOS or
+// max_length. HF keeps feeding PAD to finished rows until all are done; the
+// result is the same if those rows are dropped from the cache instead, so
+// they are, and their padding is added at the end.
+func sampleOrGreedy(s Stepper, prompts [][]int32, cfg *Config) (*Output, error) {
+	copies := cfg.NumReturnSequences
+	seqs := expand(prompts, copies)
+	rows := len(seqs)
+	promptLen := len(prompts[0])
+	maxLen, minLen := cfg.lengths(promptLen)
+	proc := newProcessors(cfg, minLen)
+
+	var rngs []*rand.Rand
+	if cfg.DoSample {
+		rngs = make([]*rand.Rand, rows)
+		for i := range rngs {
+			// One stream per expanded row keeps draws independent of which
+			// other rows are still alive.
+			rngs[i] = rand.New(rand.NewPCG(cfg.Seed, uint64(i)))
+		}
+	}
+
+	scores := make([]float32, rows)
+	live := make([]int, rows) // live[k]: output row held by cache row k
+	for i := range live {
+		live[i] = i
+	}
+	logits, err := s.Start(seqs, copies)
+	if err != nil {
+		return nil, err
+	}
+	logp := []float32(nil)
+	for {
+		vocab, err := checkLogits(logits, len(live))
+		if err != nil {
+			return nil, err
+		}
+		if cap(logp) < vocab {
+			logp = make([]float32, vocab)
+		}
+		logp = logp[:vocab]
+		next := make([]int32, len(live))
+		keep := make([]int, 0, len(live))
+		for k, r := range live {
+			row := logits[k*vocab : (k+1)*vocab]
+			proc.apply(row, seqs[r])
+			var tok int
+			if cfg.DoSample {
+				tok, err = draw(row, rngs[r])
+				if err != nil {
+					return nil, fmt.Errorf("generate: row %d: %w", r, err)
+				}
+			} else {
+				tok = argmax(row)
+			}
+			logSoftmax(logp, row)
+			scores[r] += logp[tok]
+			seqs[r] = append(seqs[r], int32(tok))
+			next[k] = int32(tok)
+			// Stopping criteria: max length (counted with the prompt) or EOS.
+			if len(seqs[r]) < maxLen && int32(tok) != cfg.EosTokenID {
+				keep = append(keep, k)
+			}
+		}
+		if len(keep) == 0 {
+			break
+		}
+		if len(keep) < len(live) {
+			if err := s.Reorder(keep); err != nil {
+				return nil, err
+			}
+			nl := make([]int, len(keep))
+			nt := make([]int32, len(keep))
+			for i, k := range keep {
+				nl[i], nt[i] = live[k], next[k]
+			}
+			live, next = nl, nt
+		}
+		if logits, err = s.Step(next); err != nil {
+			return nil, err
+		}
+	}
+	out := &Output{Sequences: seqs, Scores: scores}
+	out.pad(cfg.PadTokenID)
+	return out, nil
+}
+
+// draw samples a token from softmax(scores), torch.multinomial's role.
+func draw(scores []float32, rng *rand.Rand) (int, error) {
+	p := softmax64(scores)
+	u := rng.Float64()
+	var cum float64
+	last := -1
+	for i, v := range p {
+		if v <= 0 {
+			continue
+		}
+		last = i
+		cum += v
+		if u < cum {
+			return i, nil
+		}
+	}
+	if last < 0 {
+		return 0, fmt.Errorf("all tokens have zero probability")
+	}
+	return last, nil // rounding left u just above the total
+}

@@ -1,0 +1,22 @@
+package generate
+
+// Stepper runs an autoregressive decoder one token at a time with a KV cache.
+//
+// Rows: Start receives len(prompts) rows; row r conditions on input item
+// (image) r/copies, the layout of torch's repeat_interleave that transformers
+// uses to expand inputs for beam search and num_return_sequences. Every later
+// call works on the current rows, in order.
+type Stepper interface {
+	// Start clears any cache, feeds the prompts (all of the same length, at
+	// least one token) and returns the next-token logits after each prompt's
+	// last token, (rows, vocab) row-major.
+	Start(prompts [][]int32, copies int) ([]float32, error)
+	// Step appends tokens[i] to row i (len(tokens) == current rows) and
+	// returns the next-token logits, (rows, vocab) row-major.
+	Step(tokens []int32) ([]float32, error)
+	// Reorder makes old row src[i] the new row i. src may repeat rows (beam
+	// search duplicates a beam) and may be shorter than the current row count
+	// (finished rows are dropped); the input item a row conditions on moves
+	// with it.
+	Reorder(src []int) error
+}
