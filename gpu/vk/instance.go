@@ -24,7 +24,6 @@ type instance struct {
 	physical []vk.PhysicalDevice
 }
 
-func cstr(s string) string { return s + "\x00" }
 
 func instanceLayers() map[string]bool {
 	var n uint32

@@ -90,3 +90,21 @@ func cFree(p unsafe.Pointer)      { C.free(p) }
 
 // cWords views n uint32 words of C memory.
 func cWords(p unsafe.Pointer, n int) []uint32 { return unsafe.Slice((*uint32)(p), n) }
+
+// cstrs caches NUL-terminated copies of strings in C memory.
+var cstrs sync.Map
+
+// cstr returns s with a NUL terminator, backed by C memory that is never
+// freed. vulkan-go stores a string's data pointer in its C structs as is; a
+// Go string built by concatenation may live on the goroutine stack, which
+// can move before the C call reads it (seen as a rare crash inside
+// vkCreateComputePipelines reading the entry-point name).
+func cstr(s string) string {
+	if v, ok := cstrs.Load(s); ok {
+		return v.(string)
+	}
+	p := C.CString(s)
+	str := unsafe.String((*byte)(unsafe.Pointer(p)), len(s)+1)
+	v, _ := cstrs.LoadOrStore(s, str)
+	return v.(string)
+}
