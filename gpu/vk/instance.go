@@ -24,7 +24,6 @@ type instance struct {
 	physical []vk.PhysicalDevice
 }
 
-
 func instanceLayers() map[string]bool {
 	var n uint32
 	vk.EnumerateInstanceLayerProperties(&n, nil)
