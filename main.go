@@ -35,6 +35,9 @@ func newApp() *cli.App {
 			shapesCmd(),
 			convertCmd(),
 			captionCmd(),
+			vqaCmd(),
+			itmCmd(),
+			embedCmd(),
 		},
 	}
 }

@@ -37,11 +37,11 @@ func (m *Model) ImageStates(be gpu.Backend, pixels []float32, batch int) ([]floa
 	return states, nil
 }
 
-// decoderStepper is the captioning decoder behind generate.Stepper. Each
-// step runs the decoder over the whole prefix of every row against that
-// row's image states (computed once per image); plans are cached per
-// (rows, length). It has no key/value cache yet: a step costs a full
-// prefix pass, which is fine for short captions and small models.
+// decoderStepper is the reference captioning decoder behind
+// generate.Stepper, without a cache: each step runs the decoder over the
+// whole prefix of every row against that row's image states, uploaded
+// again every step; plans are cached per (rows, length). GenerateCaptions
+// uses kvStepper; the tests check kvStepper's logits against this one.
 type decoderStepper struct {
 	m      *Model
 	be     gpu.Backend
@@ -177,7 +177,14 @@ func (m *Model) GenerateCaptions(be gpu.Backend, pixels []float32, batch int, pr
 	if err != nil {
 		return nil, err
 	}
-	s := newDecoderStepper(m, be, images, batch)
+	capHint := cfg.MaxLength
+	if cfg.MaxNewTokens > 0 {
+		capHint = len(ps[0]) + cfg.MaxNewTokens
+	}
+	s, err := newKVStepper(m, be, images, batch, capHint)
+	if err != nil {
+		return nil, err
+	}
 	defer s.close()
 	return generate.Generate(s, ps, cfg)
 }

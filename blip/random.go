@@ -30,6 +30,34 @@ func WriteRandomFolder(dir string, config []byte, seed uint64) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	err = writeRandomTensors(dir, specs, seed, func(name string, data []float32, rng *rand.Rand) {
+		switch {
+		case strings.HasSuffix(name, ".bias"):
+		case isNormWeight(name):
+			for i := range data {
+				data[i] = 1
+			}
+		default:
+			for i := range data {
+				data[i] = float32(rng.NormFloat64() * 0.02)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, ConfigName), config, 0o644)
+}
+
+// isNormWeight reports whether an HF key is a LayerNorm scale.
+func isNormWeight(name string) bool {
+	return strings.HasSuffix(name, ".weight") && strings.Contains(strings.ToLower(name), "norm")
+}
+
+// writeRandomTensors writes model.safetensors with every tensor of specs,
+// each filled by fill from one seeded stream (in specs order, so the bytes
+// depend only on the seed).
+func writeRandomTensors(dir string, specs []TensorSpec, seed uint64, fill func(name string, data []float32, rng *rand.Rand)) error {
 	rng := rand.New(rand.NewPCG(seed, 0x626c6970))
 	w := safetensors.NewWriter()
 	for _, s := range specs {
@@ -40,23 +68,10 @@ func WriteRandomFolder(dir string, config []byte, seed uint64) error {
 			shape[i] = int64(d)
 		}
 		data := make([]float32, n)
-		switch {
-		case strings.HasSuffix(s.Name, ".bias"):
-		case strings.Contains(strings.ToLower(s.Name), "norm") && strings.HasSuffix(s.Name, ".weight"):
-			for i := range data {
-				data[i] = 1
-			}
-		default:
-			for i := range data {
-				data[i] = float32(rng.NormFloat64() * 0.02)
-			}
-		}
+		fill(s.Name, data, rng)
 		if err := w.AddFloat32(s.Name, shape, data); err != nil {
 			return err
 		}
 	}
-	if err := w.WriteFile(filepath.Join(dir, "model.safetensors")); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, ConfigName), config, 0o644)
+	return w.WriteFile(filepath.Join(dir, "model.safetensors"))
 }

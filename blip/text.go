@@ -25,7 +25,19 @@ func (m *TextEmbeddings) Forward(g *graph.Graph, ids *graph.Tensor) *graph.Tenso
 	for i := range pos {
 		pos[i] = int32(i)
 	}
-	p := g.Embedding(g.Param(m.Position), g.ConstI32(fmt.Sprintf("position_ids%d", t), pos, t))
+	return m.forwardAt(g, ids, g.ConstI32(fmt.Sprintf("position_ids%d", t), pos, t))
+}
+
+// ForwardAt embeds ids (B, T) i32 at the positions pos (T) i32, shared by
+// every row (decoding with a KV cache: the new tokens sit after the cached
+// ones): (B, T, H).
+func (m *TextEmbeddings) ForwardAt(g *graph.Graph, ids, pos *graph.Tensor) *graph.Tensor {
+	defer g.Scope("embeddings")()
+	return m.forwardAt(g, ids, pos)
+}
+
+func (m *TextEmbeddings) forwardAt(g *graph.Graph, ids, pos *graph.Tensor) *graph.Tensor {
+	p := g.Embedding(g.Param(m.Position), pos)
 	return m.LayerNorm.Forward(g, g.Add(g.Embedding(g.Param(m.Word), ids), p))
 }
 
@@ -45,9 +57,20 @@ type TextAttention struct {
 // (B, Tk) key mask or nil; causal hides later positions.
 func (m *TextAttention) Forward(g *graph.Graph, x, kv, mask *graph.Tensor, causal bool) *graph.Tensor {
 	q := m.Query.Forward(g, x, gpu.ActNone)
-	k := m.Key.Forward(g, kv, gpu.ActNone)
-	v := m.Value.Forward(g, kv, gpu.ActNone)
+	k, v := m.KeyValue(g, kv)
 	a := g.Attention(q, k, v, graph.AttentionOpts{Heads: m.Heads, Mask: mask, Causal: causal})
+	return m.Output(g, a, x)
+}
+
+// KeyValue returns the key and value projections of kv, (B, Tk, H) each:
+// what a KV cache keeps (the image's once per image for cross-attention).
+func (m *TextAttention) KeyValue(g *graph.Graph, kv *graph.Tensor) (k, v *graph.Tensor) {
+	return m.Key.Forward(g, kv, gpu.ActNone), m.Value.Forward(g, kv, gpu.ActNone)
+}
+
+// Output is the block after the attention: LayerNorm(x + dense(a)) for the
+// attention result a (B, T, H) of the queries of x.
+func (m *TextAttention) Output(g *graph.Graph, a, x *graph.Tensor) *graph.Tensor {
 	return m.LayerNorm.Forward(g, g.Add(m.Dense.Forward(g, a, gpu.ActNone), x))
 }
 
@@ -61,6 +84,13 @@ type TextLayer struct {
 	Output         Linear
 	OutputNorm     LayerNorm
 	act            gpu.Act
+}
+
+// FeedForward is the layer's post-norm FFN (intermediate, output):
+// LayerNorm(x + output(act(intermediate(x)))).
+func (l *TextLayer) FeedForward(g *graph.Graph, x *graph.Tensor) *graph.Tensor {
+	h := l.Intermediate.Forward(g, x, l.act)
+	return l.OutputNorm.Forward(g, g.Add(l.Output.Forward(g, h, gpu.ActNone), x))
 }
 
 // TextModel is BlipTextModel (text_encoder., text_decoder.bert.): the
@@ -149,8 +179,7 @@ func (m *TextModel) Forward(g *graph.Graph, ids *graph.Tensor, in TextInput) *gr
 			}
 			x = layer.CrossAttention.Forward(g, x, in.Image, imask, false)
 		}
-		h := layer.Intermediate.Forward(g, x, layer.act)
-		x = layer.OutputNorm.Forward(g, g.Add(layer.Output.Forward(g, h, gpu.ActNone), x))
+		x = layer.FeedForward(g, x)
 		end()
 	}
 	return x

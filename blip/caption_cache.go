@@ -1,0 +1,517 @@
+package blip
+
+import (
+	"fmt"
+
+	"blip/gpu"
+	"blip/graph"
+)
+
+// kvStepper is the captioning decoder behind generate.Stepper with a
+// key/value cache, as transformers decodes: each step feeds only the new
+// tokens and attends over cached keys and values that never leave the
+// device.
+//
+// Where things live (all device buffers, H = text hidden size, L layers,
+// N1 = image tokens):
+//
+//   - crossPlan's output: every image's cross-attention keys and values,
+//     (items, 2L, N1, H) (k of layer 0, v of layer 0, k of layer 1, ...),
+//     computed once per image by one plan run. Rows are not given copies
+//     (transformers expands them per beam): the cross-attention is
+//     unmasked and not causal, so the queries of the consecutive rows of
+//     one image are independent queries of one batch element over that
+//     image's keys (one gpu.Attention per run of rows, or one for all when
+//     the runs are regular), and a Reorder moves nothing here.
+//   - self[0]: the self-attention keys and values of the tokens so far,
+//     (rowsCap, 2L, cap, H) with the first length positions in use; self[1]
+//     is the spare that a reorder gathers into.
+//
+// The decoder between attentions runs as a chain of 2L+1 compiled plans per
+// (rows, new tokens): embeddings and layer 0's q, k, v; then per layer the
+// self-attention output block and the cross query, and the cross output
+// block, FFN and the next layer's q, k, v (or the LM head on the last
+// position). Between two plans the stepper records the calls whose shapes
+// depend on the cache length directly on the backend: the copy of the new
+// k and v into the cache, the fused attention (gpu.Attention with strided
+// K/V views over the cache, Tk = length + new) writing into the next plan's
+// input, and the copy of the residual stream into the next plan's input.
+// The graph has no op that reads a tensor of variable length or writes at
+// a run-time offset, hence the chain: plans never depend on the length, so
+// a step compiles nothing once its (rows, new tokens) has been seen, and
+// no capacity is wasted on attention over unused slots.
+//
+// A step uploads one i32 vector (the new ids and their positions), records
+// everything without waiting, syncs once and downloads the last position's
+// logits (rows, vocab). Reorders are deferred to the next step, where they
+// become one Copy2D per moved row (all layers at once).
+type kvStepper struct {
+	m      *Model
+	be     gpu.Backend
+	items  int
+	n1     int // image tokens (N+1)
+	h      int // text hidden size
+	heads  int
+	layers int
+	hint   int // initial self-cache capacity in tokens
+
+	crossPlan *graph.Plan
+	crossKV   gpu.View // (items, 2L, N1, H)
+
+	self    [2]gpu.Buffer // (rowsCap, 2L, cap, H)
+	rowsCap int
+	cap     int
+
+	rows    int
+	length  int   // tokens cached per row
+	item    []int // per row: its image
+	pending []int // reorder to apply at the next step: row i <- row pending[i]
+
+	chains map[[2]int]*decChain
+}
+
+// decChain is the chain of plans of one (rows, new tokens) shape.
+type decChain struct {
+	rows, tq int
+	segs     []*decSeg
+	in       *graph.Tensor // segs[0]: ids then positions, i32 (rows*tq + tq)
+}
+
+// decSeg is one plan of the chain. Every segment but the first reads the
+// attention result a and the residual x; every one but the last writes the
+// residual xo and the next attention's query (with key and value for a
+// self-attention).
+type decSeg struct {
+	plan                       *graph.Plan
+	a, x, xo, q, k, v          gpu.View
+	ta, tx, txo, tq, tk, tv, o *graph.Tensor // o: the logits (last segment)
+}
+
+// newKVStepper computes every image's cross-attention keys and values from
+// images (items, N+1, Cv) and keeps them on the device. capHint is the
+// longest sequence expected (prompt included); the cache grows past it if
+// needed.
+func newKVStepper(m *Model, be gpu.Backend, images []float32, items, capHint int) (*kvStepper, error) {
+	t := &m.Config.TextConfig
+	v := &m.Config.VisionConfig
+	s := &kvStepper{m: m, be: be, items: items, n1: v.NumPositions(), h: t.HiddenSize, heads: t.NumAttentionHeads,
+		layers: len(m.TextDecoder.Bert.Layers), hint: max(capHint, 1), chains: map[[2]int]*decChain{}}
+	if items <= 0 || len(images) != items*s.n1*v.HiddenSize {
+		return nil, fmt.Errorf("blip: %d image-state values for %d images of %dx%d", len(images), items, s.n1, v.HiddenSize)
+	}
+	if s.h%s.heads != 0 || s.h/s.heads > gpu.MaxAttentionHeadDim {
+		return nil, fmt.Errorf("blip: KV cache: hidden size %d over %d heads is not supported", s.h, s.heads)
+	}
+	g := graph.New()
+	img := g.Input("image_states", gpu.F32, items, s.n1, v.HiddenSize)
+	var kvs []*graph.Tensor
+	for i, l := range m.TextDecoder.Bert.Layers {
+		if l.CrossAttention == nil {
+			return nil, fmt.Errorf("blip: KV cache: layer %d has no cross-attention", i)
+		}
+		end := g.Scope(fmt.Sprintf("text_decoder.layer.%d.crossattention", i))
+		k, v := l.CrossAttention.KeyValue(g, img)
+		kvs = append(kvs, k, v)
+		end()
+	}
+	out := g.Concat(1, kvs...)
+	if err := g.Err(); err != nil {
+		return nil, err
+	}
+	p, err := g.Compile(be, graph.Config{Outputs: []*graph.Tensor{out}, DropoutOff: true})
+	if err != nil {
+		return nil, err
+	}
+	s.crossPlan = p
+	if err := p.WriteF32(img, images); err != nil {
+		s.close()
+		return nil, err
+	}
+	if err := p.Run(); err != nil {
+		s.close()
+		return nil, err
+	}
+	if s.crossKV, err = p.View(out); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *kvStepper) close() {
+	for _, c := range s.chains {
+		for _, sg := range c.segs {
+			sg.plan.Close()
+		}
+	}
+	s.chains = nil
+	if s.crossPlan != nil {
+		s.crossPlan.Close()
+	}
+	s.freeRows()
+}
+
+func (s *kvStepper) freeRows() {
+	for _, b := range s.self {
+		if b != nil {
+			s.be.Free(b)
+		}
+	}
+	s.self = [2]gpu.Buffer{}
+	s.rowsCap, s.cap = 0, 0
+}
+
+// crossItem and selfRow are the f32 elements of one image of the cross
+// cache and of one row of the self cache.
+func (s *kvStepper) crossItem() int { return 2 * s.layers * s.n1 * s.h }
+func (s *kvStepper) selfRow() int   { return 2 * s.layers * s.cap * s.h }
+
+// alloc makes the self cache hold rows rows of capacity c tokens; its
+// contents are lost.
+func (s *kvStepper) alloc(rows, c int) error {
+	s.freeRows()
+	s.rowsCap, s.cap = rows, c
+	var err error
+	for i := range s.self {
+		if s.self[i], err = s.be.Alloc(int64(rows*s.selfRow()) * 4); err != nil {
+			s.freeRows()
+			return err
+		}
+	}
+	return nil
+}
+
+// grow raises the self-cache capacity to at least need tokens, keeping the
+// cached positions (one strided copy, then a sync before the old buffer
+// goes).
+func (s *kvStepper) grow(need int) error {
+	if need <= s.cap {
+		return nil
+	}
+	c := max(2*s.cap, need)
+	old, oldCap := s.self[0], s.cap
+	nb, err := s.be.Alloc(int64(s.rowsCap*2*s.layers*c*s.h) * 4)
+	if err != nil {
+		return err
+	}
+	if s.length > 0 {
+		// Rows of the old cache are (row, slot) pairs of oldCap tokens; a
+		// pending reorder still reads the physical rows, so all move.
+		err = s.be.Do(gpu.Copy2D{X: gpu.Whole(old, gpu.F32), Y: gpu.Whole(nb, gpu.F32), Rows: s.rowsCap * 2 * s.layers,
+			Cols: s.length * s.h, LdX: oldCap * s.h, LdY: c * s.h})
+		if err == nil {
+			err = s.be.Sync()
+		}
+		if err != nil {
+			s.be.Free(nb)
+			return err
+		}
+	}
+	spare, err := s.be.Alloc(int64(s.rowsCap*2*s.layers*c*s.h) * 4)
+	if err != nil {
+		s.be.Free(nb)
+		return err
+	}
+	s.be.Free(old)
+	s.be.Free(s.self[1])
+	s.self, s.cap = [2]gpu.Buffer{nb, spare}, c
+	return nil
+}
+
+// Start implements generate.Stepper.
+func (s *kvStepper) Start(prompts [][]int32, copies int) ([]float32, error) {
+	rows := len(prompts)
+	if rows == 0 || copies <= 0 {
+		return nil, fmt.Errorf("blip: start with %d prompts and %d copies", rows, copies)
+	}
+	tq := len(prompts[0])
+	ids := make([]int32, 0, rows*tq)
+	s.item = make([]int, rows)
+	for i, p := range prompts {
+		if len(p) != tq || tq == 0 {
+			return nil, fmt.Errorf("blip: prompt %d has %d tokens, prompt 0 has %d", i, len(p), tq)
+		}
+		s.item[i] = i / copies
+		if s.item[i] >= s.items {
+			return nil, fmt.Errorf("blip: row %d conditions on image %d of %d", i, s.item[i], s.items)
+		}
+		ids = append(ids, p...)
+	}
+	if rows > s.rowsCap || s.cap < tq {
+		if err := s.alloc(max(rows, s.rowsCap), max(s.hint, tq, s.cap)); err != nil {
+			return nil, err
+		}
+	}
+	s.rows, s.length, s.pending = rows, 0, nil
+	return s.run(ids, tq)
+}
+
+// Step implements generate.Stepper.
+func (s *kvStepper) Step(tokens []int32) ([]float32, error) {
+	if s.rows == 0 {
+		return nil, fmt.Errorf("blip: step before start")
+	}
+	if len(tokens) != s.rows {
+		return nil, fmt.Errorf("blip: %d tokens for %d rows", len(tokens), s.rows)
+	}
+	return s.run(tokens, 1)
+}
+
+// Reorder implements generate.Stepper. The cache rows move at the next
+// step, on the device.
+func (s *kvStepper) Reorder(src []int) error {
+	if len(src) == 0 || len(src) > s.rowsCap {
+		return fmt.Errorf("blip: reorder to %d rows (1 to the %d rows started)", len(src), s.rowsCap)
+	}
+	item := make([]int, len(src))
+	for i, r := range src {
+		if r < 0 || r >= s.rows {
+			return fmt.Errorf("blip: reorder row %d of %d", r, s.rows)
+		}
+		item[i] = s.item[r]
+	}
+	p := append([]int(nil), src...)
+	if s.pending != nil {
+		for i, r := range src {
+			p[i] = s.pending[r]
+		}
+	}
+	s.item, s.pending, s.rows = item, p, len(src)
+	return nil
+}
+
+// reorderCalls gathers the self-cache rows of the pending reorder.
+func (s *kvStepper) reorderCalls() []gpu.Call {
+	var calls []gpu.Call
+	src := s.pending
+	s.pending = nil
+	if src != nil && s.length > 0 {
+		identity, inPlace := true, true
+		for i, r := range src {
+			identity = identity && r == i
+			// Moving rows towards the front in order never overwrites a
+			// row still to be read.
+			inPlace = inPlace && r >= i && (i == 0 || r > src[i-1])
+		}
+		row := s.selfRow()
+		slots := 2 * s.layers
+		copyRow := func(from, to gpu.Buffer, r, i int) {
+			calls = append(calls, gpu.Copy2D{
+				X: gpu.Whole(from, gpu.F32).Slice(int64(r*row), int64(row)), Y: gpu.Whole(to, gpu.F32).Slice(int64(i*row), int64(row)),
+				Rows: slots, Cols: s.length * s.h, LdX: s.cap * s.h, LdY: s.cap * s.h})
+		}
+		switch {
+		case identity:
+		case inPlace:
+			for i, r := range src {
+				if r != i {
+					copyRow(s.self[0], s.self[0], r, i)
+				}
+			}
+		default:
+			for i, r := range src {
+				copyRow(s.self[0], s.self[1], r, i)
+			}
+			s.self[0], s.self[1] = s.self[1], s.self[0]
+		}
+	}
+	return calls
+}
+
+// crossCalls returns the cross-attention of layer l for queries q and
+// results o, (rows, tq, H). Each run of consecutive rows of one image is
+// one batch element of n*tq queries over the image's keys; runs of equal
+// length whose images are evenly spaced are one call (the usual case:
+// every image with its beams or return sequences, in order).
+func (s *kvStepper) crossCalls(l, tq int, q, o gpu.View) []gpu.Call {
+	type run struct{ row, n, item int }
+	var runs []run
+	for i, it := range s.item[:s.rows] {
+		if len(runs) > 0 && runs[len(runs)-1].item == it {
+			runs[len(runs)-1].n++
+		} else {
+			runs = append(runs, run{row: i, n: 1, item: it})
+		}
+	}
+	item := int64(s.crossItem())
+	// kv is the keys (which 0) or values (1) of b images from image it on,
+	// step images apart: exactly the span the call reads, so that no
+	// binding is larger than needed.
+	kv := func(it, which, b, step int) gpu.View {
+		off := int64(it)*item + int64((2*l+which)*s.n1*s.h)
+		return s.crossKV.Slice(off, int64(b-1)*int64(step)*item+int64(s.n1*s.h))
+	}
+	shape := gpu.AttentionShape{B: 1, H: s.heads, Tq: runs[0].n * tq, Tk: s.n1, D: s.h / s.heads}
+	regular, step := true, 1
+	if len(runs) > 1 {
+		step = runs[1].item - runs[0].item
+	}
+	for i, r := range runs {
+		regular = regular && r.n == runs[0].n && r.item == runs[0].item+i*step
+	}
+	if regular && step > 0 {
+		shape.B, shape.KBatch, shape.VBatch = len(runs), int64(step)*item, int64(step)*item
+		k, v := kv(runs[0].item, 0, len(runs), step), kv(runs[0].item, 1, len(runs), step)
+		return []gpu.Call{gpu.Attention{Q: q, K: k, V: v, O: o, AttentionShape: shape}}
+	}
+	calls := make([]gpu.Call, len(runs))
+	for i, r := range runs {
+		shape.Tq = r.n * tq
+		off, n := int64(r.row*tq*s.h), int64(r.n*tq*s.h)
+		calls[i] = gpu.Attention{Q: q.Slice(off, n), K: kv(r.item, 0, 1, 1), V: kv(r.item, 1, 1, 1), O: o.Slice(off, n), AttentionShape: shape}
+	}
+	return calls
+}
+
+// run feeds tq new tokens per row (ids, rows*tq) at positions length.. and
+// returns the logits after each row's last one.
+func (s *kvStepper) run(ids []int32, tq int) ([]float32, error) {
+	rows := s.rows
+	if np := s.m.Config.TextConfig.MaxPositionEmbeddings; s.length+tq > np {
+		return nil, fmt.Errorf("blip: %d tokens exceed the %d positions of the decoder", s.length+tq, np)
+	}
+	c, err := s.chain(rows, tq)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.grow(s.length + tq); err != nil {
+		return nil, err
+	}
+	in := append(make([]int32, 0, len(ids)+tq), ids...)
+	for i := range tq {
+		in = append(in, int32(s.length+i))
+	}
+	if err := c.segs[0].plan.WriteI32(c.in, in); err != nil {
+		return nil, err
+	}
+	// Nothing below waits until the Sync.
+	if err := s.be.Do(s.reorderCalls()...); err != nil {
+		return nil, err
+	}
+	d := s.h / s.heads
+	tk := s.length + tq
+	self := gpu.Whole(s.self[0], gpu.F32)
+	ld := 2 * s.layers * s.cap * s.h // between rows of the self cache
+	// slot returns positions [from, to) of slot (2l: keys of layer l,
+	// 2l+1: its values) of every row: exactly the span a call touches.
+	slot := func(sl, from, to int) gpu.View {
+		return self.Slice(int64((sl*s.cap+from)*s.h), int64((rows-1)*ld+(to-from)*s.h))
+	}
+	for l := 0; l < s.layers; l++ {
+		sa, sm, sc := c.segs[2*l], c.segs[2*l+1], c.segs[2*l+2]
+		if err := sa.plan.Record(); err != nil {
+			return nil, err
+		}
+		selfShape := gpu.AttentionShape{B: rows, H: s.heads, Tq: tq, Tk: tk, D: d, Causal: true,
+			KBatch: int64(ld), VBatch: int64(ld)}
+		n := rows * tq * s.h
+		err := s.be.Do(
+			gpu.Copy2D{X: sa.k, Y: slot(2*l, s.length, tk), Rows: rows, Cols: tq * s.h, LdY: ld},
+			gpu.Copy2D{X: sa.v, Y: slot(2*l+1, s.length, tk), Rows: rows, Cols: tq * s.h, LdY: ld},
+			gpu.Attention{Q: sa.q, K: slot(2*l, 0, tk), V: slot(2*l+1, 0, tk), O: sm.a, AttentionShape: selfShape},
+			gpu.Copy2D{X: sa.xo, Y: sm.x, Rows: 1, Cols: n},
+		)
+		if err == nil {
+			err = sm.plan.Record()
+		}
+		if err == nil {
+			err = s.be.Do(append(s.crossCalls(l, tq, sm.q, sc.a), gpu.Copy2D{X: sm.xo, Y: sc.x, Rows: 1, Cols: n})...)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	last := c.segs[len(c.segs)-1]
+	if err := last.plan.Record(); err != nil {
+		return nil, err
+	}
+	if err := s.be.Sync(); err != nil {
+		return nil, err
+	}
+	s.length += tq
+	out := make([]float32, rows*s.m.Config.TextConfig.VocabSize)
+	if err := last.plan.ReadF32(last.o, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// chain returns the plans of shape (rows, tq), compiling them the first
+// time.
+func (s *kvStepper) chain(rows, tq int) (*decChain, error) {
+	if c := s.chains[[2]int{rows, tq}]; c != nil {
+		return c, nil
+	}
+	c := &decChain{rows: rows, tq: tq}
+	dec := s.m.TextDecoder
+	layers := dec.Bert.Layers
+	fail := func(err error) (*decChain, error) {
+		for _, sg := range c.segs {
+			sg.plan.Close()
+		}
+		return nil, err
+	}
+	for i := 0; i < 2*s.layers+1; i++ {
+		g := graph.New()
+		sg := &decSeg{}
+		var x *graph.Tensor
+		if i == 0 {
+			c.in = g.Input("ids_positions", gpu.I32, rows*tq+tq)
+			ids := g.Reshape(g.Slice(c.in, 0, 0, rows*tq), rows, tq)
+			pos := g.Slice(c.in, 0, rows*tq, rows*tq+tq)
+			end := g.Scope("text_decoder")
+			x = dec.Bert.Embeddings.ForwardAt(g, ids, pos)
+			end()
+		} else {
+			sg.ta = g.Input("attention", gpu.F32, rows, tq, s.h)
+			sg.tx = g.Input("hidden", gpu.F32, rows, tq, s.h)
+			l := (i - 1) / 2
+			end := g.Scope(fmt.Sprintf("text_decoder.layer.%d", l))
+			if i%2 == 1 {
+				x = layers[l].Attention.Output(g, sg.ta, sg.tx)
+			} else {
+				x = layers[l].FeedForward(g, layers[l].CrossAttention.Output(g, sg.ta, sg.tx))
+			}
+			end()
+		}
+		var outs []*graph.Tensor
+		switch {
+		case i == 2*s.layers:
+			if tq > 1 {
+				x = g.Slice(x, 1, tq-1, tq)
+			}
+			sg.o = g.Reshape(dec.Head.Forward(g, x), rows, s.m.Config.TextConfig.VocabSize)
+			outs = []*graph.Tensor{sg.o}
+		case i%2 == 0: // the next layer's self-attention
+			a := &layers[i/2].Attention
+			sg.txo, sg.tq = x, a.Query.Forward(g, x, gpu.ActNone)
+			sg.tk, sg.tv = a.KeyValue(g, x)
+			outs = []*graph.Tensor{sg.txo, sg.tq, sg.tk, sg.tv}
+		default: // this layer's cross-attention
+			sg.txo, sg.tq = x, layers[i/2].CrossAttention.Query.Forward(g, x, gpu.ActNone)
+			outs = []*graph.Tensor{sg.txo, sg.tq}
+		}
+		if err := g.Err(); err != nil {
+			return fail(err)
+		}
+		p, err := g.Compile(s.be, graph.Config{Outputs: outs, DropoutOff: true})
+		if err != nil {
+			return fail(err)
+		}
+		sg.plan = p
+		c.segs = append(c.segs, sg)
+		for _, b := range []struct {
+			t *graph.Tensor
+			v *gpu.View
+		}{{sg.ta, &sg.a}, {sg.tx, &sg.x}, {sg.txo, &sg.xo}, {sg.tq, &sg.q}, {sg.tk, &sg.k}, {sg.tv, &sg.v}} {
+			if b.t == nil {
+				continue
+			}
+			if *b.v, err = p.View(b.t); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	s.chains[[2]int{rows, tq}] = c
+	return c, nil
+}

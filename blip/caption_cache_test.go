@@ -1,0 +1,272 @@
+package blip
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+	"testing"
+
+	"blip/blip/generate"
+	"blip/data/safetensors"
+	"blip/gpu"
+	"blip/gpu/cpu"
+)
+
+// cacheTol is the relative tolerance of the cached decoder's logits against
+// the recompute path: |cached - recomputed| <= cacheTol * max(|recomputed|, 1).
+const cacheTol = 1e-5
+
+// twinStepper drives the KV-cache stepper and the recompute reference side
+// by side through the same calls, checks that their logits agree at every
+// step and returns the cached ones.
+type twinStepper struct {
+	t     *testing.T
+	name  string
+	ref   *decoderStepper
+	kv    *kvStepper
+	steps int
+	worst float64
+}
+
+func (s *twinStepper) check(what string, got, want []float32, errGot, errWant error) ([]float32, error) {
+	s.t.Helper()
+	if errGot != nil || errWant != nil {
+		return nil, fmt.Errorf("%s: cached: %v, recompute: %v", what, errGot, errWant)
+	}
+	if len(got) != len(want) {
+		return nil, fmt.Errorf("%s: %d cached logits, %d recomputed", what, len(got), len(want))
+	}
+	for i := range got {
+		d := math.Abs(float64(got[i]) - float64(want[i]))
+		rel := d / math.Max(math.Abs(float64(want[i])), 1)
+		if !(rel <= cacheTol) { // NaN fails too
+			return nil, fmt.Errorf("%s %s step %d: logit %d: cached %v, recomputed %v", s.name, what, s.steps, i, got[i], want[i])
+		}
+		s.worst = math.Max(s.worst, rel)
+	}
+	s.steps++
+	return got, nil
+}
+
+func (s *twinStepper) Start(prompts [][]int32, copies int) ([]float32, error) {
+	a, ea := s.kv.Start(prompts, copies)
+	b, eb := s.ref.Start(prompts, copies)
+	return s.check("start", a, b, ea, eb)
+}
+
+func (s *twinStepper) Step(tokens []int32) ([]float32, error) {
+	a, ea := s.kv.Step(tokens)
+	b, eb := s.ref.Step(tokens)
+	return s.check("step", a, b, ea, eb)
+}
+
+func (s *twinStepper) Reorder(src []int) error {
+	if err := s.kv.Reorder(src); err != nil {
+		return err
+	}
+	return s.ref.Reorder(src)
+}
+
+func newTwin(t *testing.T, name string, m *Model, be gpu.Backend, images []float32, items, capHint int) *twinStepper {
+	kv, err := newKVStepper(m, be, images, items, capHint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kv.close)
+	ref := newDecoderStepper(m, be, images, items)
+	t.Cleanup(ref.close)
+	return &twinStepper{t: t, name: name, ref: ref, kv: kv}
+}
+
+// The cached decoder's logits must equal the recompute path's at every
+// step, through beam search (reorders that duplicate and drop rows),
+// greedy and sampling with finished rows dropped, a prompt, cache growth
+// past the capacity hint, and hand-made reorders that move rows between
+// images and chain two reorders before a step.
+func TestKVStepperMatchesRecompute(t *testing.T) {
+	gold := openGolden(t)
+	pixels := gold.f32("pixel_values")
+	want := readGoldenCaptions(t)
+	for _, bc := range backends {
+		t.Run(bc.name, func(t *testing.T) {
+			be := bc.open(t)
+			m, err := LoadDir(filepath.Join(tinyDir, "tiny-captioning"), be)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			images, err := m.ImageStates(be, pixels, 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cases := []struct {
+				name    string
+				cfg     func(*generate.Config)
+				prompts [][]int32
+				capHint int
+			}{
+				{"beam3", func(c *generate.Config) { c.NumBeams, c.MaxLength, c.MinLength = 3, 12, 5 }, nil, 12},
+				{"beam4_return2", func(c *generate.Config) { c.NumBeams, c.NumReturnSequences, c.MaxLength = 4, 2, 10 }, nil, 10},
+				{"greedy_len20_grow", func(c *generate.Config) { c.MaxNewTokens, c.MinNewTokens = 20, 20 }, nil, 2},
+				{"sample2", func(c *generate.Config) {
+					c.DoSample, c.NumReturnSequences, c.MaxLength, c.Seed, c.TopK = true, 2, 12, 7, 20
+				}, nil, 12},
+				{"prompt_beam2", func(c *generate.Config) { c.NumBeams, c.MaxLength = 2, 12 }, want.PromptGreedy.PromptIDs, 12},
+			}
+			for _, c := range cases {
+				cfg := m.CaptionConfig()
+				c.cfg(&cfg)
+				ps, err := generate.BLIPPrompts(c.prompts, 4, cfg.BosTokenID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tw := newTwin(t, c.name, m, be, images, 4, c.capHint)
+				if _, err := generate.Generate(tw, ps, cfg); err != nil {
+					t.Fatalf("%s: %v", c.name, err)
+				}
+				t.Logf("%s: %d steps, worst relative difference %.3g", c.name, tw.steps, tw.worst)
+			}
+
+			// Hand-made reorders.
+			tw := newTwin(t, "manual", m, be, images, 4, 3)
+			bos := m.CaptionConfig().BosTokenID
+			prompts := make([][]int32, 8)
+			for i := range prompts {
+				prompts[i] = []int32{bos, int32(1000 + 17*i)}
+			}
+			logits, err := tw.Start(prompts, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			step := func() {
+				t.Helper()
+				vocab := len(logits) / len(tw.ref.seqs)
+				next := make([]int32, len(tw.ref.seqs))
+				for i := range next {
+					next[i] = int32(argmaxF32(logits[i*vocab : (i+1)*vocab]))
+				}
+				if logits, err = tw.Step(next); err != nil {
+					t.Fatal(err)
+				}
+			}
+			reorder := func(src ...int) {
+				t.Helper()
+				if err := tw.Reorder(src); err != nil {
+					t.Fatal(err)
+				}
+			}
+			crossCalls := func(want int) {
+				t.Helper()
+				v := gpu.View{Len: 1 << 20, DType: gpu.F32}
+				if got := len(tw.kv.crossCalls(0, 1, v, v)); got != want {
+					t.Errorf("rows of images %v: %d cross-attention calls, want %d", tw.kv.item, got, want)
+				}
+			}
+			crossCalls(1)
+			step()
+			reorder(7, 0, 0, 3, 5, 2) // across images, duplicated, fewer rows
+			crossCalls(5)
+			step()
+			reorder(0, 1, 2, 3, 4, 5) // identity
+			step()
+			reorder(1, 2, 4) // in place, towards the front
+			step()
+			reorder(2, 0, 1)
+			reorder(1, 1, 0) // two reorders before one step
+			step()
+			step()
+			reorder(0, 2) // one image per row, evenly spaced images: one cross call
+			crossCalls(1)
+			step()
+			reorder(1, 0) // images in falling order
+			crossCalls(2)
+			step()
+			if err := tw.Reorder(make([]int, 9)); err == nil {
+				t.Errorf("reorder to more rows than started: no error")
+			}
+			t.Logf("manual: %d steps, worst relative difference %.3g, cache capacity %d", tw.steps, tw.worst, tw.kv.cap)
+			c := tw.kv.chains[[2]int{3, 1}]
+			calls := 0
+			for _, sg := range c.segs {
+				calls += sg.plan.Stats().Calls
+			}
+			// Per layer: 2 cache writes, 2 residual copies, the self- and
+			// the cross-attention (one call per run of rows of an image
+			// unless the runs are regular).
+			t.Logf("one step of 3 rows: %d plans, %d plan calls + %d direct calls or more (+ reorder copies)", len(c.segs), calls, 6*tw.kv.layers)
+		})
+	}
+}
+
+func argmaxF32(x []float32) int {
+	best := 0
+	for i, v := range x {
+		if v > x[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// BenchmarkGreedy20 is greedy decoding of 20 forced new tokens for the four
+// golden images (batch 4) on the CPU backend, with the KV cache
+// (GenerateCaptions' stepper) and with the recompute reference. The image
+// states are computed once outside the loop.
+func BenchmarkGreedy20(b *testing.B) {
+	f, err := safetensors.Open(filepath.Join(tinyDir, "golden.safetensors"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	pixels, err := f.Float32("pixel_values")
+	if err != nil {
+		b.Fatal(err)
+	}
+	be := cpu.New()
+	defer be.Close()
+	m, err := LoadDir(filepath.Join(tinyDir, "tiny-captioning"), be)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	images, err := m.ImageStates(be, pixels, 4)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := m.CaptionConfig()
+	cfg.MaxNewTokens, cfg.MinNewTokens = 20, 20
+	ps, err := generate.BLIPPrompts(nil, 4, cfg.BosTokenID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	warm, err := newKVStepper(m, be, images, 4, 21)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer warm.close()
+	for _, name := range []string{"kvcache", "kvcache_warm", "recompute"} {
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				var s generate.Stepper
+				var done func()
+				switch name {
+				case "kvcache_warm": // plans compiled by an earlier run
+					s, done = warm, func() {}
+				case "kvcache":
+					kv, err := newKVStepper(m, be, images, 4, 21)
+					if err != nil {
+						b.Fatal(err)
+					}
+					s, done = kv, kv.close
+				default:
+					ref := newDecoderStepper(m, be, images, 4)
+					s, done = ref, ref.close
+				}
+				if _, err := generate.Generate(s, ps, cfg); err != nil {
+					b.Fatal(err)
+				}
+				done()
+			}
+		})
+	}
+}

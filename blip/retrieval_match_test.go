@@ -1,0 +1,66 @@
+package blip
+
+import (
+	"path/filepath"
+	"testing"
+)
+
+// TestMatchTextsGolden: MatchTexts (the vision encoder once per image, its
+// states gathered to every text) gives transformers' all-pairs ITM logits
+// and ITC cosines, and the embeddings' dot products are the cosines.
+func TestMatchTextsGolden(t *testing.T) {
+	gd := openGolden(t)
+	s := gd.shape("itm.input_ids")
+	b, tt := s[0], s[1]
+	ids, mask := gd.i32("itm.input_ids"), gd.i32("itm.attention_mask")
+	texts := make([][]int32, b)
+	for j := range b {
+		for k := range tt {
+			if mask[j*tt+k] == 1 {
+				texts[j] = append(texts[j], ids[j*tt+k])
+			}
+		}
+	}
+	pixels := gd.f32("pixel_values")
+	for _, bc := range backends {
+		t.Run(bc.name, func(t *testing.T) {
+			be := bc.open(t)
+			m, err := LoadDir(filepath.Join(tinyDir, "tiny-retrieval"), be)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			res, err := m.MatchTexts(be, pixels, b, texts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var logits, cos []float32
+			for i := range b {
+				for j := range b {
+					logits = append(logits, res[i][j].ITMLogits[:]...)
+					cos = append(cos, res[i][j].Cosine)
+				}
+			}
+			checkClose(t, "itm_logits_all_pairs", logits, gd.f32("itm.itm_logits_all_pairs"), bc.tol)
+			checkClose(t, "cosine_sim", cos, gd.f32("itm.cosine_sim"), bc.tol)
+			img, err := m.ImageEmbeddings(be, pixels, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			txt, err := m.TextEmbeddings(be, texts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := m.Config.ImageTextHiddenSize
+			dots := make([]float32, b*b)
+			for i := range b {
+				for j := range b {
+					for k := range d {
+						dots[i*b+j] += img[i*d+k] * txt[j*d+k]
+					}
+				}
+			}
+			checkClose(t, "embedding dot products", dots, gd.f32("itm.cosine_sim"), bc.tol)
+		})
+	}
+}
