@@ -1,6 +1,8 @@
 package vk
 
 import (
+	"unsafe"
+
 	vk "github.com/vulkan-go/vulkan"
 )
 
@@ -41,7 +43,9 @@ func (ds *descriptors) addPool(d *Device) error {
 		PPoolSizes:    []vk.DescriptorPoolSize{{Type: vk.DescriptorTypeStorageBuffer, DescriptorCount: setsPerPool * maxBindings}},
 	}
 	var p vk.DescriptorPool
-	if err := check("vkCreateDescriptorPool", vk.CreateDescriptorPool(d.dev, &ci, nil, &p)); err != nil {
+	var r vk.Result
+	withoutGC(func() { r = vk.CreateDescriptorPool(d.dev, &ci, nil, &p) })
+	if err := check("vkCreateDescriptorPool", r); err != nil {
 		return err
 	}
 	ds.pools = append(ds.pools, p)
@@ -72,22 +76,11 @@ func (ds *descriptors) set(d *Device, key descKey, bufs []vk.Buffer) (vk.Descrip
 	if err := check("vkAllocateDescriptorSets", r); err != nil {
 		return nil, err
 	}
-	writes := make([]vk.WriteDescriptorSet, key.n)
+	hs, offs, rngs := make([]uint64, key.n), make([]uint64, key.n), make([]uint64, key.n)
 	for i := 0; i < key.n; i++ {
-		writes[i] = vk.WriteDescriptorSet{
-			SType:           vk.StructureTypeWriteDescriptorSet,
-			DstSet:          s,
-			DstBinding:      uint32(i),
-			DescriptorCount: 1,
-			DescriptorType:  vk.DescriptorTypeStorageBuffer,
-			PBufferInfo: []vk.DescriptorBufferInfo{{
-				Buffer: bufs[i],
-				Offset: vk.DeviceSize(key.b[i].off),
-				Range:  vk.DeviceSize(key.b[i].rng),
-			}},
-		}
+		hs[i], offs[i], rngs[i] = h64(unsafe.Pointer(bufs[i])), uint64(key.b[i].off), uint64(key.b[i].rng)
 	}
-	vk.UpdateDescriptorSets(d.dev, uint32(key.n), writes, 0, nil)
+	d.fn.updateStorageSet(d.dev, h64(unsafe.Pointer(s)), hs, offs, rngs)
 	ds.cache[key] = s
 	return s, nil
 }

@@ -37,6 +37,7 @@ type Device struct {
 	peakUsed          int64
 	staging           *block // host-visible bounce buffer for unmapped memory
 
+	fn    direct // entry points called without vulkan-go's marshalling
 	pipes pipelines
 	desc  descriptors
 	rec   recorder
@@ -62,33 +63,43 @@ func init() {
 }
 
 func listDevices(o gpu.Options) ([]gpu.DeviceInfo, error) {
-	in, err := newInstance(false)
-	if err != nil {
-		return nil, err
-	}
-	defer in.destroy()
 	var out []gpu.DeviceInfo
-	for i := range in.physical {
-		out = append(out, in.describe(i).info)
-	}
-	return out, nil
+	var err error
+	withoutGC(func() {
+		var in *instance
+		if in, err = newInstance(false); err != nil {
+			return
+		}
+		defer in.destroy()
+		for i := range in.physical {
+			out = append(out, in.describe(i).info)
+		}
+	})
+	return out, err
 }
 
 // open creates a Device for physical device idx, or the best one if idx < 0.
 func open(o gpu.Options, idx int) (gpu.Backend, error) {
-	in, err := newInstance(o.Validate)
+	var in *instance
+	var err error
+	var infos []physInfo
+	var list []gpu.DeviceInfo
+	withoutGC(func() {
+		if in, err = newInstance(o.Validate); err != nil {
+			return
+		}
+		infos = make([]physInfo, len(in.physical))
+		for i := range in.physical {
+			infos[i] = in.describe(i)
+			list = append(list, infos[i].info)
+		}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", gpu.ErrNoDevice, err)
 	}
 	if len(in.physical) == 0 {
 		in.destroy()
 		return nil, fmt.Errorf("%w: vkEnumeratePhysicalDevices found no Vulkan device", gpu.ErrNoDevice)
-	}
-	infos := make([]physInfo, len(in.physical))
-	var list []gpu.DeviceInfo
-	for i := range in.physical {
-		infos[i] = in.describe(i)
-		list = append(list, infos[i].info)
 	}
 	if idx < 0 {
 		idx = gpu.PickBest(list)
@@ -124,10 +135,18 @@ func newDevice(in *instance, idx int, pi physInfo) (*Device, error) {
 		PQueueCreateInfos:    qi,
 	}
 	var dev vk.Device
-	if err := check("vkCreateDevice", vk.CreateDevice(d.pd, &ci, nil, &dev)); err != nil {
+	var r vk.Result
+	withoutGC(func() { r = vk.CreateDevice(d.pd, &ci, nil, &dev) })
+	if err := check("vkCreateDevice", r); err != nil {
 		return nil, err
 	}
 	d.dev = dev
+	fn, err := loadDirect(in.h)
+	if err != nil {
+		vk.DestroyDevice(dev, nil)
+		return nil, err
+	}
+	d.fn = fn
 	var q vk.Queue
 	vk.GetDeviceQueue(d.dev, pi.queueFamily, 0, &q)
 	d.q = q

@@ -19,11 +19,67 @@ static void* blip_gipa(void* gipa, void* instance, const char* name) {
 // memory-properties variant) share this shape: (VkPhysicalDevice, T*).
 typedef void (*blip_pd2_fn)(void*, void*);
 static void blip_call_pd2(void* fn, void* pd, void* out) { ((blip_pd2_fn)fn)(pd, out); }
+
+// The calls made for every step build their structs here, on the C stack:
+// vulkan-go's marshalling of struct arrays frees its C copies from a Go
+// finalizer that can run while the driver is still reading them. The
+// structs mirror the Vulkan ones member for member (LP64 layout).
+#define ST_SUBMIT_INFO 4
+#define ST_WRITE_DESCRIPTOR_SET 35
+#define ST_MEMORY_BARRIER 46
+#define DESCRIPTOR_STORAGE_BUFFER 7
+typedef struct { uint32_t sType; const void* pNext; uint32_t src, dst; } blip_memory_barrier;
+typedef void (*blip_barrier_fn)(void*, uint32_t, uint32_t, uint32_t, uint32_t, const void*, uint32_t, const void*, uint32_t, const void*);
+static void blip_cmd_barrier(void* fn, void* cb, uint32_t srcStage, uint32_t dstStage, uint32_t srcAccess, uint32_t dstAccess) {
+	blip_memory_barrier mb = {ST_MEMORY_BARRIER, 0, srcAccess, dstAccess};
+	((blip_barrier_fn)fn)(cb, srcStage, dstStage, 0, 1, &mb, 0, 0, 0, 0);
+}
+
+typedef struct { uint64_t buffer, offset, range; } blip_buffer_info;
+typedef struct {
+	uint32_t sType; const void* pNext; uint64_t dstSet;
+	uint32_t dstBinding, dstArrayElement, descriptorCount; int32_t descriptorType;
+	const void* pImageInfo; const blip_buffer_info* pBufferInfo; const void* pTexelBufferView;
+} blip_write_set;
+typedef void (*blip_update_fn)(void*, uint32_t, const blip_write_set*, uint32_t, const void*);
+static void blip_update_storage_set(void* fn, void* dev, uint64_t set, uint32_t n, const uint64_t* bufs, const uint64_t* offs, const uint64_t* ranges) {
+	blip_buffer_info info[8];
+	blip_write_set w[8];
+	if (n > 8) n = 8;
+	for (uint32_t i = 0; i < n; i++) {
+		info[i].buffer = bufs[i]; info[i].offset = offs[i]; info[i].range = ranges[i];
+		w[i].sType = ST_WRITE_DESCRIPTOR_SET;
+		w[i].pNext = 0; w[i].dstSet = set; w[i].dstBinding = i; w[i].dstArrayElement = 0;
+		w[i].descriptorCount = 1; w[i].descriptorType = DESCRIPTOR_STORAGE_BUFFER;
+		w[i].pImageInfo = 0; w[i].pBufferInfo = &info[i]; w[i].pTexelBufferView = 0;
+	}
+	((blip_update_fn)fn)(dev, n, w, 0, 0);
+}
+
+typedef struct {
+	uint32_t sType; const void* pNext; uint32_t waitSemaphoreCount; const void* pWaitSemaphores;
+	const void* pWaitDstStageMask; uint32_t commandBufferCount; void* const* pCommandBuffers;
+	uint32_t signalSemaphoreCount; const void* pSignalSemaphores;
+} blip_submit_info;
+typedef int32_t (*blip_submit_fn)(void*, uint32_t, const blip_submit_info*, uint64_t);
+static int32_t blip_queue_submit(void* fn, void* queue, void* cb, uint64_t fence) {
+	void* cbs[1] = {cb};
+	blip_submit_info si = {ST_SUBMIT_INFO, 0, 0, 0, 0, 1, cbs, 0, 0};
+	return ((blip_submit_fn)fn)(queue, 1, &si, fence);
+}
+
+typedef struct { uint64_t src, dst, size; } blip_buffer_copy;
+typedef void (*blip_copy_fn)(void*, uint64_t, uint64_t, uint32_t, const blip_buffer_copy*);
+static void blip_cmd_copy(void* fn, void* cb, uint64_t src, uint64_t dst, uint64_t srcOff, uint64_t dstOff, uint64_t size) {
+	blip_buffer_copy r = {srcOff, dstOff, size};
+	((blip_copy_fn)fn)(cb, src, dst, 1, &r);
+}
 */
 import "C"
 
 import (
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"unsafe"
 
@@ -107,4 +163,73 @@ func cstr(s string) string {
 	str := unsafe.String((*byte)(unsafe.Pointer(p)), len(s)+1)
 	v, _ := cstrs.LoadOrStore(s, str)
 	return v.(string)
+}
+
+// direct holds the Vulkan entry points blip calls without vulkan-go's
+// marshalling (see the C comment above).
+type direct struct {
+	barrier, update, submit, copy unsafe.Pointer
+}
+
+func loadDirect(inst vk.Instance) (direct, error) {
+	d := direct{
+		barrier: instanceProc(inst, "vkCmdPipelineBarrier"),
+		update:  instanceProc(inst, "vkUpdateDescriptorSets"),
+		submit:  instanceProc(inst, "vkQueueSubmit"),
+		copy:    instanceProc(inst, "vkCmdCopyBuffer"),
+	}
+	if d.barrier == nil || d.update == nil || d.submit == nil || d.copy == nil {
+		return d, fmt.Errorf("vkGetInstanceProcAddr: core Vulkan 1.0 functions missing")
+	}
+	return d, nil
+}
+
+// h64 is the 64-bit value of a non-dispatchable Vulkan handle (a pointer
+// type in vulkan-go on 64-bit systems).
+func h64(p unsafe.Pointer) uint64 { return uint64(uintptr(p)) }
+
+func (f direct) cmdBarrier(cb vk.CommandBuffer, srcStage, dstStage vk.PipelineStageFlags, srcAccess, dstAccess vk.AccessFlags) {
+	C.blip_cmd_barrier(f.barrier, unsafe.Pointer(cb), C.uint32_t(srcStage), C.uint32_t(dstStage), C.uint32_t(srcAccess), C.uint32_t(dstAccess))
+}
+
+func (f direct) updateStorageSet(dev vk.Device, set uint64, bufs, offs, ranges []uint64) {
+	C.blip_update_storage_set(f.update, unsafe.Pointer(dev), C.uint64_t(set), C.uint32_t(len(bufs)),
+		(*C.uint64_t)(unsafe.Pointer(&bufs[0])), (*C.uint64_t)(unsafe.Pointer(&offs[0])), (*C.uint64_t)(unsafe.Pointer(&ranges[0])))
+}
+
+func (f direct) queueSubmit(q vk.Queue, cb vk.CommandBuffer, fence uint64) vk.Result {
+	return vk.Result(C.blip_queue_submit(f.submit, unsafe.Pointer(q), unsafe.Pointer(cb), C.uint64_t(fence)))
+}
+
+func (f direct) cmdCopy(cb vk.CommandBuffer, src, dst uint64, srcOff, dstOff, size int64) {
+	C.blip_cmd_copy(f.copy, unsafe.Pointer(cb), C.uint64_t(src), C.uint64_t(dst), C.uint64_t(srcOff), C.uint64_t(dstOff), C.uint64_t(size))
+}
+
+// Calls that still go through vulkan-go's struct marshalling (creation of
+// instances, devices, layouts, pools and pipelines: rare, but a pipeline
+// compiles for seconds on lavapipe) run with the garbage collector held off,
+// so no finalizer frees their C copies mid-call. Nested holders share one
+// pause.
+var (
+	gcMu    sync.Mutex
+	gcHolds int
+	gcOld   int
+)
+
+func withoutGC(f func()) {
+	gcMu.Lock()
+	if gcHolds == 0 {
+		gcOld = debug.SetGCPercent(-1)
+	}
+	gcHolds++
+	gcMu.Unlock()
+	defer func() {
+		gcMu.Lock()
+		gcHolds--
+		if gcHolds == 0 {
+			debug.SetGCPercent(gcOld)
+		}
+		gcMu.Unlock()
+	}()
+	f()
 }

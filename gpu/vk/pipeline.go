@@ -62,7 +62,9 @@ func (p *pipelines) init(d *Device) error {
 			PBindings:    binds,
 		}
 		var sl vk.DescriptorSetLayout
-		if err := check("vkCreateDescriptorSetLayout", vk.CreateDescriptorSetLayout(d.dev, &li, nil, &sl)); err != nil {
+		var r vk.Result
+		withoutGC(func() { r = vk.CreateDescriptorSetLayout(d.dev, &li, nil, &sl) })
+		if err := check("vkCreateDescriptorSetLayout", r); err != nil {
 			return err
 		}
 		p.setLayouts[n] = sl
@@ -77,7 +79,8 @@ func (p *pipelines) init(d *Device) error {
 			}},
 		}
 		var pl vk.PipelineLayout
-		if err := check("vkCreatePipelineLayout", vk.CreatePipelineLayout(d.dev, &pli, nil, &pl)); err != nil {
+		withoutGC(func() { r = vk.CreatePipelineLayout(d.dev, &pli, nil, &pl) })
+		if err := check("vkCreatePipelineLayout", r); err != nil {
 			return err
 		}
 		p.layouts[n] = pl
@@ -156,7 +159,9 @@ func (p *pipelines) get(d *Device, shader string, nbind int, spec []uint32) (*pi
 		Layout: p.layouts[nbind],
 	}}
 	out := make([]vk.Pipeline, 1)
-	if err := check(fmt.Sprintf("vkCreateComputePipelines(%s, spec %v)", shader, spec), vk.CreateComputePipelines(d.dev, p.cache, 1, ci, nil, out)); err != nil {
+	var r vk.Result
+	withoutGC(func() { r = vk.CreateComputePipelines(d.dev, p.cache, 1, ci, nil, out) })
+	if err := check(fmt.Sprintf("vkCreateComputePipelines(%s, spec %v)", shader, spec), r); err != nil {
 		return nil, err
 	}
 	pl := &pipeline{h: out[0], layout: p.layouts[nbind], nbind: nbind}

@@ -141,11 +141,7 @@ const (
 
 func (d *Device) barrier() {
 	r := &d.rec
-	vk.CmdPipelineBarrier(r.cur.cb, allStages, allStages, 0, 1, []vk.MemoryBarrier{{
-		SType:         vk.StructureTypeMemoryBarrier,
-		SrcAccessMask: writeAccess,
-		DstAccessMask: anyAccess,
-	}}, 0, nil, 0, nil)
+	d.fn.cmdBarrier(r.cur.cb, allStages, allStages, writeAccess, anyAccess)
 	r.reads, r.writes = r.reads[:0], r.writes[:0]
 	r.barriers++
 }
@@ -194,20 +190,11 @@ func (d *Device) submit() error {
 	s := r.cur
 	r.cur = nil
 	// Make device writes visible to the host once the fence signals.
-	vk.CmdPipelineBarrier(s.cb, allStages, hostStage, 0, 1, []vk.MemoryBarrier{{
-		SType:         vk.StructureTypeMemoryBarrier,
-		SrcAccessMask: writeAccess,
-		DstAccessMask: hostReadBits,
-	}}, 0, nil, 0, nil)
+	d.fn.cmdBarrier(s.cb, allStages, hostStage, writeAccess, hostReadBits)
 	if err := check("vkEndCommandBuffer", vk.EndCommandBuffer(s.cb)); err != nil {
 		return err
 	}
-	si := []vk.SubmitInfo{{
-		SType:              vk.StructureTypeSubmitInfo,
-		CommandBufferCount: 1,
-		PCommandBuffers:    []vk.CommandBuffer{s.cb},
-	}}
-	if err := check("vkQueueSubmit", vk.QueueSubmit(d.q, 1, si, s.fence)); err != nil {
+	if err := check("vkQueueSubmit", d.fn.queueSubmit(d.q, s.cb, h64(unsafe.Pointer(s.fence)))); err != nil {
 		return err
 	}
 	s.submitted = true

@@ -55,9 +55,7 @@ func (d *Device) copyBuf(src, dst *block, srcOff, dstOff, n int64, devWrite bool
 	} else {
 		d.hazard([]access{{src.id, srcOff, srcOff + n}}, nil)
 	}
-	vk.CmdCopyBuffer(d.rec.cur.cb, src.buf, dst.buf, 1, []vk.BufferCopy{{
-		SrcOffset: vk.DeviceSize(srcOff), DstOffset: vk.DeviceSize(dstOff), Size: vk.DeviceSize(n),
-	}})
+	d.fn.cmdCopy(d.rec.cur.cb, h64(unsafe.Pointer(src.buf)), h64(unsafe.Pointer(dst.buf)), srcOff, dstOff, n)
 	return nil
 }
 
