@@ -14,7 +14,6 @@ import (
 
 	"blip/blip"
 	"blip/data/preprocess"
-	"blip/data/tokenizer"
 )
 
 func captionCmd() *cli.Command {
@@ -82,20 +81,11 @@ func caption(c *cli.Context) error {
 		return err
 	}
 	defer be.Close()
-	dir := c.String("model")
-	m, err := blip.LoadDir(dir, be)
+	m, tok, proc, err := openKind(c, be, "caption", blip.KindCaptioning)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	tok, err := tokenizer.LoadDir(dir)
-	if err != nil {
-		return err
-	}
-	proc, err := preprocess.FromConfigDir(dir)
-	if err != nil {
-		return err
-	}
 	cfg := m.CaptionConfig()
 	cfg.MaxLength, cfg.MinLength = c.Int("max-length"), c.Int("min-length")
 	cfg.NumBeams, cfg.RepetitionPenalty = c.Int("beams"), c.Float64("repetition-penalty")

@@ -28,6 +28,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "backend", Value: "auto", Usage: "auto, vulkan or cpu", EnvVars: []string{"BLIP_BACKEND"}},
 			&cli.IntFlag{Name: "device", Value: -1, Usage: "device index from `blip devices` (-1: best)", EnvVars: []string{"BLIP_DEVICE"}},
 			&cli.BoolFlag{Name: "validate", Usage: "enable the Khronos validation layer; any message is an error", EnvVars: []string{"BLIP_VALIDATE"}},
+			&cli.BoolFlag{Name: "verbose", Usage: "more detail (e.g. checkpoint tensors the model does not use)"},
 		},
 		Commands: []*cli.Command{
 			devicesCmd(),
