@@ -84,6 +84,10 @@ func scores(s gpu.AttentionShape, k attnTensor, mask []float32, q []float32, b, 
 
 func attention(a gpu.Attention) {
 	s := a.AttentionShape
+	if s.Tq >= minKernelRows && s.Tk >= minKernelRows {
+		attentionBlocked(a)
+		return
+	}
 	ls := s.Layouts()
 	q, k, v, o := newAttnTensor(a.Q, ls[0], s.D), newAttnTensor(a.K, ls[1], s.D), newAttnTensor(a.V, ls[2], s.D), newAttnTensor(a.O, ls[3], s.D)
 	mask, lse := f32(a.Mask), f32(a.LSE)
