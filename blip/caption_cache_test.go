@@ -22,7 +22,7 @@ const cacheTol = 1e-5
 type twinStepper struct {
 	t     *testing.T
 	name  string
-	ref   *decoderStepper
+	ref   *crossStepper
 	kv    *kvStepper
 	steps int
 	worst float64
@@ -73,7 +73,7 @@ func newTwin(t *testing.T, name string, m *Model, be gpu.Backend, images []float
 		t.Fatal(err)
 	}
 	t.Cleanup(kv.close)
-	ref := newDecoderStepper(m, be, images, items)
+	ref := newCrossStepper(m, be, m.imageEncoderStates(images, items))
 	t.Cleanup(ref.close)
 	return &twinStepper{t: t, name: name, ref: ref, kv: kv}
 }
@@ -259,7 +259,7 @@ func BenchmarkGreedy20(b *testing.B) {
 					}
 					s, done = kv, kv.close
 				default:
-					ref := newDecoderStepper(m, be, images, 4)
+					ref := newCrossStepper(m, be, m.imageEncoderStates(images, 4))
 					s, done = ref, ref.close
 				}
 				if _, err := generate.Generate(s, ps, cfg); err != nil {
