@@ -1,7 +1,6 @@
 package blip
 
 import (
-
 	"blip/blip/generate"
 	"blip/gpu"
 	"blip/graph"

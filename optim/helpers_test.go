@@ -3,35 +3,18 @@ package optim
 import (
 	"math"
 	"math/rand/v2"
-	"os"
 	"testing"
 
 	"blip/gpu"
 	"blip/gpu/cpu"
+	"blip/gpu/gputest"
 	_ "blip/gpu/vk"
 	"blip/graph"
 )
 
-// openVulkan opens the best Vulkan device (lavapipe on a machine without a
-// GPU), with validation under BLIP_VALIDATE=1. Without one the test is
-// skipped, unless BLIP_REQUIRE_VULKAN=1 makes that a failure.
-func openVulkan(t *testing.T) gpu.Backend {
-	t.Helper()
-	be, err := gpu.Open(gpu.Options{Backend: "vulkan", Device: -1, Validate: os.Getenv("BLIP_VALIDATE") == "1"})
-	if err != nil {
-		if os.Getenv("BLIP_REQUIRE_VULKAN") == "1" {
-			t.Fatalf("BLIP_REQUIRE_VULKAN=1 but no Vulkan device: %v", err)
-		}
-		t.Skipf("no Vulkan device: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := be.Close(); err != nil {
-			t.Errorf("close %s: %v", be.Name(), err)
-		}
-	})
-	t.Logf("device: %s (%s)", be.Info().Name, be.Name())
-	return be
-}
+// openVulkan is gputest.Vulkan: the best Vulkan device, validated under
+// BLIP_VALIDATE=1, skipped without one unless BLIP_REQUIRE_VULKAN=1.
+func openVulkan(t *testing.T) gpu.Backend { return gputest.Vulkan(t) }
 
 // onBackends runs f on the CPU backend and on Vulkan (when there is one).
 func onBackends(t *testing.T, f func(t *testing.T, be gpu.Backend)) {
