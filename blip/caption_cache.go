@@ -66,8 +66,6 @@ type kvStepper struct {
 	length  int   // tokens cached per row
 	item    []int // per row: its image
 	pending []int // reorder to apply at the next step: row i <- row pending[i]
-
-	chains map[[2]int]*decChain
 }
 
 // decChain is the chain of plans of one (rows, new tokens) shape.
@@ -95,7 +93,7 @@ func newKVStepper(m *Model, be gpu.Backend, images []float32, items, capHint int
 	t := &m.Config.TextConfig
 	v := &m.Config.VisionConfig
 	s := &kvStepper{m: m, be: be, items: items, n1: v.NumPositions(), h: t.HiddenSize, heads: t.NumAttentionHeads,
-		layers: len(m.TextDecoder.Bert.Layers), hint: max(capHint, 1), chains: map[[2]int]*decChain{}}
+		layers: len(m.TextDecoder.Bert.Layers), hint: max(capHint, 1)}
 	if items <= 0 || len(images) != items*s.n1*v.HiddenSize {
 		return nil, fmt.Errorf("blip: %d image-state values for %d images of %dx%d", len(images), items, s.n1, v.HiddenSize)
 	}
@@ -138,13 +136,15 @@ func newKVStepper(m *Model, be gpu.Backend, images []float32, items, capHint int
 	return s, nil
 }
 
-func (s *kvStepper) close() {
-	for _, c := range s.chains {
-		for _, sg := range c.segs {
-			sg.plan.Close()
-		}
+func (c *decChain) close() {
+	for _, sg := range c.segs {
+		sg.plan.Close()
 	}
-	s.chains = nil
+}
+
+// close releases the stepper's cross cache and self cache; the decoder
+// chains stay cached on the Model.
+func (s *kvStepper) close() {
 	if s.crossPlan != nil {
 		s.crossPlan.Close()
 	}
@@ -439,7 +439,8 @@ func (s *kvStepper) run(ids []int32, tq int) ([]float32, error) {
 // chain returns the plans of shape (rows, tq), compiling them the first
 // time.
 func (s *kvStepper) chain(rows, tq int) (*decChain, error) {
-	if c := s.chains[[2]int{rows, tq}]; c != nil {
+	key := chainKey{s.be, rows, tq}
+	if c := s.m.decChains[key]; c != nil {
 		return c, nil
 	}
 	c := &decChain{rows: rows, tq: tq}
@@ -512,6 +513,9 @@ func (s *kvStepper) chain(rows, tq int) (*decChain, error) {
 			}
 		}
 	}
-	s.chains[[2]int{rows, tq}] = c
+	if s.m.decChains == nil {
+		s.m.decChains = map[chainKey]*decChain{}
+	}
+	s.m.decChains[key] = c
 	return c, nil
 }

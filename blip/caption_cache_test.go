@@ -185,7 +185,7 @@ func TestKVStepperMatchesRecompute(t *testing.T) {
 				t.Errorf("reorder to more rows than started: no error")
 			}
 			t.Logf("manual: %d steps, worst relative difference %.3g, cache capacity %d", tw.steps, tw.worst, tw.kv.cap)
-			c := tw.kv.chains[[2]int{3, 1}]
+			c := m.decChains[chainKey{be, 3, 1}]
 			calls := 0
 			for _, sg := range c.segs {
 				calls += sg.plan.Stats().Calls

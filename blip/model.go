@@ -23,6 +23,16 @@ type Model struct {
 	// Retrieval heads: ITC projections of the [CLS] states and the ITM
 	// classifier of the first text token.
 	VisionProj, TextProj, ITMHead *Linear
+
+	// decChains caches the KV-cached decoder's compiled plans by backend
+	// and shape, so each caption call does not compile them again. A Model
+	// decodes one generation at a time.
+	decChains map[chainKey]*decChain
+}
+
+type chainKey struct {
+	be       gpu.Backend
+	rows, tq int
 }
 
 // LoadDir opens an HF folder (OpenFolder) and loads it onto be.
@@ -66,7 +76,13 @@ func Load(f *Folder, be gpu.Backend) (*Model, error) {
 }
 
 // Close frees the parameters' device memory.
-func (m *Model) Close() { m.Params.Free() }
+func (m *Model) Close() {
+	for _, c := range m.decChains {
+		c.close()
+	}
+	m.decChains = nil
+	m.Params.Free()
+}
 
 // errNoModule is returned by builders the model class lacks a module for.
 var errNoModule = errors.New("blip: the model has no such module")
