@@ -109,3 +109,47 @@ func b2u(b bool) uint32 {
 }
 
 func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
+
+// rowView is one binding of a row kernel: perRow elements per row (the row
+// length for matrices, 1 for per-row outputs).
+type rowView struct {
+	v      gpu.View
+	perRow int64
+	write  bool
+}
+
+func rowIn(v gpu.View, perRow int64) rowView  { return rowView{v, perRow, false} }
+func rowOut(v gpu.View, perRow int64) rowView { return rowView{v, perRow, true} }
+
+// rowDispatches runs a one-workgroup-per-row shader over row ranges that fit
+// one binding and the grid. Bindings follow views; push constants are (rows
+// in the range, cols, each binding's element offset, extra...), the layout
+// the row shaders share.
+func (d *Device) rowDispatches(shader string, rows int, cols int64, views []rowView, extra ...uint32) ([]dispatch, error) {
+	widest := int64(1)
+	for _, rv := range views {
+		widest = max(widest, rv.perRow)
+	}
+	chunk, err := d.rowChunk(shader, rows, widest)
+	if err != nil {
+		return nil, err
+	}
+	wg := d.rowThreads()
+	var out []dispatch
+	for r0 := 0; r0 < rows; r0 += chunk {
+		n := min(chunk, rows-r0)
+		g, err := d.grid(shader, int64(n))
+		if err != nil {
+			return nil, err
+		}
+		binds := make([]binding, len(views))
+		push := []uint32{uint32(n), uint32(cols)}
+		for i, rv := range views {
+			v := rv.v.Slice(int64(r0)*rv.perRow, int64(n)*rv.perRow)
+			binds[i] = binding{v: v, write: rv.write}
+			push = append(push, d.elemOff(v))
+		}
+		out = append(out, dispatch{shader: shader, spec: []uint32{wg}, binds: binds, push: append(push, extra...), groups: g})
+	}
+	return out, nil
+}

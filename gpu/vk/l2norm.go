@@ -4,34 +4,11 @@ import (
 	"blip/gpu"
 )
 
-// l2norm: shaders/l2norm.comp, one workgroup per row, rows split into ranges
-// that fit a binding.
+// l2norm: shaders/l2norm.comp, one workgroup per row.
 func init() {
 	kernels["l2norm"] = func(d *Device, c gpu.Call) ([]dispatch, error) {
 		l := callAs[gpu.L2Normalize](c)
 		cols := int64(l.Cols)
-		chunk, err := d.rowChunk("l2norm", l.Rows, cols)
-		if err != nil {
-			return nil, err
-		}
-		wg := d.rowThreads()
-		var out []dispatch
-		for r0 := 0; r0 < l.Rows; r0 += chunk {
-			n := min(chunk, l.Rows-r0)
-			x := l.X.Slice(int64(r0)*cols, int64(n)*cols)
-			y := l.Y.Slice(int64(r0)*cols, int64(n)*cols)
-			g, err := d.grid("l2norm", int64(n))
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, dispatch{
-				shader: "l2norm",
-				spec:   []uint32{wg},
-				binds:  []binding{rd(x), wr(y)},
-				push:   []uint32{uint32(n), uint32(cols), d.elemOff(x), d.elemOff(y), f32bits(l.Eps)},
-				groups: g,
-			})
-		}
-		return out, nil
+		return d.rowDispatches("l2norm", l.Rows, cols, []rowView{rowIn(l.X, cols), rowOut(l.Y, cols)}, f32bits(l.Eps))
 	}
 }
