@@ -90,11 +90,7 @@ func TestKVStepperMatchesRecompute(t *testing.T) {
 	for _, bc := range backends {
 		t.Run(bc.name, func(t *testing.T) {
 			be := bc.open(t)
-			m, err := LoadDir(filepath.Join(tinyDir, "tiny-captioning"), be)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
+			m := loadTiny(t, "tiny-captioning", be)
 			images, err := m.ImageStates(be, pixels, 4)
 			if err != nil {
 				t.Fatal(err)
@@ -224,11 +220,7 @@ func BenchmarkGreedy20(b *testing.B) {
 	}
 	be := cpu.New()
 	defer be.Close()
-	m, err := LoadDir(filepath.Join(tinyDir, "tiny-captioning"), be)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close()
+	m := loadTiny(b, "tiny-captioning", be)
 	images, err := m.ImageStates(be, pixels, 4)
 	if err != nil {
 		b.Fatal(err)

@@ -63,11 +63,7 @@ func TestGenerateMatchesTransformers(t *testing.T) {
 	for _, bc := range backends {
 		t.Run(bc.name, func(t *testing.T) {
 			be := bc.open(t)
-			m, err := LoadDir(filepath.Join(tinyDir, "tiny-captioning"), be)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
+			m := loadTiny(t, "tiny-captioning", be)
 			cases := []struct {
 				name    string
 				cfg     func(*generate.Config)

@@ -115,3 +115,14 @@ var backends = []backendCase{
 // openVulkan is gputest.Vulkan: the best Vulkan device, validated under
 // BLIP_VALIDATE=1, skipped without one unless BLIP_REQUIRE_VULKAN=1.
 func openVulkan(t *testing.T) gpu.Backend { return gputest.Vulkan(t) }
+
+// loadTiny loads testdata/hf-blip-tiny/<folder> onto be, closed with the test.
+func loadTiny(t testing.TB, folder string, be gpu.Backend) *Model {
+	t.Helper()
+	m, err := LoadDir(filepath.Join(tinyDir, folder), be)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	return m
+}

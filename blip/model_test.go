@@ -276,11 +276,7 @@ func TestCaptioningContainers(t *testing.T) {
 func TestCaptionLossSmoothing(t *testing.T) {
 	gd := openGolden(t)
 	be := backends[0].open(t)
-	m, err := LoadDir(filepath.Join(tinyDir, "tiny-captioning"), be)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := loadTiny(t, "tiny-captioning", be)
 	const eps = 0.1
 	m.Config.LabelSmoothing = eps
 	ids, logits := gd.i32("cap.input_ids"), gd.f32("cap.logits")

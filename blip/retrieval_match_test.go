@@ -1,7 +1,6 @@
 package blip
 
 import (
-	"path/filepath"
 	"testing"
 )
 
@@ -25,11 +24,7 @@ func TestMatchTextsGolden(t *testing.T) {
 	for _, bc := range backends {
 		t.Run(bc.name, func(t *testing.T) {
 			be := bc.open(t)
-			m, err := LoadDir(filepath.Join(tinyDir, "tiny-retrieval"), be)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
+			m := loadTiny(t, "tiny-retrieval", be)
 			res, err := m.MatchTexts(be, pixels, b, texts)
 			if err != nil {
 				t.Fatal(err)

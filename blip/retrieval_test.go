@@ -18,11 +18,7 @@ func TestRetrievalGolden(t *testing.T) {
 	for _, bc := range backends {
 		t.Run(bc.name, func(t *testing.T) {
 			be := bc.open(t)
-			m, err := LoadDir(filepath.Join(tinyDir, "tiny-retrieval"), be)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
+			m := loadTiny(t, "tiny-retrieval", be)
 			v := &m.Config.VisionConfig
 			s := gd.shape("itm.input_ids")
 			b, tt := s[0], s[1]

@@ -235,11 +235,7 @@ func TestRankAnswers(t *testing.T) {
 // TestVQAErrors: a captioning model has no VQA, bad questions are errors.
 func TestVQAErrors(t *testing.T) {
 	be := backends[0].open(t)
-	m, err := LoadDir(filepath.Join(tinyDir, "tiny-captioning"), be)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := loadTiny(t, "tiny-captioning", be)
 	px := make([]float32, 3*64*64)
 	if _, err := m.AnswerQuestions(be, px, 1, [][]int32{{2, 5, 3}}, m.QAConfig()); !errors.Is(err, errNoModule) {
 		t.Errorf("VQA on a captioning model: %v", err)
