@@ -29,6 +29,7 @@ func benchCmd() *cli.Command {
 				&cli.StringFlag{Name: "torch", Value: "auto", Usage: "python interpreter with PyTorch for the reference run; \"auto\" finds one, \"\" skips"},
 				&cli.StringFlag{Name: "torch-device", Value: "auto", Usage: "cpu or cuda (auto: cuda if the blip device is a discrete GPU)"},
 				&cli.StringFlag{Name: "filter", Usage: "only cases whose name contains this"},
+				&cli.StringSliceFlag{Name: "gemm", Usage: "instead of the built-in cases, GEMM shapes MxNxK[:ab] (a, b: 1 for transposed A, B); repeatable (tile overrides: BLIP_GEMM_TILE, BLIP_GEMM_CPU_TILE)"},
 				&cli.DurationFlag{Name: "min-time", Value: 500 * time.Millisecond, Usage: "minimum timed duration per case"},
 			},
 			Action: benchKernels,
@@ -75,8 +76,19 @@ func benchKernels(c *cli.Context) error {
 		defer cpu.Close()
 	}
 	onGPU := info.Backend == "vulkan" && (info.Type == gpu.Discrete || info.Type == gpu.Integrated)
+	all := bench.Cases()
+	if specs := c.StringSlice("gemm"); len(specs) > 0 {
+		all = nil
+		for _, s := range specs {
+			k, err := bench.ParseGemm(s)
+			if err != nil {
+				return err
+			}
+			all = append(all, k)
+		}
+	}
 	var cases []bench.Case
-	for _, k := range bench.Cases() {
+	for _, k := range all {
 		if c.Bool("quick") && k.Big || k.GPUOnly && !onGPU {
 			continue
 		}

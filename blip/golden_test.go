@@ -9,7 +9,6 @@ import (
 	"blip/gpu"
 	"blip/gpu/cpu"
 	"blip/gpu/gputest"
-	_ "blip/gpu/vk"
 )
 
 // golden holds HF transformers' outputs for the tiny models

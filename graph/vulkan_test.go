@@ -7,7 +7,6 @@ import (
 	"blip/gpu"
 	"blip/gpu/cpu"
 	"blip/gpu/gputest"
-	_ "blip/gpu/vk"
 )
 
 // openVulkan is gputest.Vulkan: the best Vulkan device, validated under

@@ -8,7 +8,6 @@ import (
 	"blip/gpu"
 	"blip/gpu/cpu"
 	"blip/gpu/gputest"
-	_ "blip/gpu/vk"
 	"blip/graph"
 )
 

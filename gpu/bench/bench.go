@@ -138,7 +138,26 @@ func allocs(b gpu.Backend, rng *rand.Rand, sizes ...int) ([]gpu.View, error) {
 // GemmCase is C (M,N) = A (M,K) @ B (K,N) [+ bias, act], optionally with B
 // transposed (as a linear layer's weight (N,K) is stored).
 func GemmCase(m, n, k int, transB, bias bool, act gpu.Act) Case {
+	return gemmCase(m, n, k, false, transB, bias, act)
+}
+
+// ParseGemm is a GEMM case from "MxNxK" or "MxNxK:ab", a and b being 1 for
+// a transposed A or B (the shapes of `blip bench kernels --gemm`).
+func ParseGemm(spec string) (Case, error) {
+	shape, tr, _ := strings.Cut(spec, ":")
+	var m, n, k int
+	if _, err := fmt.Sscanf(shape, "%dx%dx%d", &m, &n, &k); err != nil || m < 1 || n < 1 || k < 1 ||
+		(tr != "" && (len(tr) != 2 || strings.Trim(tr, "01") != "")) {
+		return Case{}, fmt.Errorf("--gemm %q: want MxNxK or MxNxK:ab with a, b in {0, 1}", spec)
+	}
+	return gemmCase(m, n, k, tr != "" && tr[0] == '1', tr != "" && tr[1] == '1', false, gpu.ActNone), nil
+}
+
+func gemmCase(m, n, k int, transA, transB, bias bool, act gpu.Act) Case {
 	name := fmt.Sprintf("gemm %dx%dx%d", m, n, k)
+	if transA {
+		name += " A^T"
+	}
 	if transB {
 		name += " B^T"
 	}
@@ -153,7 +172,7 @@ func GemmCase(m, n, k int, transB, bias bool, act gpu.Act) Case {
 		Flops: 2 * float64(m) * float64(n) * float64(k),
 		Bytes: 4 * float64(m*k+k*n+m*n),
 		Big:   float64(m)*float64(n)*float64(k) > 2e9,
-		Torch: map[string]any{"op": "gemm", "m": m, "n": n, "k": k, "trans_b": transB, "bias": bias, "gelu": act == gpu.ActGELU},
+		Torch: map[string]any{"op": "gemm", "m": m, "n": n, "k": k, "trans_a": transA, "trans_b": transB, "bias": bias, "gelu": act == gpu.ActGELU},
 		Build: func(b gpu.Backend) (gpu.Call, func(), error) {
 			rng := rand.New(rand.NewSource(1))
 			sizes := []int{m * k, k * n, m * n}
@@ -164,7 +183,7 @@ func GemmCase(m, n, k int, transB, bias bool, act gpu.Act) Case {
 			if err != nil {
 				return nil, nil, err
 			}
-			g := gpu.Gemm{A: vs[0], B: vs[1], C: vs[2], M: m, N: n, K: k, TransB: transB, Act: act}
+			g := gpu.Gemm{A: vs[0], B: vs[1], C: vs[2], M: m, N: n, K: k, TransA: transA, TransB: transB, Act: act}
 			if bias {
 				g.Bias = vs[3]
 			}

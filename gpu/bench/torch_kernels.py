@@ -31,6 +31,10 @@ def build(t):
     r = lambda *s: torch.randn(*s, device=dev)
     if op == "gemm":
         m, n, k = t["m"], t["n"], t["k"]
+        if t.get("trans_a"):
+            # A stored (K, M), as blip's TransA: the product reads a.t().
+            at, b = r(k, m), (r(n, k).t() if t["trans_b"] else r(k, n))
+            return lambda: at.t() @ b
         a = r(m, k)
         b = r(n, k) if t["trans_b"] else r(k, n)
         bias = r(n) if t["bias"] else None

@@ -2,15 +2,10 @@ package vk
 
 import (
 	"bytes"
-	"fmt"
 	"math/rand"
-	"os"
-	"strings"
 	"testing"
-	"time"
 
 	"blip/gpu"
-	"blip/gpu/bench"
 	"blip/gpu/paritytest"
 )
 
@@ -94,57 +89,5 @@ func TestAttentionDeterministic(t *testing.T) {
 				t.Fatalf("run %d: output %d differs from run 0", run, i)
 			}
 		}
-	}
-}
-
-// TestAttentionBench times the attention benchmark cases on the device
-// (BLIP_ATTN_BENCH=1; BLIP_ATTN_TORCH=python3 adds PyTorch on CUDA, and
-// BLIP_ATTN_SWEEP="fwd=64,32;32,32 dq=... dkv=..." tries tile overrides).
-func TestAttentionBench(t *testing.T) {
-	if os.Getenv("BLIP_ATTN_BENCH") != "1" {
-		t.Skip("BLIP_ATTN_BENCH=1 runs it")
-	}
-	d := openTest(t)
-	t.Logf("device: %s, subgroup %d, shared %d", d.info.Name, d.info.SubgroupSize, d.info.SharedMemBytes)
-	var cases []bench.Case
-	filter := os.Getenv("BLIP_ATTN_BENCH_FILTER")
-	for _, c := range bench.Cases() {
-		if strings.HasPrefix(c.Name, "attention") && strings.Contains(c.Name, filter) {
-			cases = append(cases, c)
-		}
-	}
-	cases = append(cases, bench.AttentionCase(2, 12, 577, 64, false), bench.AttentionCase(2, 12, 577, 64, true))
-	minTime := 300 * time.Millisecond
-	if py := os.Getenv("BLIP_ATTN_TORCH"); py != "" {
-		tr, err := bench.RunTorch(py, "cuda", cases, minTime)
-		if err != nil {
-			t.Logf("torch: %v", err)
-		} else {
-			for _, c := range cases {
-				if s := tr.Cases[c.Name]; s != nil {
-					t.Logf("torch %s (%s): %.3f ms, %.0f GFLOP/s", c.Name, tr.Device, *s*1e3, c.Flops / *s / 1e9)
-				}
-			}
-		}
-	}
-	run := func(label string) {
-		for _, c := range cases {
-			r := bench.Run(d, c, minTime)
-			if r.Err != "" {
-				t.Errorf("%s %s: %s", label, c.Name, r.Err)
-				continue
-			}
-			t.Logf("%s %s: %.3f ms, %.0f GFLOP/s", label, c.Name, r.Seconds*1e3, r.GFlops)
-		}
-	}
-	run("blip")
-	for _, cfg := range strings.Fields(os.Getenv("BLIP_ATTN_SWEEP")) {
-		kv := strings.SplitN(cfg, "=", 2)
-		env := map[string]string{"fwd": "BLIP_ATTN_FWD", "dq": "BLIP_ATTN_DQ", "dkv": "BLIP_ATTN_DKV"}[kv[0]]
-		for _, tile := range strings.Split(kv[1], ";") {
-			t.Setenv(env, tile)
-			run(fmt.Sprintf("%s=%s", env, tile))
-		}
-		t.Setenv(env, "")
 	}
 }
