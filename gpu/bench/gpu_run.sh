@@ -26,3 +26,6 @@ for r in d["results"]:
     print(f'{r["case"]:40s} blip {dv.get("gflops",0):9.1f} GF/s {dv.get("seconds_per_call",0)*1e3:9.3f} ms | torch {r.get("torch_gflops",0):9.1f} GF/s | blip/torch {r.get("device_vs_torch",0):.2f}x {dv.get("error","")}')
 PY
 tail -n 5 "$OUT/bench.err"
+echo "== GEMM shapes of the compute-core issue, transposed variants"
+timeout 120 bin/blip --backend vulkan bench kernels --no-cpu --torch python3 --torch-device cuda --min-time 300ms \
+  --gemm 4096x4096x4096:00 --gemm 4096x4096x4096:01 --gemm 18464x3072x768:01 --gemm 577x768x3072:01 2>&1 | tail -n 6
