@@ -14,13 +14,23 @@ import (
 // straight through, as graph building does.
 type loader struct {
 	ps   *graph.Params
-	ck   *Checkpoint
+	ck   weightSource
 	vals map[*graph.Param][]float32
-	err  error
+	// stored is the checkpoint shape of parameters whose graph shape
+	// differs (the patch convolution as a linear weight, say).
+	stored map[string][]int
+	err    error
 }
 
-func newLoader(ck *Checkpoint) *loader {
-	return &loader{ps: graph.NewParams(), ck: ck, vals: map[*graph.Param][]float32{}}
+// weightSource is where a loader reads values: a Checkpoint, or the
+// in-memory state of pretraining (fresh initialisation, a resumed run).
+type weightSource interface {
+	Require(name string, shape ...int) ([]float32, error)
+	Ignore(names ...string)
+}
+
+func newLoader(ck weightSource) *loader {
+	return &loader{ps: graph.NewParams(), ck: ck, vals: map[*graph.Param][]float32{}, stored: map[string][]int{}}
 }
 
 // param declares name with the shape the graph uses and reads the stored
@@ -33,6 +43,8 @@ func (l *loader) param(name string, shape, stored []int) *graph.Param {
 	}
 	if stored == nil {
 		stored = shape
+	} else {
+		l.stored[name] = stored
 	}
 	v, err := l.ck.Require(name, stored...)
 	if err != nil {

@@ -50,6 +50,9 @@ type TextAttention struct {
 	Dense             Linear
 	LayerNorm         LayerNorm
 	Heads             int
+	// Dropout is BertSelfOutput's hidden dropout before the residual add
+	// (training; 0 at inference).
+	Dropout float32
 }
 
 // Forward returns LayerNorm(x + dense(attention(x, kv))) where keys and
@@ -71,7 +74,15 @@ func (m *TextAttention) KeyValue(g *graph.Graph, kv *graph.Tensor) (k, v *graph.
 // Output is the block after the attention: LayerNorm(x + dense(a)) for the
 // attention result a (B, T, H) of the queries of x.
 func (m *TextAttention) Output(g *graph.Graph, a, x *graph.Tensor) *graph.Tensor {
-	return m.LayerNorm.Forward(g, g.Add(m.Dense.Forward(g, a, gpu.ActNone), x))
+	return m.LayerNorm.Forward(g, g.Add(dropout(g, m.Dense.Forward(g, a, gpu.ActNone), m.Dropout), x))
+}
+
+// dropout applies g.Dropout when p > 0 (training modules), else nothing.
+func dropout(g *graph.Graph, x *graph.Tensor, p float32) *graph.Tensor {
+	if p > 0 {
+		return g.Dropout(x, p)
+	}
+	return x
 }
 
 // TextLayer is BlipTextLayer: self-attention, cross-attention over image
@@ -84,13 +95,14 @@ type TextLayer struct {
 	Output         Linear
 	OutputNorm     LayerNorm
 	act            gpu.Act
+	dropout        float32 // BertOutput's hidden dropout (training)
 }
 
 // FeedForward is the layer's post-norm FFN (intermediate, output):
 // LayerNorm(x + output(act(intermediate(x)))).
 func (l *TextLayer) FeedForward(g *graph.Graph, x *graph.Tensor) *graph.Tensor {
 	h := l.Intermediate.Forward(g, x, l.act)
-	return l.OutputNorm.Forward(g, g.Add(l.Output.Forward(g, h, gpu.ActNone), x))
+	return l.OutputNorm.Forward(g, g.Add(dropout(g, l.Output.Forward(g, h, gpu.ActNone), l.dropout), x))
 }
 
 // TextModel is BlipTextModel (text_encoder., text_decoder.bert.): the
@@ -100,6 +112,22 @@ type TextModel struct {
 	Embeddings *TextEmbeddings
 	Layers     []*TextLayer
 	Config     *TextConfig
+	dropout    float32
+}
+
+// SetDropout turns on BERT's hidden dropout with probability p (after the
+// embeddings and before each residual add) for training; 0 turns it off.
+// transformers' attention-probability dropout is not applied: the fused
+// attention kernels never materialise the probabilities.
+func (m *TextModel) SetDropout(p float32) {
+	m.dropout = p
+	for _, l := range m.Layers {
+		l.dropout = p
+		l.Attention.Dropout = p
+		if l.CrossAttention != nil {
+			l.CrossAttention.Dropout = p
+		}
+	}
 }
 
 func (l *loader) textAttention(pre string, h, kvWidth, heads int, eps float64) *TextAttention {
@@ -161,7 +189,18 @@ type TextInput struct {
 // Cross-attention runs when in.Image is given; a model without it
 // (is_decoder false) then records an error rather than ignoring the image.
 func (m *TextModel) Forward(g *graph.Graph, ids *graph.Tensor, in TextInput) *graph.Tensor {
-	x := m.Embeddings.Forward(g, ids)
+	return m.Encode(g, m.Embed(g, ids), in)
+}
+
+// Embed returns the embedding output (B, T, H) of ids (B, T): what Encode
+// reads. Rows of it can be gathered (ITM's hard-negative texts) before
+// encoding, as the rows of ids would be.
+func (m *TextModel) Embed(g *graph.Graph, ids *graph.Tensor) *graph.Tensor {
+	return dropout(g, m.Embeddings.Forward(g, ids), m.dropout)
+}
+
+// Encode runs the layers over embedded tokens x (B, T, H).
+func (m *TextModel) Encode(g *graph.Graph, x *graph.Tensor, in TextInput) *graph.Tensor {
 	var mask, imask *graph.Tensor
 	if in.Mask != nil {
 		mask = additiveMask(g, in.Mask)

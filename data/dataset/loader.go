@@ -49,7 +49,7 @@ type Item[T any] struct {
 // them in source order, whatever the number of workers.
 type Loader[T any] struct {
 	ds     Dataset
-	fn     func(Sample) (T, error)
+	fn     func(Sample, Position) (T, error)
 	opt    Options
 	order  chan chan result[T]
 	jobs   chan job[T]
@@ -78,6 +78,13 @@ type job[T any] struct {
 // NewLoader starts a loader. fn must be safe for concurrent use. Call
 // Close when done early.
 func NewLoader[T any](ds Dataset, fn func(Sample) (T, error), opt Options) (*Loader[T], error) {
+	return NewLoaderPos(ds, func(s Sample, _ Position) (T, error) { return fn(s) }, opt)
+}
+
+// NewLoaderPos is NewLoader for a decode function that also gets the
+// sample's position, so that random augmentation can be seeded by (epoch,
+// index) and differ between epochs while staying reproducible.
+func NewLoaderPos[T any](ds Dataset, fn func(Sample, Position) (T, error), opt Options) (*Loader[T], error) {
 	if opt.Workers <= 0 {
 		opt.Workers = 1
 	}
@@ -118,7 +125,7 @@ func Permutation(n int, seed uint64, epoch int) []int {
 func (l *Loader[T]) work() {
 	defer l.wg.Done()
 	for j := range l.jobs {
-		v, err := l.fn(j.s)
+		v, err := l.fn(j.s, j.pos)
 		j.out <- result[T]{item: Item[T]{Value: v, Sample: j.s, Pos: j.pos}, err: err}
 	}
 }
