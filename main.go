@@ -39,6 +39,7 @@ func newApp() *cli.App {
 			vqaCmd(),
 			itmCmd(),
 			embedCmd(),
+			pretrainCmd(),
 		},
 	}
 }

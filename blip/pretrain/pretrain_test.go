@@ -172,9 +172,16 @@ func TestResumeEqualsUninterrupted(t *testing.T) {
 		t.Errorf("queue pointer after 24 rows in 10: want 4 in %s", st)
 	}
 	for _, kind := range blip.ExportKinds {
-		if _, err := os.Stat(filepath.Join(a, "hf", kind.String(), "model.safetensors")); err != nil {
+		dir := sa.Exports[ExportNames[kind]]
+		m, err := blip.LoadDir(dir, be)
+		if err != nil {
 			t.Errorf("export %v: %v", kind, err)
+			continue
 		}
+		if m.Kind != kind {
+			t.Errorf("export %s loads as %v", dir, m.Kind)
+		}
+		m.Close()
 	}
 }
 

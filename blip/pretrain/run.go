@@ -50,6 +50,11 @@ type Summary struct {
 	Samples int64 // samples trained on in this process
 }
 
+// ExportNames are the folder names of the HF exports under OUT/hf.
+var ExportNames = map[blip.ModelKind]string{
+	blip.KindCaptioning: "captioning", blip.KindRetrieval: "retrieval", blip.KindQA: "vqa",
+}
+
 // CheckpointDir is where a run keeps its checkpoint.
 func CheckpointDir(out string) string { return filepath.Join(out, "checkpoint") }
 
@@ -155,11 +160,11 @@ func Run(cfg *Config, be gpu.Backend, ds dataset.Dataset, opts Options) (*Summar
 	sum.Elapsed = time.Since(start)
 	sum.Exports = map[string]string{}
 	for _, kind := range blip.ExportKinds {
-		dir := filepath.Join(opts.Out, "hf", kind.String())
+		dir := filepath.Join(opts.Out, "hf", ExportNames[kind])
 		if err := t.Model.Export(dir, kind, cfg.Model, cfg.Vocab); err != nil {
 			return nil, err
 		}
-		sum.Exports[kind.String()] = dir
+		sum.Exports[ExportNames[kind]] = dir
 	}
 	return sum, nil
 }
