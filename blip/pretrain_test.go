@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"unsafe"
 
 	"blip/gpu"
 	"blip/gpu/cpu"
@@ -430,4 +431,56 @@ func TestPretrainExport(t *testing.T) {
 		}
 		hf.Close()
 	}
+}
+
+// TestEnqueueWrapsAround writes batches of 4 rows into a queue of 6 (not a
+// multiple of the batch): rows go in order from the pointer and wrap to
+// the start, and the pointer comes back modulo the queue size.
+func TestEnqueueWrapsAround(t *testing.T) {
+	be := cpu.New()
+	const rows, q, d = 4, 6, 3
+	qb, err := be.Alloc(q * d * 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb, err := be.Alloc(rows * d * 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue, feat := gpu.Whole(qb, gpu.F32), gpu.Whole(fb, gpu.F32)
+	want := make([]float32, q*d)
+	ptr := 0
+	for step := range 4 {
+		f := make([]float32, rows*d)
+		for i := range f {
+			f[i] = float32(100*step + i)
+		}
+		if err := be.Write(fb, 0, f32Bytes(f)); err != nil {
+			t.Fatal(err)
+		}
+		for r := range rows {
+			copy(want[((ptr+r)%q)*d:], f[r*d:(r+1)*d])
+		}
+		var calls []gpu.Call
+		calls, ptr = EnqueueCalls(feat, queue, rows, q, d, ptr)
+		if err := be.Do(calls...); err != nil {
+			t.Fatal(err)
+		}
+		if want := (step + 1) * rows % q; ptr != want {
+			t.Fatalf("step %d: pointer %d, want %d", step, ptr, want)
+		}
+	}
+	got := make([]float32, q*d)
+	if err := be.Read(qb, 0, f32Bytes(got)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("queue %v, want %v", got, want)
+		}
+	}
+}
+
+func f32Bytes(s []float32) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s)*4)
 }
