@@ -302,3 +302,51 @@ func TestConfigRefusesImpossibleValues(t *testing.T) {
 		}
 	}
 }
+
+// TestBadSamplesSkippedOrFatal puts an unreadable image and an empty
+// caption among good pairs: a run skips and counts both; --strict stops at
+// the first, naming it.
+func TestBadSamplesSkippedOrFatal(t *testing.T) {
+	dir := world(t)
+	entries, err := dataset.ReadAnnotations(filepath.Join(dir, "train.json"), dir, dataset.JSONOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	if err := os.WriteFile(filepath.Join(tmp, "broken.png"), []byte("not an image"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var js []string
+	for i, e := range entries[:10] {
+		js = append(js, fmt.Sprintf(`{"image": %q, "caption": %q}`, e.Path, e.Captions[0]))
+		if i == 2 {
+			js = append(js, fmt.Sprintf(`{"image": %q, "caption": "a broken file"}`, filepath.Join(tmp, "broken.png")))
+		}
+		if i == 5 {
+			js = append(js, fmt.Sprintf(`{"image": %q, "caption": "  ...  "}`, e.Path))
+		}
+	}
+	ann := filepath.Join(tmp, "ann.json")
+	if err := os.WriteFile(ann, []byte("["+strings.Join(js, ",\n")+"]"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := dataset.ReadPairs(tmp, dataset.JSONOptions{}, ann)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, func(s string) string {
+		return strings.Replace(s, `"max_epoch": 2, "steps_per_epoch": 3`, `"max_epoch": 1, "steps_per_epoch": 0`, 1)
+	})
+	be := cpu.New()
+	sum, err := Run(cfg, be, ds, Options{Out: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Data.Skipped != 2 || sum.Steps != 2 {
+		t.Errorf("skipped %d samples in %d steps (%s), want 2 skipped, 2 steps of 4 from 10 good", sum.Data.Skipped, sum.Steps, sum.Data)
+	}
+	_, err = Run(cfg, be, ds, Options{Out: t.TempDir(), Strict: true})
+	if err == nil || !strings.Contains(err.Error(), "broken.png") {
+		t.Errorf("strict run: %v, want an error naming broken.png", err)
+	}
+}
