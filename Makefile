@@ -11,11 +11,12 @@ GLSLFLAGS := --target-env=vulkan1.1 -O -Ishaders
 
 all: build
 
-# System packages: the Vulkan loader, lavapipe, the validation layer and
-# glslc. Installs only what is missing (needs root, as on CI and the dev box).
+# System packages: the Vulkan loader, lavapipe, the validation layer,
+# glslc and headless Chromium (the web page's end-to-end test). Installs
+# only what is missing (needs root, as on CI and the dev box).
 deps:
 	@missing=""; \
-	for p in libvulkan1 mesa-vulkan-drivers vulkan-validationlayers glslc spirv-tools; do \
+	for p in libvulkan1 mesa-vulkan-drivers vulkan-validationlayers glslc spirv-tools chromium; do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -49,7 +50,7 @@ shaders-check:
 
 test: deps shaders-check
 	$(GO) vet ./...
-	BLIP_VALIDATE=1 BLIP_REQUIRE_VULKAN=1 $(GO) test -count=1 -timeout 25m ./...
+	BLIP_VALIDATE=1 BLIP_REQUIRE_VULKAN=1 BLIP_REQUIRE_CHROMIUM=1 $(GO) test -count=1 -timeout 25m ./...
 
 demo: deps build
 	./bin/blip devices

@@ -40,6 +40,9 @@ func newApp() *cli.App {
 			itmCmd(),
 			embedCmd(),
 			pretrainCmd(),
+			serveCmd(),
+			indexCmd(),
+			searchCmd(),
 		},
 	}
 }
