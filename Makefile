@@ -54,7 +54,7 @@ test: deps shaders-check
 
 demo: deps build
 	./bin/blip devices
-	./bin/blip --backend vulkan bench kernels --quick
+	./bin/blip demo --out demo-out
 
 clean:
 	rm -rf bin

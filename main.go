@@ -43,6 +43,7 @@ func newApp() *cli.App {
 			serveCmd(),
 			indexCmd(),
 			searchCmd(),
+			demoCmd(),
 		},
 	}
 }
