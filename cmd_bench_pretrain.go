@@ -7,13 +7,13 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"blip/blip"
 	"blip/blip/pretrain"
+	"blip/gpu/bench"
 )
 
 // Pretraining model sizes for `blip bench pretrain`: "tiny" is the golden
@@ -151,7 +151,7 @@ func benchPretrain(c *cli.Context) error {
 			return err
 		}
 		cmd := exec.Command(torch, script, string(sizes))
-		cmd.Env = torchEnv()
+		cmd.Env = bench.TorchEnv()
 		out, err := cmd.Output()
 		if err != nil {
 			return fmt.Errorf("bench pretrain: torch reference: %v\n%s", err, out)
@@ -177,14 +177,3 @@ func benchPretrain(c *cli.Context) error {
 	return nil
 }
 
-// torchEnv is the environment without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE,
-// which pin some machines to a slow OpenBLAS kernel (see gpu/bench).
-func torchEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "OPENBLAS_CORETYPE=") && !strings.HasPrefix(kv, "OPENBLAS_L2_SIZE=") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}

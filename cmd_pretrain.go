@@ -119,7 +119,7 @@ func runPretrain(c *cli.Context) error {
 	if sum != nil && (sum.Data.Skipped > 0) {
 		fmt.Fprintf(os.Stderr, "data: %s\n", sum.Data)
 	}
-	if perr := writeLossPlot(out); perr != nil && err == nil {
+	if perr := pretrain.WriteLossPlot(out); perr != nil && err == nil {
 		err = perr
 	}
 	if errors.Is(err, pretrain.ErrInterrupted) {
@@ -140,19 +140,3 @@ func runPretrain(c *cli.Context) error {
 	return nil
 }
 
-// writeLossPlot draws OUT/metrics.jsonl into OUT/loss.png, atomically.
-func writeLossPlot(out string) error {
-	ms, err := pretrain.ReadMetrics(filepath.Join(out, "metrics.jsonl"))
-	if err != nil || len(ms) == 0 {
-		return nil // nothing trained yet
-	}
-	png, err := pretrain.PlotLosses(ms)
-	if err != nil {
-		return err
-	}
-	tmp := filepath.Join(out, ".loss.png.tmp")
-	if err := os.WriteFile(tmp, png, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(out, "loss.png"))
-}

@@ -99,8 +99,8 @@ func ConvertOriginal(src, outDir string, opts ConvertOptions) (*ConvertReport, e
 			return nil, fmt.Errorf("convert: %w", err)
 		}
 	}
-	err = writeFolderAtomic(outDir, opts.Overwrite, func(tmp string) error {
-		if err := writeFileSync(filepath.Join(tmp, ConfigName), opts.Config); err != nil {
+	err = WriteFolderAtomic(outDir, opts.Overwrite, func(tmp string) error {
+		if err := WriteFileSync(filepath.Join(tmp, ConfigName), opts.Config); err != nil {
 			return fmt.Errorf("convert: %w", err)
 		}
 		if err := w.WriteFile(filepath.Join(tmp, SafetensorsName)); err != nil {

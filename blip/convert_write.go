@@ -16,36 +16,36 @@ func checkOutputDir(dir string, overwrite bool) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("convert: %w", err)
+		return fmt.Errorf("blip: write: %w", err)
 	}
 	if !st.IsDir() {
-		return fmt.Errorf("convert: %s exists and is not a folder", dir)
+		return fmt.Errorf("blip: write: %s exists and is not a folder", dir)
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return fmt.Errorf("convert: %w", err)
+		return fmt.Errorf("blip: write: %w", err)
 	}
 	if len(entries) > 0 && !overwrite {
-		return fmt.Errorf("convert: %s exists and is not empty (allow overwriting to replace it)", dir)
+		return fmt.Errorf("blip: write: %s exists and is not empty (allow overwriting to replace it)", dir)
 	}
 	return nil
 }
 
-// writeFolderAtomic builds a folder in a temporary sibling of dir with fill,
+// WriteFolderAtomic builds a folder in a temporary sibling of dir with fill,
 // then renames it into place, so that dir is either absent/old or complete:
 // never half written. An existing dir is replaced only when overwrite is set
 // (an empty one always).
-func writeFolderAtomic(dir string, overwrite bool, fill func(tmp string) error) (err error) {
+func WriteFolderAtomic(dir string, overwrite bool, fill func(tmp string) error) (err error) {
 	if err := checkOutputDir(dir, overwrite); err != nil {
 		return err
 	}
 	parent, base := filepath.Dir(dir), filepath.Base(dir)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return fmt.Errorf("convert: %w", err)
+		return fmt.Errorf("blip: write: %w", err)
 	}
 	tmp, err := os.MkdirTemp(parent, "."+base+".tmp-")
 	if err != nil {
-		return fmt.Errorf("convert: %w", err)
+		return fmt.Errorf("blip: write: %w", err)
 	}
 	defer func() {
 		if err != nil {
@@ -53,7 +53,7 @@ func writeFolderAtomic(dir string, overwrite bool, fill func(tmp string) error) 
 		}
 	}()
 	if err := os.Chmod(tmp, 0o755); err != nil {
-		return fmt.Errorf("convert: %w", err)
+		return fmt.Errorf("blip: write: %w", err)
 	}
 	if err := fill(tmp); err != nil {
 		return err
@@ -62,14 +62,14 @@ func writeFolderAtomic(dir string, overwrite bool, fill func(tmp string) error) 
 	if _, statErr := os.Stat(dir); statErr == nil {
 		backup = tmp + ".old"
 		if err := os.Rename(dir, backup); err != nil {
-			return fmt.Errorf("convert: moving the old %s aside: %w", dir, err)
+			return fmt.Errorf("blip: write: moving the old %s aside: %w", dir, err)
 		}
 	}
 	if err := os.Rename(tmp, dir); err != nil {
 		if backup != "" {
 			os.Rename(backup, dir)
 		}
-		return fmt.Errorf("convert: %w", err)
+		return fmt.Errorf("blip: write: %w", err)
 	}
 	if backup != "" {
 		os.RemoveAll(backup)
@@ -78,8 +78,8 @@ func writeFolderAtomic(dir string, overwrite bool, fill func(tmp string) error) 
 	return nil
 }
 
-// writeFileSync writes data to path and syncs it.
-func writeFileSync(path string, data []byte) error {
+// WriteFileSync writes data to path and syncs it to disk.
+func WriteFileSync(path string, data []byte) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err

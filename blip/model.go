@@ -202,7 +202,5 @@ func GatherRows(g *graph.Graph, x *graph.Tensor, idx []int) *graph.Tensor {
 		}
 		ids[i] = int32(v)
 	}
-	table := g.Reshape(x, s[0], x.Numel()/s[0])
-	rows := g.Embedding(table, g.ConstI32(fmt.Sprintf("gather%v", idx), ids, len(ids)))
-	return g.Reshape(rows, append([]int{len(idx)}, s[1:]...)...)
+	return gatherRowsBy(g, x, g.ConstI32(fmt.Sprintf("gather%v", idx), ids, len(ids)))
 }

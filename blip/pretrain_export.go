@@ -86,7 +86,7 @@ func (m *Pretrain) Export(dir string, kind ModelKind, modelConfig []byte, vocab 
 			return err
 		}
 	}
-	return writeFolderAtomic(dir, true, func(tmp string) error {
+	return WriteFolderAtomic(dir, true, func(tmp string) error {
 		if err := os.WriteFile(filepath.Join(tmp, ConfigName), append(cfgBytes, '\n'), 0o644); err != nil {
 			return err
 		}

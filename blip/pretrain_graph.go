@@ -27,6 +27,8 @@ type StepInputs struct {
 // StepOutputs are the tensors a pretraining step reads back or reuses.
 type StepOutputs struct {
 	ITA, ITM, LM, Loss *graph.Tensor // () f32 each; Loss = ITA + ITM + LM
+	// Losses (3) holds ITA, ITM and LM side by side: one read per step.
+	Losses *graph.Tensor
 	// ImageFeatM and TextFeatM (B, D) are the momentum features the step
 	// enqueues.
 	ImageFeatM, TextFeatM *graph.Tensor
@@ -153,6 +155,7 @@ func (m *Pretrain) BuildStep(g *graph.Graph, s StepShape) (*StepInputs, *StepOut
 	end()
 
 	out.Loss = g.Add(g.Add(out.ITA, out.ITM), out.LM)
+	out.Losses = g.Concat(0, g.Reshape(out.ITA, 1), g.Reshape(out.ITM, 1), g.Reshape(out.LM, 1))
 	return in, out
 }
 

@@ -51,7 +51,7 @@ type Options struct {
 	// would come from a nearly random copy) and the distillation weight.
 	Momentum float64 `json:"momentum"`
 	Alpha    float64 `json:"alpha"`
-	// Temp > 0 holds the ITC temperature at that value after every step
+	// Temp > 0 holds the ITC temperature at that value (pretrain's fixed_temp)
 	// (0: learnt, as BLIP does). AdamW moves a scalar by about the learning
 	// rate per step, so at 1e-3 the temperature (0.07) swings by its own
 	// size within ~70 steps and the contrastive loss of a model trained

@@ -141,7 +141,7 @@ func writeOutputs(out string, res *Result, ev *evaluation) error {
 	if err := os.WriteFile(filepath.Join(out, "metrics.json"), append(js, '\n'), 0o644); err != nil {
 		return err
 	}
-	if err := writeLossPNG(filepath.Join(out, "loss.png"), res.metrics); err != nil {
+	if err := pretrain.WriteLossPlot(out); err != nil {
 		return err
 	}
 	return writeHTML(filepath.Join(out, "report.html"), res)

@@ -1,8 +1,6 @@
 package demo
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"image"
 	"math/rand/v2"
@@ -42,8 +40,6 @@ func loadPixels(world string, scenes []shapes.Scene, size int) ([]float32, error
 	return proc.Batch(imgs)
 }
 
-// exportName is the folder under hf/ of each exported kind.
-var exportName = map[blip.ModelKind]string{blip.KindCaptioning: "captioning", blip.KindRetrieval: "retrieval", blip.KindQA: "vqa"}
 
 // trainResult is what training leaves for the evaluation and the report.
 type trainResult struct {
@@ -73,10 +69,10 @@ func train(o *Options, be gpu.Backend, world string, scenes []shapes.Scene) (*tr
 	epochs := (o.Steps + epochSteps - 1) / epochSteps
 	cfgJSON := fmt.Sprintf(`{"model": %s, "vocab": %q, "batch_size": %d, "max_epoch": %d, "steps_per_epoch": %d,
   "queue_size": %d, "max_length": %d, "max_words": 30, "warmup_steps": %d, "init_lr": %g, "min_lr": %g, "warmup_lr": %g,
-  "lr_decay_rate": 0.9, "alpha": %g, "alpha_ramp_epochs": 1, "momentum": %g, "dropout": 0, "weight_decay": 0.05, "max_grad_norm": 1,
+  "lr_decay_rate": 0.9, "alpha": %g, "alpha_ramp_epochs": 1, "momentum": %g, "fixed_temp": %g, "dropout": 0, "weight_decay": 0.05, "max_grad_norm": 1,
   "min_scale": 1, "rand_augment": false, "seed": %d, "workers": 1, "checkpoint_every": 0, "log_every": 1}`,
 		o.modelJSON(tok.VocabSize()), vocabPath, o.BatchSize, epochs, epochSteps,
-		o.QueueSize, o.textLength(), o.WarmupSteps, o.LR, o.LR/100, o.LR/100, o.Alpha, o.Momentum, uint64(o.Seed))
+		o.QueueSize, o.textLength(), o.WarmupSteps, o.LR, o.LR/100, o.LR/100, o.Alpha, o.Momentum, o.Temp, uint64(o.Seed))
 	cfg, err := pretrain.Parse([]byte(cfgJSON), filepath.Join(o.Out, "pretrain.json"))
 	if err != nil {
 		return nil, err
@@ -119,13 +115,11 @@ func train(o *Options, be gpu.Backend, world string, scenes []shapes.Scene) (*tr
 	}
 	defer t.Close()
 
-	mf, err := os.Create(filepath.Join(o.Out, "metrics.jsonl"))
+	mw, err := pretrain.OpenMetrics(filepath.Join(o.Out, "metrics.jsonl"), 0)
 	if err != nil {
 		return nil, err
 	}
-	defer mf.Close()
-	mw := bufio.NewWriter(mf)
-	defer mw.Flush()
+	defer mw.Close()
 
 	res := &trainResult{}
 	rng := rand.New(rand.NewPCG(uint64(o.Seed), 0xdea0))
@@ -167,18 +161,13 @@ func train(o *Options, be gpu.Backend, world string, scenes []shapes.Scene) (*tr
 		if err != nil {
 			return nil, err
 		}
-		if o.Temp > 0 {
-			if err := t.Model.Temp.Write([]float32{float32(o.Temp)}); err != nil {
-				return nil, err
-			}
-			mt.Temp = o.Temp
-		}
 		res.Metrics = append(res.Metrics, mt)
-		line, _ := json.Marshal(mt)
-		mw.Write(append(line, '\n'))
+		el := time.Since(start).Seconds()
+		if err := mw.Write(mt, float64((step+1)*o.BatchSize)/el); err != nil {
+			return nil, err
+		}
 		if time.Since(lastLog) > 10*time.Second || step == o.Steps-1 {
 			lastLog = time.Now()
-			el := time.Since(start).Seconds()
 			o.logf("  step %5d/%d  loss %.3f (ita %.3f itm %.3f lm %.3f)  lr %.2g  %.0f samples/s  %.0fs",
 				mt.Step, o.Steps, mt.Loss, mt.ITA, mt.ITM, mt.LM, mt.LR, float64((step+1)*o.BatchSize)/el, el)
 		}
@@ -187,11 +176,11 @@ func train(o *Options, be gpu.Backend, world string, scenes []shapes.Scene) (*tr
 	res.PerSecond = float64(o.Steps*o.BatchSize) / res.Elapsed.Seconds()
 	res.Exports = map[string]string{}
 	for _, kind := range blip.ExportKinds {
-		dir := filepath.Join(o.Out, "hf", exportName[kind])
+		dir := filepath.Join(o.Out, "hf", pretrain.ExportNames[kind])
 		if err := t.Model.Export(dir, kind, cfg.Model, cfg.Vocab); err != nil {
 			return nil, err
 		}
-		res.Exports[exportName[kind]] = dir
+		res.Exports[pretrain.ExportNames[kind]] = dir
 	}
 	return res, nil
 }

@@ -2,7 +2,6 @@ package pretrain
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -83,11 +82,11 @@ func (t *Trainer) Save(dir string) error {
 	if err != nil {
 		return err
 	}
-	return writeDirAtomic(dir, func(tmp string) error {
+	return blip.WriteFolderAtomic(dir, true, func(tmp string) error {
 		if err := w.WriteFile(filepath.Join(tmp, stateTensors)); err != nil {
 			return err
 		}
-		return writeFileSync(filepath.Join(tmp, stateFile), append(meta, '\n'))
+		return blip.WriteFileSync(filepath.Join(tmp, stateFile), append(meta, '\n'))
 	})
 }
 
@@ -175,56 +174,4 @@ func shape64(s []int) []int64 {
 		out[i] = int64(d)
 	}
 	return out
-}
-
-// writeDirAtomic fills a temporary sibling of dir and renames it into
-// place, replacing an older dir only once the new one is complete.
-func writeDirAtomic(dir string, fill func(tmp string) error) (err error) {
-	parent := filepath.Dir(dir)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			os.RemoveAll(tmp)
-		}
-	}()
-	if err := fill(tmp); err != nil {
-		return err
-	}
-	old := tmp + ".old"
-	if err := os.Rename(dir, old); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		os.Rename(old, dir)
-		return err
-	}
-	os.RemoveAll(old)
-	if d, err := os.Open(parent); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
-// writeFileSync writes a file and syncs it to disk.
-func writeFileSync(path string, data []byte) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

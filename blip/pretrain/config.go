@@ -42,6 +42,10 @@ type Config struct {
 	// AlphaRampEpochs is how many epochs alpha ramps up over (BLIP: 2).
 	AlphaRampEpochs float64 `json:"alpha_ramp_epochs"`
 	Momentum        float64 `json:"momentum"`
+	// FixedTemp > 0 holds the ITC temperature at that value (frozen, no
+	// gradient) instead of learning it from 0.07 as BLIP does: short runs
+	// from scratch, where AdamW moves the scalar by about lr per step.
+	FixedTemp float64 `json:"fixed_temp,omitempty"`
 	LabelSmoothing  float64 `json:"label_smoothing"`
 	// Dropout is the text transformers' hidden dropout (BERT's 0.1).
 	Dropout   float64 `json:"dropout"`
@@ -171,6 +175,8 @@ func (c *Config) Validate() error {
 		return bad("alpha_ramp_epochs", c.AlphaRampEpochs, "must be >= 0")
 	case !(c.Momentum >= 0 && c.Momentum < 1):
 		return bad("momentum", c.Momentum, "must be in [0, 1)")
+	case c.FixedTemp != 0 && !(c.FixedTemp >= 0.001 && c.FixedTemp <= 0.5):
+		return bad("fixed_temp", c.FixedTemp, "must be 0 (learned) or in [0.001, 0.5]")
 	case !(c.LabelSmoothing >= 0 && c.LabelSmoothing < 1):
 		return bad("label_smoothing", c.LabelSmoothing, "must be in [0, 1)")
 	case !(c.Dropout >= 0 && c.Dropout < 1):

@@ -2,6 +2,8 @@ package pretrain
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"fmt"
 	"image"
 	"image/color"
@@ -102,6 +104,24 @@ func PlotLosses(ms []Metrics) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// WriteLossPlot draws the metrics.jsonl in dir into dir/loss.png,
+// atomically; a run with no metrics yet gets no plot.
+func WriteLossPlot(dir string) error {
+	ms, err := ReadMetrics(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil || len(ms) == 0 {
+		return nil
+	}
+	img, err := PlotLosses(ms)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, ".loss.png.tmp")
+	if err := os.WriteFile(tmp, img, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, "loss.png"))
 }
 
 func niceCeil(y float64) float64 {

@@ -216,6 +216,23 @@ func TestPretrainLearns(t *testing.T) {
 	}
 }
 
+// TestFixedTemp holds the temperature: frozen, it stays put through steps
+// that would move a learned one.
+func TestFixedTemp(t *testing.T) {
+	cfg := testConfig(t, func(s string) string {
+		return strings.Replace(s, `"workers": 2`, `"workers": 2, "fixed_temp": 0.05`, 1)
+	})
+	var temps []float64
+	if _, err := Run(cfg, cpu.New(), trainSet(t), Options{Out: t.TempDir(), StopAfter: 3, Progress: func(m Metrics, _ float64) { temps = append(temps, m.Temp) }}); !errors.Is(err, ErrInterrupted) {
+		t.Fatal(err)
+	}
+	for i, x := range temps {
+		if x != float64(float32(0.05)) {
+			t.Fatalf("step %d: temperature %v, want it held at 0.05", i+1, x)
+		}
+	}
+}
+
 // TestNonFiniteLossStops poisons a weight: the step reports the loss
 // components and applies nothing, and the run keeps its last checkpoint.
 func TestNonFiniteLossStops(t *testing.T) {
@@ -284,6 +301,7 @@ func TestConfigRefusesImpossibleValues(t *testing.T) {
 		{`"max_length": 16`, `"max_length": 40`, "max_position_embeddings"},
 		{`"workers": 2`, `"workers": 2, "bogus": 1`, "bogus"},
 		{`"is_decoder": true`, `"is_decoder": false`, "is_decoder"},
+		{`"workers": 2`, `"workers": 2, "fixed_temp": 0.9`, "fixed_temp = 0.9"},
 	} {
 		_, err := func() (_ *Config, err error) {
 			defer func() {

@@ -99,7 +99,7 @@ func Run(cfg *Config, be gpu.Backend, ds dataset.Dataset, opts Options) (*Summar
 	if t.State.EpochSteps != epochSteps {
 		return nil, fmt.Errorf("pretrain: the checkpoint's epochs have %d steps, the data now gives %d: resume with the same data and batch size", t.State.EpochSteps, epochSteps)
 	}
-	metrics, err := openMetrics(filepath.Join(opts.Out, "metrics.jsonl"), t.State.Step)
+	metrics, err := OpenMetrics(filepath.Join(opts.Out, "metrics.jsonl"), t.State.Step)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +132,7 @@ func Run(cfg *Config, be gpu.Backend, ds dataset.Dataset, opts Options) (*Summar
 		t.State.DataEpoch, t.State.DataIndex = next.Epoch, next.Index
 		sum.Samples += int64(cfg.BatchSize)
 		sps := float64(sum.Samples) / time.Since(start).Seconds()
-		if err := metrics.write(m, sps); err != nil {
+		if err := metrics.Write(m, sps); err != nil {
 			return nil, err
 		}
 		if opts.Progress != nil {
@@ -181,9 +181,9 @@ func stopped(c <-chan struct{}) bool {
 	}
 }
 
-// metricsFile appends JSON lines; on resume it first drops the lines of
-// steps after the checkpoint, which the run does again.
-type metricsFile struct {
+// MetricsWriter appends a run's metrics as JSON lines (ReadMetrics reads
+// them back).
+type MetricsWriter struct {
 	f *os.File
 	w *bufio.Writer
 }
@@ -193,13 +193,15 @@ type metricsLine struct {
 	SamplesPerSec float64 `json:"samples_per_sec"`
 }
 
-func openMetrics(path string, keepThrough int64) (*metricsFile, error) {
+// OpenMetrics opens path for appending, first dropping the lines of steps
+// after keepThrough: on resume those steps run again.
+func OpenMetrics(path string, keepThrough int64) (*MetricsWriter, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
 	var kept []byte
 	if data, err := os.ReadFile(path); err == nil {
-		sc := bufio.NewScanner(bytesReader(data))
+		sc := bufio.NewScanner(bytes.NewReader(data))
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
 			var m Metrics
@@ -215,10 +217,11 @@ func openMetrics(path string, keepThrough int64) (*metricsFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &metricsFile{f: f, w: bufio.NewWriter(f)}, nil
+	return &MetricsWriter{f: f, w: bufio.NewWriter(f)}, nil
 }
 
-func (m *metricsFile) write(x Metrics, sps float64) error {
+// Write appends one step's metrics and the run's samples per second.
+func (m *MetricsWriter) Write(x Metrics, sps float64) error {
 	b, err := json.Marshal(metricsLine{Metrics: x, SamplesPerSec: sps})
 	if err != nil {
 		return err
@@ -227,7 +230,8 @@ func (m *metricsFile) write(x Metrics, sps float64) error {
 	return m.w.Flush()
 }
 
-func (m *metricsFile) Close() error {
+// Close flushes and closes the file.
+func (m *MetricsWriter) Close() error {
 	m.w.Flush()
 	return m.f.Close()
 }
@@ -239,7 +243,7 @@ func ReadMetrics(path string) ([]Metrics, error) {
 		return nil, err
 	}
 	var out []Metrics
-	sc := bufio.NewScanner(bytesReader(data))
+	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for line := 1; sc.Scan(); line++ {
 		var m Metrics
@@ -250,5 +254,3 @@ func ReadMetrics(path string) ([]Metrics, error) {
 	}
 	return out, sc.Err()
 }
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

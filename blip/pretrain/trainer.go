@@ -98,11 +98,17 @@ func NewTrainer(cfg *Config, be gpu.Backend, src blip.WeightSource, epochSteps i
 func (t *Trainer) build() error {
 	cfg := t.Config
 	t.Model.SetDropout(float32(cfg.Dropout))
+	if cfg.FixedTemp > 0 {
+		if err := t.Model.Temp.Write([]float32{float32(cfg.FixedTemp)}); err != nil {
+			return err
+		}
+		t.Model.Temp.Frozen = true
+	}
 	t.shape = blip.StepShape{Batch: cfg.BatchSize, TextLen: cfg.MaxLength, Queue: cfg.QueueSize, LabelSmoothing: float32(cfg.LabelSmoothing)}
 	g := graph.New()
 	t.in, t.out = t.Model.BuildStep(g, t.shape)
 	o := t.out
-	plan, err := g.Compile(t.be, graph.Config{Loss: o.Loss, Outputs: []*graph.Tensor{o.ITA, o.ITM, o.LM, o.ImageFeatM, o.TextFeatM}})
+	plan, err := g.Compile(t.be, graph.Config{Loss: o.Loss, Outputs: []*graph.Tensor{o.Losses, o.ImageFeatM, o.TextFeatM}})
 	if err != nil {
 		return err
 	}
@@ -225,16 +231,11 @@ func (t *Trainer) Step(b *Batch) (Metrics, error) {
 		return Metrics{}, fmt.Errorf("pretrain: step %d: %w", st.Step+1, err)
 	}
 	m := Metrics{Step: st.Step + 1, Epoch: st.Epoch, Iter: st.Iter, LR: lr, Alpha: alpha}
-	l := make([]float32, 1)
-	for _, x := range []struct {
-		t   *graph.Tensor
-		dst *float64
-	}{{t.out.ITA, &m.ITA}, {t.out.ITM, &m.ITM}, {t.out.LM, &m.LM}} {
-		if err := p.ReadF32(x.t, l); err != nil {
-			return m, err
-		}
-		*x.dst = float64(l[0])
+	var l [3]float32
+	if err := p.ReadF32(t.out.Losses, l[:]); err != nil {
+		return m, err
 	}
+	m.ITA, m.ITM, m.LM = float64(l[0]), float64(l[1]), float64(l[2])
 	m.Loss = m.ITA + m.ITM + m.LM
 	if math.IsNaN(m.Loss) || math.IsInf(m.Loss, 0) {
 		return m, fmt.Errorf("%w at step %d (epoch %d, iteration %d): ita %g, itm %g, lm %g; the step was not applied",

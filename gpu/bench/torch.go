@@ -49,13 +49,7 @@ func RunTorch(python, device string, cases []Case, minTime time.Duration) (*Torc
 	js, _ := json.Marshal(in)
 	cmd := exec.Command(python, script, "--device", device, "--min-time", fmt.Sprint(minTime.Seconds()))
 	cmd.Stdin = bytes.NewReader(js)
-	// OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE pin some machines to a slow
-	// OpenBLAS kernel; the reference should run at its real speed.
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "OPENBLAS_CORETYPE=") && !strings.HasPrefix(kv, "OPENBLAS_L2_SIZE=") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
+	cmd.Env = TorchEnv()
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = os.Stderr
@@ -67,4 +61,17 @@ func RunTorch(python, device string, cases []Case, minTime time.Duration) (*Torc
 		return nil, fmt.Errorf("torch_kernels.py output: %w", err)
 	}
 	return &r, nil
+}
+
+// TorchEnv is the environment for a PyTorch reference run: this process's,
+// without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE, which pin some machines to a
+// slow OpenBLAS kernel; the reference should run at its real speed.
+func TorchEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "OPENBLAS_CORETYPE=") && !strings.HasPrefix(kv, "OPENBLAS_L2_SIZE=") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
