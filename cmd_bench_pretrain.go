@@ -176,4 +176,3 @@ func benchPretrain(c *cli.Context) error {
 	}
 	return nil
 }
-

@@ -139,4 +139,3 @@ func runPretrain(c *cli.Context) error {
 	fmt.Printf("  metrics    %s\n  plot       %s\n", filepath.Join(out, "metrics.jsonl"), filepath.Join(out, "loss.png"))
 	return nil
 }
-

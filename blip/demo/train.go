@@ -40,7 +40,6 @@ func loadPixels(world string, scenes []shapes.Scene, size int) ([]float32, error
 	return proc.Batch(imgs)
 }
 
-
 // trainResult is what training leaves for the evaluation and the report.
 type trainResult struct {
 	Metrics   []pretrain.Metrics

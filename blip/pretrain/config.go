@@ -45,8 +45,8 @@ type Config struct {
 	// FixedTemp > 0 holds the ITC temperature at that value (frozen, no
 	// gradient) instead of learning it from 0.07 as BLIP does: short runs
 	// from scratch, where AdamW moves the scalar by about lr per step.
-	FixedTemp float64 `json:"fixed_temp,omitempty"`
-	LabelSmoothing  float64 `json:"label_smoothing"`
+	FixedTemp      float64 `json:"fixed_temp,omitempty"`
+	LabelSmoothing float64 `json:"label_smoothing"`
 	// Dropout is the text transformers' hidden dropout (BERT's 0.1).
 	Dropout   float64 `json:"dropout"`
 	MaxWords  int     `json:"max_words"`  // pre_caption's word limit

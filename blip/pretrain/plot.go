@@ -2,13 +2,13 @@ package pretrain
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"math"
+	"os"
+	"path/filepath"
 )
 
 // PlotLosses draws the loss curves of ms (ITC, ITM, LM and their sum
