@@ -1,0 +1,189 @@
+// Package finetune fine-tunes BLIP HF folders on a task, as BLIP's
+// train_caption.py and train_vqa.py do: AdamW with weight decay 0.05 and a
+// per-epoch cosine decay of the learning rate, the task's loss, and an HF
+// folder of the same kind written at the end (and at every epoch's end),
+// with checkpoints that resume an interrupted run exactly.
+//
+//   - caption: the decoder's LM loss on "prompt + caption" with the prompt
+//     tokens left out of the loss (BLIP: decoder_targets[:, :prompt_length]
+//     = -100), label smoothing 0.1.
+//   - vqa: the question encoded with the image (text_encoder cross-attending
+//     to the ViT), every answer of the question decoded from [DEC] against
+//     the question states, each answer's summed token loss (label
+//     smoothing 0.1) weighted by its annotator share, summed and divided by
+//     the batch size (blip_vqa.py).
+package finetune
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+)
+
+// Tasks are the fine-tuning tasks.
+var Tasks = []string{"caption", "vqa"}
+
+// Config is a fine-tuning run's settings, named as BLIP's
+// configs/caption_coco.yaml and vqa.yaml. Relative paths are relative to
+// the file.
+type Config struct {
+	Task string `json:"task"`
+	// Init is the HF folder to start from: a captioning model for caption,
+	// a VQA model for vqa (a pretraining run's hf/ exports are both).
+	Init string `json:"init"`
+
+	BatchSize int `json:"batch_size"`
+	Epochs    int `json:"max_epoch"`
+	// StepsPerEpoch > 0 caps each epoch at that many steps.
+	StepsPerEpoch int `json:"steps_per_epoch,omitempty"`
+
+	InitLR      float64 `json:"init_lr"`
+	MinLR       float64 `json:"min_lr"`
+	WeightDecay float64 `json:"weight_decay"`
+	MaxGradNorm float64 `json:"max_grad_norm"`
+	// WarmupSteps > 0 ramps the rate linearly from 0 over the first steps
+	// (BLIP's fine-tuning has none; short runs from scratch-trained models
+	// may want one).
+	WarmupSteps    int     `json:"warmup_steps"`
+	LabelSmoothing float64 `json:"label_smoothing"`
+	// Dropout is the text transformers' hidden dropout (BERT's 0.1).
+	Dropout float64 `json:"dropout"`
+
+	// Prompt starts every caption (caption task), left out of the loss.
+	Prompt    string `json:"prompt"`
+	MaxWords  int    `json:"max_words"`  // pre_caption / pre_question word limit
+	MaxLength int    `json:"max_length"` // caption or question tokens, [CLS]/[DEC] and [SEP] included
+	// AnswerLength is the token length of an answer ([DEC] and [SEP]
+	// included); MaxAnswers caps the distinct answers of a question.
+	AnswerLength int `json:"answer_length"`
+	MaxAnswers   int `json:"max_answers"`
+
+	// Augment turns on BLIP's training transform (RandomResizedCrop from
+	// min_scale, horizontal flip with probability hflip, RandAugment);
+	// off, images are resized as at inference.
+	Augment     bool    `json:"augment"`
+	MinScale    float64 `json:"min_scale"`
+	HFlip       float64 `json:"hflip"`
+	RandAugment bool    `json:"rand_augment"`
+
+	Seed    uint64 `json:"seed"`
+	Workers int    `json:"workers"`
+	// CheckpointEvery writes a checkpoint every that many steps (and at
+	// each epoch's end and on interruption); 0: epochs only.
+	CheckpointEvery int `json:"checkpoint_every"`
+
+	dir string
+}
+
+// Defaults returns BLIP's recipe for task: caption_coco.yaml (lr 1e-5,
+// 5 epochs, prompt "a picture of ") or vqa.yaml (lr 2e-5, 10 epochs),
+// weight decay 0.05, cosine decay to 0, label smoothing 0.1.
+func Defaults(task string) Config {
+	c := Config{
+		Task: task, BatchSize: 32, Epochs: 5, InitLR: 1e-5, MinLR: 0, WeightDecay: 0.05,
+		LabelSmoothing: 0.1, Dropout: 0.1, Prompt: "a picture of ", MaxWords: 30, MaxLength: 40,
+		AnswerLength: 10, MaxAnswers: 10,
+		Augment: true, MinScale: 0.5, HFlip: 0.5, RandAugment: true,
+		Seed: 42, Workers: 4,
+	}
+	if task == "vqa" {
+		c.Epochs, c.InitLR, c.Prompt, c.MaxLength, c.BatchSize = 10, 2e-5, "", 35, 16
+	}
+	return c
+}
+
+// Load reads a config file over Defaults of its task and validates it.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("finetune config: %w", err)
+	}
+	return Parse(data, path)
+}
+
+// Parse parses config bytes (path names the file in errors and anchors
+// relative paths) over Defaults of the task they name, and validates them.
+func Parse(data []byte, path string) (*Config, error) {
+	c, err := Decode(data, path)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("finetune config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Decode is Parse without the validation, for callers that complete the
+// config (command-line flags) before validating it.
+func Decode(data []byte, path string) (*Config, error) {
+	var head struct {
+		Task string `json:"task"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, fmt.Errorf("finetune config %s: %w", path, err)
+	}
+	c := Defaults(head.Task)
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("finetune config %s: %w", path, err)
+	}
+	c.dir = filepath.Dir(path)
+	if c.Init != "" && !filepath.IsAbs(c.Init) {
+		c.Init = filepath.Join(c.dir, c.Init)
+	}
+	return &c, nil
+}
+
+// Validate reports the first impossible setting, by its name.
+func (c *Config) Validate() error {
+	bad := func(name string, v any, want string) error { return fmt.Errorf("%s = %v: %s", name, v, want) }
+	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	switch {
+	case c.Task != "caption" && c.Task != "vqa":
+		return bad("task", fmt.Sprintf("%q", c.Task), fmt.Sprintf("must be one of %v", Tasks))
+	case c.Init == "":
+		return bad("init", `""`, "the HF folder to fine-tune is required")
+	case c.BatchSize < 1:
+		return bad("batch_size", c.BatchSize, "must be >= 1")
+	case c.Epochs < 1:
+		return bad("max_epoch", c.Epochs, "must be >= 1")
+	case c.StepsPerEpoch < 0:
+		return bad("steps_per_epoch", c.StepsPerEpoch, "must be >= 0")
+	case !(c.InitLR > 0) || !finite(c.InitLR):
+		return bad("init_lr", c.InitLR, "must be > 0")
+	case !(c.MinLR >= 0 && c.MinLR <= c.InitLR):
+		return bad("min_lr", c.MinLR, "must be in [0, init_lr]")
+	case !(c.WeightDecay >= 0) || !finite(c.WeightDecay):
+		return bad("weight_decay", c.WeightDecay, "must be >= 0")
+	case !(c.MaxGradNorm >= 0) || !finite(c.MaxGradNorm):
+		return bad("max_grad_norm", c.MaxGradNorm, "must be >= 0 (0: no clipping)")
+	case c.WarmupSteps < 0:
+		return bad("warmup_steps", c.WarmupSteps, "must be >= 0")
+	case !(c.LabelSmoothing >= 0 && c.LabelSmoothing < 1):
+		return bad("label_smoothing", c.LabelSmoothing, "must be in [0, 1)")
+	case !(c.Dropout >= 0 && c.Dropout < 1):
+		return bad("dropout", c.Dropout, "must be in [0, 1)")
+	case c.MaxWords < 1:
+		return bad("max_words", c.MaxWords, "must be >= 1")
+	case c.MaxLength < 3:
+		return bad("max_length", c.MaxLength, "must be >= 3 ([CLS], a word, [SEP])")
+	case c.Task == "vqa" && c.AnswerLength < 3:
+		return bad("answer_length", c.AnswerLength, "must be >= 3 ([DEC], a word, [SEP])")
+	case c.Task == "vqa" && c.MaxAnswers < 1:
+		return bad("max_answers", c.MaxAnswers, "must be >= 1")
+	case !(c.MinScale > 0 && c.MinScale <= 1):
+		return bad("min_scale", c.MinScale, "must be in (0, 1]")
+	case !(c.HFlip >= 0 && c.HFlip <= 1):
+		return bad("hflip", c.HFlip, "must be in [0, 1]")
+	case c.Workers < 1:
+		return bad("workers", c.Workers, "must be >= 1")
+	case c.CheckpointEvery < 0:
+		return bad("checkpoint_every", c.CheckpointEvery, "must be >= 0")
+	}
+	return nil
+}

@@ -1,0 +1,424 @@
+package finetune
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"blip/blip"
+	"blip/data/dataset"
+	"blip/data/tokenizer"
+	"blip/gpu"
+	"blip/gpu/cpu"
+	"blip/graph"
+)
+
+const tinyDir = "../../testdata/hf-blip-tiny"
+
+var tinyImages = []string{"astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg"}
+
+// captionData writes a BLIP caption annotation file of n entries over the
+// tiny images.
+func captionData(t *testing.T, n int) *dataset.Pairs {
+	t.Helper()
+	captions := map[string]string{
+		"astronaut.png": "an astronaut holding a flag",
+		"chelsea.png":   "a cat sitting on a table",
+		"coffee.png":    "a cup of coffee on a table",
+		"rocket.jpg":    "a rocket on the launch pad",
+	}
+	var entries []map[string]string
+	for i := range n {
+		im := tinyImages[i%len(tinyImages)]
+		entries = append(entries, map[string]string{"image": im, "caption": captions[im]})
+	}
+	file := writeJSON(t, entries)
+	p, err := dataset.ReadPairs(filepath.Join(tinyDir, "images"), dataset.JSONOptions{}, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// vqaData writes a BLIP VQA annotation file over the tiny images.
+func vqaData(t *testing.T) *dataset.VQASet {
+	t.Helper()
+	entries := []map[string]any{
+		{"question_id": 1, "image": "astronaut.png", "question": "what color is the flag?", "answer": []string{"red", "red", "blue"}},
+		{"question_id": 2, "image": "chelsea.png", "question": "is this a cat?", "answer": []string{"yes"}},
+		{"question_id": 3, "image": "coffee.png", "question": "what is on the table?", "answer": []string{"coffee", "cup", "a cup", "coffee"}},
+		{"question_id": 4, "image": "rocket.jpg", "question": "how many rockets?", "answer": []string{"one", "one", "one", "two"}},
+	}
+	v, err := dataset.ReadVQAJSON(writeJSON(t, entries), dataset.VQARoots{VQA: filepath.Join(tinyDir, "images")}, dataset.VQAOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func writeJSON(t *testing.T, v any) string {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ann.json")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// qaFolder writes a VQA folder with random weights over the tiny config.
+func qaFolder(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "qa")
+	if err := blip.WriteRandomFolderFrom(dir, filepath.Join(tinyDir, "tiny-captioning"), blip.KindQA, 3, 0.05); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func testConfig(task, init string) *Config {
+	c := Defaults(task)
+	c.Init = init
+	c.BatchSize, c.Epochs, c.Workers = 4, 1, 2
+	c.MaxLength, c.AnswerLength, c.MaxAnswers = 12, 5, 3
+	c.Dropout, c.Augment = 0, false
+	return &c
+}
+
+func loadModel(t *testing.T, dir string, be gpu.Backend) (*blip.Model, *tokenizer.Tokenizer) {
+	t.Helper()
+	m, err := blip.LoadDir(dir, be)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.LoadVocab(filepath.Join(dir, blip.VocabName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, tok
+}
+
+// TestEncodeCaptionMasksPrompt: the prompt's words get no loss, the
+// caption's words and [SEP] do, padding does not.
+func TestEncodeCaptionMasksPrompt(t *testing.T) {
+	tok, err := tokenizer.LoadVocab(filepath.Join(tinyDir, "tiny-captioning", blip.VocabName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, mask, labels, err := encodeCaption(tok, tok.Dec, "a picture of ", "A cat!", 30, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := func(w string) int32 { i, _ := tok.TokenToID(w); return int32(i) }
+	wantIDs := []int32{int32(tok.Dec), id("a"), id("picture"), id("of"), id("a"), id("cat"), int32(tok.Sep), 0, 0, 0}
+	wantLabels := []int32{graph.IgnoreIndex, graph.IgnoreIndex, graph.IgnoreIndex, id("a"), id("cat"), int32(tok.Sep), graph.IgnoreIndex, graph.IgnoreIndex, graph.IgnoreIndex}
+	for i := range wantIDs {
+		if ids[i] != wantIDs[i] || (mask[i] == 1) != (i < 7) {
+			t.Fatalf("ids %v mask %v, want %v with 7 kept", ids, mask, wantIDs)
+		}
+	}
+	for i := range wantLabels {
+		if labels[i] != wantLabels[i] {
+			t.Fatalf("labels %v, want %v", labels, wantLabels)
+		}
+	}
+	if _, _, _, err := encodeCaption(tok, tok.Dec, "", "  ", 30, 10); err == nil {
+		t.Error("an empty caption was accepted")
+	}
+}
+
+// smoothedCE is PyTorch's cross_entropy with label smoothing for one row.
+func smoothedCE(logits []float32, label int, eps float64) float64 {
+	mx := math.Inf(-1)
+	for _, x := range logits {
+		mx = math.Max(mx, float64(x))
+	}
+	var z float64
+	for _, x := range logits {
+		z += math.Exp(float64(x) - mx)
+	}
+	lse := mx + math.Log(z)
+	var mean float64
+	for _, x := range logits {
+		mean += lse - float64(x)
+	}
+	mean /= float64(len(logits))
+	return (1-eps)*(lse-float64(logits[label])) + eps*mean
+}
+
+// TestCaptionLossMatchesReference: the step's loss is the mean smoothed
+// cross-entropy of the caption tokens, computed here from the model's
+// teacher-forced logits.
+func TestCaptionLossMatchesReference(t *testing.T) {
+	be := cpu.New()
+	dir := filepath.Join(tinyDir, "tiny-captioning")
+	m, tok := loadModel(t, dir, be)
+	defer m.Close()
+	cfg := testConfig("caption", dir)
+	b, err := NewBatcher(cfg, &m.Config.VisionConfig, captionData(t, 4), tok, Tokens{Dec: tok.Dec, Pad: tok.Pad}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	batch, _, err := b.Next(dataset.Position{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs, n := cfg.BatchSize, cfg.MaxLength
+	g := graph.New()
+	v := &m.Config.VisionConfig
+	pin := g.Input("p", gpu.F32, bs, v.NumPatches(), v.NumChannels*v.PatchSize*v.PatchSize)
+	iin, min := g.Input("i", gpu.I32, bs, n), g.Input("m", gpu.F32, bs, n)
+	img, _ := m.VisionForward(g, pin)
+	lg, err := m.CaptionLogits(g, img, iin, min)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := g.Compile(be, graph.Config{Outputs: []*graph.Tensor{lg}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan.WriteF32(pin, batch.Patches)
+	plan.WriteI32(iin, batch.IDs)
+	plan.WriteF32(min, batch.Mask)
+	if err := plan.Run(); err != nil {
+		t.Fatal(err)
+	}
+	vocab := m.Config.TextConfig.VocabSize
+	logits := make([]float32, bs*n*vocab)
+	plan.ReadF32(lg, logits)
+	plan.Close()
+	var sum float64
+	var count int
+	for r := range bs {
+		for j := range n - 1 {
+			l := batch.Labels[r*(n-1)+j]
+			if l < 0 {
+				continue
+			}
+			sum += smoothedCE(logits[(r*n+j)*vocab:(r*n+j+1)*vocab], int(l), cfg.LabelSmoothing)
+			count++
+		}
+	}
+	want := sum / float64(count)
+
+	tr, err := NewTrainer(cfg, m, be, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	mt, err := tr.Step(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(mt.Loss-want) > 1e-5*math.Max(1, want) {
+		t.Errorf("caption loss %.7g, reference %.7g", mt.Loss, want)
+	}
+}
+
+// TestVQALossMatchesReference: the step's loss is BLIP_VQA's
+// sum_a weight_a * sum_t CE(a, t) / B, computed here from the question
+// states and the decoder's teacher-forced logits of every answer.
+func TestVQALossMatchesReference(t *testing.T) {
+	be := cpu.New()
+	dir := qaFolder(t)
+	m, tok := loadModel(t, dir, be)
+	defer m.Close()
+	cfg := testConfig("vqa", dir)
+	b, err := NewBatcher(cfg, &m.Config.VisionConfig, vqaData(t), tok, Tokens{Dec: tok.Dec, Pad: tok.Pad}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	batch, _, err := b.Next(dataset.Position{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs, n, ta := cfg.BatchSize, cfg.MaxLength, cfg.AnswerLength
+	// Question states: the ViT and the encoder, in their own graph.
+	g := graph.New()
+	v := &m.Config.VisionConfig
+	pin := g.Input("p", gpu.F32, bs, v.NumPatches(), v.NumChannels*v.PatchSize*v.PatchSize)
+	iin, min := g.Input("i", gpu.I32, bs, n), g.Input("m", gpu.F32, bs, n)
+	img, _ := m.VisionForward(g, pin)
+	q := m.TextEncoder.Forward(g, iin, blip.TextInput{Mask: min, Image: img})
+	plan, err := g.Compile(be, graph.Config{Outputs: []*graph.Tensor{q}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan.WriteF32(pin, batch.Patches)
+	plan.WriteI32(iin, batch.IDs)
+	plan.WriteF32(min, batch.Mask)
+	if err := plan.Run(); err != nil {
+		t.Fatal(err)
+	}
+	h := m.Config.TextConfig.HiddenSize
+	states := make([]float32, bs*n*h)
+	plan.ReadF32(q, states)
+	plan.Close()
+	enc := &blip.EncoderStates{States: states, Items: bs, Tokens: n, Width: h, Mask: batch.Mask}
+	itemOf := make([]int, len(batch.AnsQ))
+	for i, x := range batch.AnsQ {
+		itemOf[i] = int(x)
+	}
+	logits, err := m.DecoderLogits(be, enc, itemOf, batch.AnsIDs, batch.AnsMask, ta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vocab := m.Config.TextConfig.VocabSize
+	var want float64
+	used := 0
+	for a := range len(itemOf) {
+		w := float64(batch.AnsWeight[a])
+		if w == 0 {
+			continue
+		}
+		used++
+		var seq float64
+		for j := range ta - 1 {
+			l := batch.AnsLabels[a*(ta-1)+j]
+			if l < 0 {
+				continue
+			}
+			seq += smoothedCE(logits[(a*ta+j)*vocab:(a*ta+j+1)*vocab], int(l), cfg.LabelSmoothing)
+		}
+		want += w * seq
+	}
+	want /= float64(bs)
+	if used < 6 {
+		t.Fatalf("only %d answer rows in use: the data should give 8", used)
+	}
+
+	tr, err := NewTrainer(cfg, m, be, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	mt, err := tr.Step(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(mt.Loss-want) > 1e-5*math.Max(1, want) {
+		t.Errorf("vqa loss %.7g, reference %.7g", mt.Loss, want)
+	}
+}
+
+// TestAnswerRows keeps the most frequent answers with BLIP's weights.
+func TestAnswerRows(t *testing.T) {
+	q := dataset.VQAQuestion{Answers: []string{"b", "a", "a", "c", "a", "b"}, Dataset: "vqa"}
+	as, ws := answerRows(q, 2)
+	if len(as) != 2 || as[0] != "a" || as[1] != "b" || math.Abs(ws[0]-0.5) > 1e-12 || math.Abs(ws[1]-1.0/3) > 1e-12 {
+		t.Errorf("answers %v weights %v, want [a b] [0.5 0.333]", as, ws)
+	}
+}
+
+func runFinetune(t *testing.T, cfg *Config, ds dataset.Indexed, out string, opts Options) (*Summary, []Metrics) {
+	t.Helper()
+	var ms []Metrics
+	opts.Out = out
+	opts.Progress = func(m Metrics, _ float64) { ms = append(ms, m) }
+	sum, err := Run(cfg, cpu.New(), ds, opts)
+	if err != nil && !errors.Is(err, ErrInterrupted) {
+		t.Fatal(err)
+	}
+	return sum, ms
+}
+
+// TestFinetuneLearns: a few epochs on four captions and four questions
+// bring the losses well down, and the written folder loads.
+func TestFinetuneLearns(t *testing.T) {
+	for _, task := range []string{"caption", "vqa"} {
+		t.Run(task, func(t *testing.T) {
+			var cfg *Config
+			var ds dataset.Indexed
+			if task == "caption" {
+				cfg, ds = testConfig(task, filepath.Join(tinyDir, "tiny-captioning")), captionData(t, 8)
+			} else {
+				cfg, ds = testConfig(task, qaFolder(t)), vqaData(t)
+			}
+			cfg.Epochs, cfg.InitLR = 40, 2e-3
+			if task == "caption" {
+				cfg.Epochs = 20
+			}
+			out := t.TempDir()
+			sum, ms := runFinetune(t, cfg, ds, out, Options{})
+			first, last := ms[0].Loss, ms[len(ms)-1].Loss
+			t.Logf("%s: %d steps, loss %.3f -> %.3f", task, len(ms), first, last)
+			if !(last < 0.5*first) {
+				t.Errorf("%s loss did not halve: %.4f -> %.4f", task, first, last)
+			}
+			m, err := blip.LoadDir(sum.Model, cpu.New())
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Close()
+		})
+	}
+}
+
+// TestResumeEqualsUninterrupted: with augmentation and dropout on, a run
+// stopped after steps 1 and 3 and resumed writes the same model, bit for
+// bit, as one that ran through.
+func TestResumeEqualsUninterrupted(t *testing.T) {
+	dir := filepath.Join(tinyDir, "tiny-captioning")
+	mk := func() *Config {
+		c := testConfig("caption", dir)
+		c.Epochs, c.Augment, c.Dropout, c.RandAugment, c.InitLR = 2, true, 0.1, true, 1e-3
+		return c
+	}
+	ds := captionData(t, 8) // 2 steps per epoch
+	a := t.TempDir()
+	runFinetune(t, mk(), ds, a, Options{})
+	b := t.TempDir()
+	runFinetune(t, mk(), ds, b, Options{StopAfter: 1})
+	if _, err := Run(mk(), cpu.New(), ds, Options{Out: b}); err == nil || !strings.Contains(err.Error(), "--resume") {
+		t.Fatalf("a second run into a folder with a checkpoint: %v, want a refusal naming --resume", err)
+	}
+	runFinetune(t, mk(), ds, b, Options{Resume: true, StopAfter: 3})
+	runFinetune(t, mk(), ds, b, Options{Resume: true})
+	x, err := os.ReadFile(filepath.Join(ModelDir(a), "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := os.ReadFile(filepath.Join(ModelDir(b), "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(x, y) {
+		t.Error("the resumed run's model differs from the uninterrupted one")
+	}
+	la, _ := os.ReadFile(filepath.Join(a, "metrics.jsonl"))
+	lb, _ := os.ReadFile(filepath.Join(b, "metrics.jsonl"))
+	if !bytes.Equal(la, lb) {
+		t.Errorf("metrics differ:\n%s\nresumed:\n%s", la, lb)
+	}
+}
+
+// TestRefusals: a folder of the wrong kind and impossible settings are
+// refused with the name of what is wrong.
+func TestRefusals(t *testing.T) {
+	cfg := testConfig("caption", filepath.Join(tinyDir, "tiny-retrieval"))
+	_, err := Run(cfg, cpu.New(), captionData(t, 4), Options{Out: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "task caption needs") {
+		t.Errorf("a retrieval folder for captioning: %v", err)
+	}
+	for _, c := range []struct{ js, want string }{
+		{`{"task": "classify", "init": "x"}`, "task"},
+		{`{"task": "caption"}`, "init"},
+		{`{"task": "caption", "init": "x", "init_lr": 0}`, "init_lr"},
+		{`{"task": "vqa", "init": "x", "answer_length": 2}`, "answer_length"},
+		{`{"task": "caption", "init": "x", "bogus": 1}`, "bogus"},
+	} {
+		if _, err := Parse([]byte(c.js), "ft.json"); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error naming %s", c.js, err, c.want)
+		}
+	}
+}
