@@ -19,18 +19,24 @@ import (
 func finetuneCmd() *cli.Command {
 	return &cli.Command{
 		Name:  "finetune",
-		Usage: "fine-tune an HF BLIP folder for captioning or VQA with BLIP's recipe; resumable",
-		Description: "Defaults are BLIP's configs/caption_coco.yaml (lr 1e-5, 5 epochs, prompt \"a picture of \")\n" +
-			"and vqa.yaml (lr 2e-5, 10 epochs): AdamW, weight decay 0.05, per-epoch cosine decay, label\n" +
-			"smoothing 0.1, RandomResizedCrop/flip/RandAugment. --config reads a JSON file of the same\n" +
-			"names (task, init, batch_size, max_epoch, init_lr, min_lr, prompt, max_length, answer_length,\n" +
-			"max_answers, augment, ...); flags override it. --data: caption takes BLIP caption JSON\n" +
-			"({image, caption}), vqa takes BLIP VQA JSON ({question_id, question, answer, image, dataset}).\n" +
+		Usage: "fine-tune an HF BLIP folder for captioning, VQA or retrieval with BLIP's recipe; resumable",
+		Description: "Defaults are BLIP's configs/caption_coco.yaml (lr 1e-5, 5 epochs, prompt \"a picture of \"),\n" +
+			"vqa.yaml (lr 2e-5, 10 epochs) and retrieval_coco.yaml (lr 1e-5, 6 epochs, batch 32, queue_size\n" +
+			"57600, alpha 0.4, momentum 0.995): AdamW, weight decay 0.05, per-epoch cosine decay, label\n" +
+			"smoothing 0.1 (caption, vqa), RandomResizedCrop/flip/RandAugment. --config reads a JSON file of\n" +
+			"the same names (task, init, batch_size, max_epoch, init_lr, min_lr, prompt, max_length,\n" +
+			"answer_length, max_answers, augment, queue_size, alpha, momentum, init_temp, fixed_temp,\n" +
+			"itm_token, ...); flags override it. --data: caption takes BLIP caption JSON ({image, caption}),\n" +
+			"retrieval the same with image_id (coco_karpathy_train.json: captions of one image_id are\n" +
+			"positives of each other), vqa takes BLIP VQA JSON ({question_id, question, answer, image, dataset}).\n" +
+			"Retrieval trains ITC (momentum distillation, feature and id queues) + ITM (hard negatives)\n" +
+			"from a BlipForImageTextRetrieval folder and writes one; ITM rows start with [CLS] as\n" +
+			"transformers and `blip itm` score them (itm_token \"enc\": BLIP's [ENC]).\n" +
 			"OUT receives checkpoint/ (each epoch, every checkpoint_every steps and on Ctrl-C),\n" +
 			"metrics.jsonl and hf/, the fine-tuned folder.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "task", Usage: "caption or vqa (or from --config)"},
-			&cli.StringFlag{Name: "init", Usage: "HF folder to fine-tune (captioning for caption, VQA for vqa)"},
+			&cli.StringFlag{Name: "task", Usage: "caption, vqa or retrieval (or from --config)"},
+			&cli.StringFlag{Name: "init", Usage: "HF folder to fine-tune (captioning for caption, VQA for vqa, retrieval for retrieval)"},
 			&cli.StringFlag{Name: "config", Usage: "fine-tuning config JSON"},
 			&cli.StringSliceFlag{Name: "data", Required: true, Usage: "annotation JSON files; repeat or comma-separate"},
 			&cli.StringFlag{Name: "image-root", Usage: "folder the annotations' image paths are relative to (default: the first file's folder)"},
@@ -38,6 +44,7 @@ func finetuneCmd() *cli.Command {
 			&cli.IntFlag{Name: "epochs", Usage: "max_epoch (0: the config's)"},
 			&cli.IntFlag{Name: "batch", Usage: "batch_size (0: the config's)"},
 			&cli.Float64Flag{Name: "lr", Usage: "init_lr (0: the config's)"},
+			&cli.IntFlag{Name: "queue-size", Usage: "retrieval: queue_size (0: the config's)"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue from OUT/checkpoint"},
 			&cli.BoolFlag{Name: "strict", Usage: "stop at the first unreadable image or empty text instead of skipping it"},
 		},
@@ -75,6 +82,9 @@ func finetuneConfig(c *cli.Context) (*finetune.Config, error) {
 	if v := c.Int("batch"); v > 0 {
 		cfg.BatchSize = v
 	}
+	if v := c.Int("queue-size"); v > 0 {
+		cfg.QueueSize = v
+	}
 	if v := c.Float64("lr"); v > 0 {
 		cfg.InitLR = v
 		cfg.MinLR = min(cfg.MinLR, v)
@@ -101,7 +111,7 @@ func openFinetuneData(task string, files []string, root string) (dataset.Indexed
 	if root == "" {
 		root = filepath.Dir(paths[0])
 	}
-	if task == "caption" {
+	if task == "caption" || task == "retrieval" {
 		return dataset.ReadPairs(root, dataset.JSONOptions{}, paths...)
 	}
 	all := &dataset.VQASet{}
@@ -157,7 +167,11 @@ func runFinetune(c *cli.Context) error {
 			bar.Set64(done)
 		},
 		Progress: func(m finetune.Metrics, sps float64) {
-			bar.Describe(fmt.Sprintf("ep %d loss %.4f lr %.2g %.1f samples/s", m.Epoch, m.Loss, m.LR, sps))
+			if cfg.Task == "retrieval" {
+				bar.Describe(fmt.Sprintf("ep %d loss %.4f (ita %.4f itm %.4f) lr %.2g %.1f samples/s", m.Epoch, m.Loss, m.ITA, m.ITM, m.LR, sps))
+			} else {
+				bar.Describe(fmt.Sprintf("ep %d loss %.4f lr %.2g %.1f samples/s", m.Epoch, m.Loss, m.LR, sps))
+			}
 			bar.Add(1)
 		},
 	}

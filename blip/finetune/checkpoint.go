@@ -11,17 +11,38 @@ import (
 
 	"blip/blip"
 	"blip/data/safetensors"
+	"blip/graph"
 	"blip/optim"
 )
 
 // A checkpoint is a folder holding state.safetensors (every parameter by
-// its HF name, and the AdamW state under "optim.") and state.json (State
-// and the config), written to a temporary sibling and renamed into place.
+// its HF name, and the AdamW state under "optim."; for retrieval also the
+// momentum copies ("vision_model_m...."), the feature queues
+// "queue.image" and "queue.text" and the image-id queue "queue.idx") and
+// state.json (State and the config), written to a temporary sibling and
+// renamed into place.
 const (
 	stateTensors = "state.safetensors"
 	stateFile    = "state.json"
 	optimPrefix  = "optim."
+	queueIdx     = "queue.idx"
 )
+
+// saved lists the parameter sets a checkpoint holds.
+func (t *Trainer) saved() []*graph.Params {
+	if t.Retrieval != nil {
+		return []*graph.Params{t.params, t.Retrieval.Momentum}
+	}
+	return []*graph.Params{t.params}
+}
+
+// queues names the retrieval feature queues.
+func (t *Trainer) queues() map[string]*graph.Tensor {
+	if t.ret == nil {
+		return nil
+	}
+	return map[string]*graph.Tensor{"queue.image": t.ret.in.ImageQueue, "queue.text": t.ret.in.TextQueue}
+}
 
 type stateJSON struct {
 	State  State           `json:"state"`
@@ -40,16 +61,33 @@ func HasCheckpoint(dir string) bool {
 // Save writes the trainer's checkpoint to dir atomically.
 func (t *Trainer) Save(dir string) error {
 	w := safetensors.NewWriter()
-	for _, p := range t.Model.Params.List() {
-		v := make([]float32, p.Numel())
-		if err := p.Read(v); err != nil {
-			return err
+	for _, ps := range t.saved() {
+		for _, p := range ps.List() {
+			v := make([]float32, p.Numel())
+			if err := p.Read(v); err != nil {
+				return err
+			}
+			shape := make([]int64, 0, 4)
+			for _, d := range p.Shape() {
+				shape = append(shape, int64(d))
+			}
+			if err := w.AddFloat32(p.Name(), shape, v); err != nil {
+				return err
+			}
 		}
-		shape := make([]int64, 0, 4)
-		for _, d := range p.Shape() {
-			shape = append(shape, int64(d))
+	}
+	if t.ret != nil {
+		q, d := t.Config.QueueSize, t.Retrieval.Config.ImageTextHiddenSize
+		for name, x := range t.queues() {
+			v := make([]float32, q*d)
+			if err := t.plan.ReadF32(x, v); err != nil {
+				return err
+			}
+			if err := w.AddFloat32(name, []int64{int64(q), int64(d)}, v); err != nil {
+				return err
+			}
 		}
-		if err := w.AddFloat32(p.Name(), shape, v); err != nil {
+		if err := w.AddInt64(queueIdx, []int64{int64(q)}, t.ret.idxQueue); err != nil {
 			return err
 		}
 	}
@@ -84,7 +122,7 @@ func (t *Trainer) Save(dir string) error {
 }
 
 // restore loads the checkpoint in dir into t: parameters, AdamW state and
-// State. The model must be the one the checkpoint was written from (each
+// State (and for retrieval the momentum copies and the queues). The model must be the one the checkpoint was written from (each
 // tensor's shape is checked).
 func (t *Trainer) restore(dir string) error {
 	data, err := os.ReadFile(filepath.Join(dir, stateFile))
@@ -102,17 +140,41 @@ func (t *Trainer) restore(dir string) error {
 	}
 	defer f.Close()
 	fail := func(err error) error { return fmt.Errorf("finetune: resume from %s: %w", path, err) }
-	for _, p := range t.Model.Params.List() {
-		v, err := f.Float32(p.Name())
+	for _, ps := range t.saved() {
+		for _, p := range ps.List() {
+			v, err := f.Float32(p.Name())
+			if err != nil {
+				return fail(err)
+			}
+			if len(v) != p.Numel() {
+				return fail(fmt.Errorf("%s has %d values, the model's %d", p.Name(), len(v), p.Numel()))
+			}
+			if err := p.Write(v); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	if t.ret != nil {
+		for name, x := range t.queues() {
+			v, err := f.Float32(name)
+			if err != nil {
+				return fail(err)
+			}
+			if err := t.plan.WriteF32(x, v); err != nil {
+				return fail(fmt.Errorf("%s: %w (queue_size changed?)", name, err))
+			}
+		}
+		v, err := f.Int64(queueIdx)
 		if err != nil {
 			return fail(err)
 		}
-		if len(v) != p.Numel() {
-			return fail(fmt.Errorf("%s has %d values, the model's %d", p.Name(), len(v), p.Numel()))
+		if len(v) != len(t.ret.idxQueue) {
+			return fail(fmt.Errorf("%s has %d ids, queue_size is %d", queueIdx, len(v), len(t.ret.idxQueue)))
 		}
-		if err := p.Write(v); err != nil {
-			return fail(err)
+		if sj.State.QueuePtr < 0 || sj.State.QueuePtr >= len(v) {
+			return fail(fmt.Errorf("queue pointer %d outside the queue of %d", sj.State.QueuePtr, len(v)))
 		}
+		copy(t.ret.idxQueue, v)
 	}
 	st := map[string]optim.StateTensor{}
 	for _, name := range f.Names() {

@@ -12,6 +12,12 @@
 //     the question states, each answer's summed token loss (label
 //     smoothing 0.1) weighted by its annotator share, summed and divided by
 //     the batch size (blip_vqa.py).
+//   - retrieval: BLIP_Retrieval.forward (blip_retrieval.py) with
+//     train_retrieval.py's loss ITC + ITM: momentum encoders and feature
+//     queues, ITC targets from image ids (captions of one image are
+//     positives, in the batch and in the queue) mixed with the momentum
+//     model's distribution (alpha, ramped over the first epoch), and ITM
+//     with hard negatives that are never captions of the same image.
 package finetune
 
 import (
@@ -24,7 +30,7 @@ import (
 )
 
 // Tasks are the fine-tuning tasks.
-var Tasks = []string{"caption", "vqa"}
+var Tasks = []string{"caption", "vqa", "retrieval"}
 
 // Config is a fine-tuning run's settings, named as BLIP's
 // configs/caption_coco.yaml and vqa.yaml. Relative paths are relative to
@@ -32,7 +38,8 @@ var Tasks = []string{"caption", "vqa"}
 type Config struct {
 	Task string `json:"task"`
 	// Init is the HF folder to start from: a captioning model for caption,
-	// a VQA model for vqa (a pretraining run's hf/ exports are both).
+	// a VQA model for vqa, a retrieval (BlipForImageTextRetrieval) model
+	// for retrieval (a pretraining run's hf/ exports are all three).
 	Init string `json:"init"`
 
 	BatchSize int `json:"batch_size"`
@@ -61,6 +68,25 @@ type Config struct {
 	AnswerLength int `json:"answer_length"`
 	MaxAnswers   int `json:"max_answers"`
 
+	// Retrieval (retrieval_coco.yaml and blip_retrieval.py): the size of
+	// the momentum feature and image-id queues, the distillation weight
+	// (ramped from 0 over the first epoch) and the momentum of the EMA
+	// encoders.
+	QueueSize int     `json:"queue_size,omitempty"`
+	Alpha     float64 `json:"alpha,omitempty"`
+	Momentum  float64 `json:"momentum,omitempty"`
+	// InitTemp is the ITC temperature to start from: HF retrieval folders
+	// do not keep BLIP's learned one. It is learned, clamped to
+	// [0.001, 0.5], unless FixedTemp > 0 holds it at that value.
+	InitTemp  float64 `json:"init_temp,omitempty"`
+	FixedTemp float64 `json:"fixed_temp,omitempty"`
+	// ITMToken is the first token of the ITM rows: "cls" keeps [CLS], as
+	// transformers' BlipForImageTextRetrieval and this code base's ITM
+	// scoring (blip itm, retrieval reranking) feed it, so the fine-tuned
+	// head scores what inference asks; "enc" puts [ENC] first, as BLIP's
+	// own training and evaluation do.
+	ITMToken string `json:"itm_token,omitempty"`
+
 	// Augment turns on BLIP's training transform (RandomResizedCrop from
 	// min_scale, horizontal flip with probability hflip, RandAugment);
 	// off, images are resized as at inference.
@@ -79,8 +105,11 @@ type Config struct {
 }
 
 // Defaults returns BLIP's recipe for task: caption_coco.yaml (lr 1e-5,
-// 5 epochs, prompt "a picture of ") or vqa.yaml (lr 2e-5, 10 epochs),
-// weight decay 0.05, cosine decay to 0, label smoothing 0.1.
+// 5 epochs, prompt "a picture of "), vqa.yaml (lr 2e-5, 10 epochs) or
+// retrieval_coco.yaml (lr 1e-5, 6 epochs, batch 32, queue 57600, alpha
+// 0.4, momentum 0.995, captions of at most 30 words in 35 tokens),
+// weight decay 0.05, cosine decay to 0, label smoothing 0.1 (captioning
+// and VQA).
 func Defaults(task string) Config {
 	c := Config{
 		Task: task, BatchSize: 32, Epochs: 5, InitLR: 1e-5, MinLR: 0, WeightDecay: 0.05,
@@ -89,8 +118,12 @@ func Defaults(task string) Config {
 		Augment: true, MinScale: 0.5, HFlip: 0.5, RandAugment: true,
 		Seed: 42, Workers: 4,
 	}
-	if task == "vqa" {
+	switch task {
+	case "vqa":
 		c.Epochs, c.InitLR, c.Prompt, c.MaxLength, c.BatchSize = 10, 2e-5, "", 35, 16
+	case "retrieval":
+		c.Epochs, c.Prompt, c.MaxLength, c.LabelSmoothing = 6, "", 35, 0
+		c.QueueSize, c.Alpha, c.Momentum, c.InitTemp, c.ITMToken = 57600, 0.4, 0.995, 0.07, "cls"
 	}
 	return c
 }
@@ -144,7 +177,7 @@ func (c *Config) Validate() error {
 	bad := func(name string, v any, want string) error { return fmt.Errorf("%s = %v: %s", name, v, want) }
 	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 	switch {
-	case c.Task != "caption" && c.Task != "vqa":
+	case c.Task != "caption" && c.Task != "vqa" && c.Task != "retrieval":
 		return bad("task", fmt.Sprintf("%q", c.Task), fmt.Sprintf("must be one of %v", Tasks))
 	case c.Init == "":
 		return bad("init", `""`, "the HF folder to fine-tune is required")
@@ -176,6 +209,18 @@ func (c *Config) Validate() error {
 		return bad("answer_length", c.AnswerLength, "must be >= 3 ([DEC], a word, [SEP])")
 	case c.Task == "vqa" && c.MaxAnswers < 1:
 		return bad("max_answers", c.MaxAnswers, "must be >= 1")
+	case c.Task == "retrieval" && c.QueueSize < c.BatchSize:
+		return bad("queue_size", c.QueueSize, fmt.Sprintf("must be >= batch_size %d", c.BatchSize))
+	case c.Task == "retrieval" && !(c.Alpha >= 0 && c.Alpha <= 1):
+		return bad("alpha", c.Alpha, "must be in [0, 1]")
+	case c.Task == "retrieval" && !(c.Momentum >= 0 && c.Momentum <= 1):
+		return bad("momentum", c.Momentum, "must be in [0, 1]")
+	case c.Task == "retrieval" && !(c.InitTemp >= 0.001 && c.InitTemp <= 0.5):
+		return bad("init_temp", c.InitTemp, "must be in [0.001, 0.5]")
+	case c.Task == "retrieval" && c.FixedTemp != 0 && !(c.FixedTemp >= 0.001 && c.FixedTemp <= 0.5):
+		return bad("fixed_temp", c.FixedTemp, "must be 0 (learned) or in [0.001, 0.5]")
+	case c.Task == "retrieval" && c.ITMToken != "cls" && c.ITMToken != "enc":
+		return bad("itm_token", fmt.Sprintf("%q", c.ITMToken), `must be "cls" or "enc"`)
 	case !(c.MinScale > 0 && c.MinScale <= 1):
 		return bad("min_scale", c.MinScale, "must be in (0, 1]")
 	case !(c.HFlip >= 0 && c.HFlip <= 1):

@@ -81,14 +81,15 @@ type example struct {
 	ansMask   []float32
 	ansLabels []int32
 	ansWeight []float32
+	imgIdx    int64 // retrieval
 }
 
 // ErrEpochEnd is returned by Batcher.Next when an epoch's data ran out
 // before its step count (samples were skipped).
 var ErrEpochEnd = errors.New("finetune: the epoch's data ran out")
 
-// Batcher turns a dataset (dataset.Pairs for caption, *dataset.VQASet for
-// vqa) into batches: images decoded and transformed (seeded by run seed,
+// Batcher turns a dataset (dataset.Pairs for caption and retrieval,
+// *dataset.VQASet for vqa) into batches: images decoded and transformed (seeded by run seed,
 // epoch and index), texts encoded, shuffled per epoch, in order whatever
 // the number of workers; incomplete last batches are dropped.
 type Batcher struct {
@@ -103,6 +104,8 @@ type Batcher struct {
 	loader *dataset.Loader[example]
 	epoch  int
 	stats  dataset.Stats
+	// imageIdx maps image ids to integers (retrieval).
+	imageIdx map[string]int64
 }
 
 // NewBatcher prepares batches of ds for cfg and a model of vision config
@@ -116,6 +119,13 @@ func NewBatcher(cfg *Config, vc *blip.VisionConfig, ds dataset.Indexed, tok *tok
 		}
 		b.vqa = v
 	}
+	if cfg.Task == "retrieval" {
+		ids, err := ImageIDs(ds)
+		if err != nil {
+			return nil, err
+		}
+		b.imageIdx = ids
+	}
 	if cfg.Augment {
 		b.tr = augment.NewTrain(vc.ImageSize, cfg.MinScale)
 		b.tr.FlipP = cfg.HFlip
@@ -126,6 +136,28 @@ func NewBatcher(cfg *Config, vc *blip.VisionConfig, ds dataset.Indexed, tok *tok
 		b.tr = augment.NewTest(vc.ImageSize)
 	}
 	return b, nil
+}
+
+// ImageIDs maps each distinct ImageID of ds to an integer in order of
+// first appearance, as BLIP's coco_karpathy_train and flickr30k_train
+// number their "image_id"s: the ids whose equality makes captions
+// positives of each other in retrieval's ITC and keeps them out of ITM's
+// negatives. Samples without an id are refused.
+func ImageIDs(ds dataset.Indexed) (map[string]int64, error) {
+	m := map[string]int64{}
+	for i := range ds.Len() {
+		s, err := ds.At(i)
+		if err != nil {
+			return nil, err
+		}
+		if s.ImageID == "" {
+			return nil, fmt.Errorf("finetune: retrieval: sample %d (%s) has no image id", i, s.Key)
+		}
+		if _, ok := m[s.ImageID]; !ok {
+			m[s.ImageID] = int64(len(m))
+		}
+	}
+	return m, nil
 }
 
 // EpochSteps is the steps of an epoch: samples over batch size, capped by
@@ -148,6 +180,23 @@ func (b *Batcher) decode(s dataset.Sample, pos dataset.Position) (example, error
 		if err != nil {
 			return ex, err
 		}
+	case "retrieval":
+		// BLIP: pre_caption(caption, max_words), then the tokenizer with
+		// padding to max_length 35, [CLS] first.
+		c := tokenizer.PreCaption(s.Caption, cfg.MaxWords)
+		if c == "" {
+			return ex, fmt.Errorf("empty caption")
+		}
+		enc := b.tok.EncodeWith(c, tokenizer.Options{MaxLength: cfg.MaxLength, PadTo: cfg.MaxLength})
+		for i, id := range enc.IDs {
+			ex.ids = append(ex.ids, int32(id))
+			ex.mask = append(ex.mask, float32(enc.AttentionMask[i]))
+		}
+		id, ok := b.imageIdx[s.ImageID]
+		if !ok {
+			return ex, fmt.Errorf("image id %q is not in the data's id table", s.ImageID)
+		}
+		ex.imgIdx = id
 	case "vqa":
 		q := b.vqa.Questions[s.Index]
 		question := tokenizer.PreQuestion(q.Question, cfg.MaxWords)
@@ -249,6 +298,9 @@ func (b *Batcher) Next(pos dataset.Position) (*Batch, dataset.Position, error) {
 		batch.AnsMask = append(batch.AnsMask, x.ansMask...)
 		batch.AnsLabels = append(batch.AnsLabels, x.ansLabels...)
 		batch.AnsWeight = append(batch.AnsWeight, x.ansWeight...)
+		if cfg.Task == "retrieval" {
+			batch.ImageIdx = append(batch.ImageIdx, x.imgIdx)
+		}
 		batch.Keys = append(batch.Keys, it.Sample.Key)
 	}
 	return batch, b.loader.Position(), nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"blip/blip"
 	"blip/data/dataset"
+	"blip/data/safetensors"
 	"blip/data/tokenizer"
 	"blip/gpu"
 	"blip/gpu/cpu"
@@ -410,8 +412,18 @@ func TestRefusals(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "task caption needs") {
 		t.Errorf("a retrieval folder for captioning: %v", err)
 	}
+	rc := retrievalConfig()
+	rc.Init = filepath.Join(tinyDir, "tiny-captioning")
+	_, err = Run(rc, cpu.New(), retrievalData(t), Options{Out: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "task retrieval needs a BlipForImageTextRetrieval folder") {
+		t.Errorf("a captioning folder for retrieval: %v", err)
+	}
 	for _, c := range []struct{ js, want string }{
 		{`{"task": "classify", "init": "x"}`, "task"},
+		{`{"task": "retrieval", "init": "x", "queue_size": 8}`, "queue_size"},
+		{`{"task": "retrieval", "init": "x", "alpha": 1.5}`, "alpha"},
+		{`{"task": "retrieval", "init": "x", "init_temp": 0.9}`, "init_temp"},
+		{`{"task": "retrieval", "init": "x", "itm_token": "sep"}`, "itm_token"},
 		{`{"task": "caption"}`, "init"},
 		{`{"task": "caption", "init": "x", "init_lr": 0}`, "init_lr"},
 		{`{"task": "vqa", "init": "x", "answer_length": 2}`, "answer_length"},
@@ -420,5 +432,272 @@ func TestRefusals(t *testing.T) {
 		if _, err := Parse([]byte(c.js), "ft.json"); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want an error naming %s", c.js, err, c.want)
 		}
+	}
+}
+
+// retrievalData writes a BLIP retrieval annotation file (coco_karpathy
+// style: image, caption, image_id) of the four tiny images with two
+// captions each: eight pairs, two per image id.
+func retrievalData(t *testing.T) *dataset.Pairs {
+	t.Helper()
+	captions := map[string][2]string{
+		"astronaut.png": {"an astronaut holding a flag", "a man in a space suit"},
+		"chelsea.png":   {"a cat sitting on a table", "a small cat looking up"},
+		"coffee.png":    {"a cup of coffee on a table", "a white cup with coffee"},
+		"rocket.jpg":    {"a rocket on the launch pad", "a rocket ready to launch"},
+	}
+	var entries []map[string]string
+	for k := range 2 {
+		for i, im := range tinyImages {
+			entries = append(entries, map[string]string{"image": im, "caption": captions[im][k], "image_id": fmt.Sprintf("img%d", i)})
+		}
+	}
+	p, err := dataset.ReadPairs(filepath.Join(tinyDir, "images"), dataset.JSONOptions{}, writeJSON(t, entries))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func retrievalConfig() *Config {
+	c := testConfig("retrieval", filepath.Join(tinyDir, "tiny-retrieval"))
+	c.QueueSize = 6 // not a multiple of the batch: the queues wrap mid-batch
+	return c
+}
+
+// TestRetrievalBatches: captions of one image share an integer id, ids
+// follow the order of first appearance, and rows start with [CLS].
+func TestRetrievalBatches(t *testing.T) {
+	ds := retrievalData(t)
+	ids, err := ImageIDs(ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 4 || ids["img0"] != 0 || ids["img3"] != 3 {
+		t.Fatalf("image ids %v, want img0..img3 -> 0..3", ids)
+	}
+	dir := filepath.Join(tinyDir, "tiny-retrieval")
+	tok, err := tokenizer.LoadVocab(filepath.Join(dir, blip.VocabName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := blip.LoadConfig(filepath.Join(dir, blip.ConfigName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := retrievalConfig()
+	c.BatchSize = 8
+	b, err := NewBatcher(c, &cfg.VisionConfig, ds, tok, Tokens{Dec: tok.Dec, Pad: tok.Pad}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	batch, _, err := b.Next(dataset.Position{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int64]int{}
+	for i, key := range batch.Keys {
+		want := map[string]int64{"astronaut.png": 0, "chelsea.png": 1, "coffee.png": 2, "rocket.jpg": 3}[key]
+		if batch.ImageIdx[i] != want {
+			t.Errorf("sample %d (%s) has image id %d, want %d", i, key, batch.ImageIdx[i], want)
+		}
+		seen[batch.ImageIdx[i]]++
+		if batch.IDs[i*c.MaxLength] != int32(tok.Cls) {
+			t.Errorf("row %d starts with %d, want [CLS] %d", i, batch.IDs[i*c.MaxLength], tok.Cls)
+		}
+	}
+	for id, n := range seen {
+		if n != 2 {
+			t.Errorf("image id %d appears %d times in the epoch, want 2", id, n)
+		}
+	}
+}
+
+// TestRetrievalAlphaRamp: alpha rises as alpha*i/len(loader) through the
+// first epoch and stays at alpha after.
+func TestRetrievalAlphaRamp(t *testing.T) {
+	tr := &Trainer{Config: &Config{Alpha: 0.4}, State: State{EpochSteps: 4}}
+	for _, c := range []struct {
+		epoch, iter int
+		want        float64
+	}{{0, 0, 0}, {0, 1, 0.1}, {0, 3, 0.3}, {1, 0, 0.4}, {2, 3, 0.4}} {
+		if got := tr.Alpha(c.epoch, c.iter); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("Alpha(%d, %d) = %v, want %v", c.epoch, c.iter, got, c.want)
+		}
+	}
+}
+
+// TestRetrievalFinetuneLearns: a short fine-tune on four images with two
+// captions each (repeated image ids) lowers ITC + ITM, and the written
+// folder is a retrieval model whose weights moved.
+func TestRetrievalFinetuneLearns(t *testing.T) {
+	cfg := retrievalConfig()
+	cfg.Epochs, cfg.InitLR = 12, 1e-3
+	out := t.TempDir()
+	sum, ms := runFinetune(t, cfg, retrievalData(t), out, Options{})
+	if len(ms) != 24 {
+		t.Fatalf("%d steps, want 24", len(ms))
+	}
+	mean := func(xs []Metrics, f func(Metrics) float64) float64 {
+		var s float64
+		for _, x := range xs {
+			s += f(x)
+		}
+		return s / float64(len(xs))
+	}
+	loss := func(m Metrics) float64 { return m.Loss }
+	first, last := mean(ms[:4], loss), mean(ms[len(ms)-4:], loss)
+	t.Logf("loss %.4f -> %.4f (ita %.4f -> %.4f, itm %.4f -> %.4f), temp %.4f", first, last,
+		mean(ms[:4], func(m Metrics) float64 { return m.ITA }), mean(ms[len(ms)-4:], func(m Metrics) float64 { return m.ITA }),
+		mean(ms[:4], func(m Metrics) float64 { return m.ITM }), mean(ms[len(ms)-4:], func(m Metrics) float64 { return m.ITM }), ms[len(ms)-1].Temp)
+	if !(last < 0.7*first) {
+		t.Errorf("ITC + ITM did not fall by 30%%: %.4f -> %.4f", first, last)
+	}
+	for _, m := range ms {
+		if math.Abs(m.Loss-(m.ITA+m.ITM)) > 1e-9 || m.ITA <= 0 || m.ITM <= 0 {
+			t.Fatalf("step %d: loss %v, ita %v, itm %v", m.Step, m.Loss, m.ITA, m.ITM)
+		}
+	}
+	if ms[0].Alpha != 0 || ms[1].Alpha != 0.2 || ms[2].Alpha != 0.4 {
+		t.Errorf("alpha of the first steps %v %v %v, want 0 0.2 0.4", ms[0].Alpha, ms[1].Alpha, ms[2].Alpha)
+	}
+	m, err := blip.LoadDir(sum.Model, cpu.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.Kind != blip.KindRetrieval {
+		t.Fatalf("the fine-tuned folder is a %v", m.Kind)
+	}
+	init, err := blip.LoadDir(filepath.Join(tinyDir, "tiny-retrieval"), cpu.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer init.Close()
+	for _, name := range []string{"itm_head.weight", "text_proj.weight", "vision_model.embeddings.patch_embedding.weight"} {
+		p, q := m.Params.Get(name), init.Params.Get(name)
+		if p == nil || q == nil {
+			t.Fatalf("no %s", name)
+		}
+		a, b := make([]float32, p.Numel()), make([]float32, q.Numel())
+		p.Read(a)
+		q.Read(b)
+		if slicesEqual(a, b) {
+			t.Errorf("%s did not change", name)
+		}
+	}
+}
+
+func slicesEqual(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// sameTensors compares two safetensors files tensor by tensor, bit for bit.
+func sameTensors(t *testing.T, x, y string) {
+	t.Helper()
+	fx, err := safetensors.Open(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fx.Close()
+	fy, err := safetensors.Open(y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fy.Close()
+	nx, ny := fx.Names(), fy.Names()
+	if strings.Join(nx, ",") != strings.Join(ny, ",") {
+		t.Fatalf("%s and %s hold different tensors", x, y)
+	}
+	for _, n := range nx {
+		a, err := fx.Raw(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := fy.Raw(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s differs", n)
+		}
+	}
+}
+
+// TestRetrievalResumeEqualsUninterrupted: with augmentation and dropout on
+// and queues that wrap mid-batch, a retrieval run stopped after steps 1
+// and 3 and resumed writes the same model, metrics and final checkpoint
+// (momentum copies, feature and id queues, AdamW), bit for bit, as one
+// that ran through.
+func TestRetrievalResumeEqualsUninterrupted(t *testing.T) {
+	mk := func() *Config {
+		c := retrievalConfig()
+		c.Epochs, c.Augment, c.Dropout, c.RandAugment, c.InitLR = 2, true, 0.1, true, 1e-3
+		return c
+	}
+	ds := retrievalData(t) // 2 steps per epoch
+	a := t.TempDir()
+	runFinetune(t, mk(), ds, a, Options{})
+	b := t.TempDir()
+	runFinetune(t, mk(), ds, b, Options{StopAfter: 1})
+	runFinetune(t, mk(), ds, b, Options{Resume: true, StopAfter: 3})
+	runFinetune(t, mk(), ds, b, Options{Resume: true})
+	sameTensors(t, filepath.Join(ModelDir(a), "model.safetensors"), filepath.Join(ModelDir(b), "model.safetensors"))
+	sameTensors(t, filepath.Join(CheckpointDir(a), stateTensors), filepath.Join(CheckpointDir(b), stateTensors))
+	la, _ := os.ReadFile(filepath.Join(a, "metrics.jsonl"))
+	lb, _ := os.ReadFile(filepath.Join(b, "metrics.jsonl"))
+	if !bytes.Equal(la, lb) {
+		t.Errorf("metrics differ:\n%s\nresumed:\n%s", la, lb)
+	}
+	// The checkpoint holds what resuming needs.
+	f, err := safetensors.Open(filepath.Join(CheckpointDir(b), stateTensors))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, n := range []string{"queue.image", "queue.text", queueIdx, "vision_model_m.post_layernorm.weight", "text_proj_m.weight", "temp"} {
+		if _, ok := f.Info(n); !ok {
+			t.Errorf("the checkpoint lacks %s", n)
+		}
+	}
+	idx, err := f.Int64(queueIdx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var filled int
+	for _, v := range idx {
+		if v != idxQueueEmpty {
+			filled++
+		}
+	}
+	if filled != len(idx) {
+		t.Errorf("id queue %v after 16 samples into %d slots", idx, len(idx))
+	}
+}
+
+// TestRetrievalITMToken: itm_token "enc" feeds [ENC] first to the ITM rows
+// only: the first step's ITC is the same as with [CLS], its ITM is not.
+func TestRetrievalITMToken(t *testing.T) {
+	first := func(token string) Metrics {
+		c := retrievalConfig()
+		c.ITMToken = token
+		_, ms := runFinetune(t, c, retrievalData(t), t.TempDir(), Options{StopAfter: 1})
+		return ms[0]
+	}
+	cls, enc := first("cls"), first("enc")
+	if cls.ITA != enc.ITA {
+		t.Errorf("ITC changed with the ITM token: %v vs %v", cls.ITA, enc.ITA)
+	}
+	if cls.ITM == enc.ITM {
+		t.Errorf("ITM %v with [CLS] and with [ENC]: the token is not used", cls.ITM)
 	}
 }

@@ -48,9 +48,9 @@ type Summary struct {
 // ModelDir is where a run writes its fine-tuned HF folder.
 func ModelDir(out string) string { return filepath.Join(out, "hf") }
 
-// Run fine-tunes cfg.Init on ds (dataset.Pairs for caption, a VQASet for
-// vqa), or resumes the checkpoint in opts.Out, and writes the fine-tuned
-// HF folder to ModelDir(opts.Out).
+// Run fine-tunes cfg.Init on ds (dataset.Pairs for caption and retrieval,
+// a VQASet for vqa), or resumes the checkpoint in opts.Out, and writes the
+// fine-tuned HF folder (of cfg.Init's kind) to ModelDir(opts.Out).
 func Run(cfg *Config, be gpu.Backend, ds dataset.Indexed, opts Options) (*Summary, error) {
 	folder, err := blip.OpenFolder(cfg.Init)
 	if err != nil {
@@ -66,29 +66,61 @@ func Run(cfg *Config, be gpu.Backend, ds dataset.Indexed, opts Options) (*Summar
 		folder.Close()
 		return nil, err
 	}
-	m, err := blip.Load(folder, be)
-	folder.Close()
-	if err != nil {
-		return nil, err
+	var (
+		m    *blip.Model    // caption, vqa
+		rm   *blip.Pretrain // retrieval
+		bcfg *blip.BlipConfig
+	)
+	if cfg.Task == "retrieval" {
+		if folder.Kind != blip.KindRetrieval {
+			folder.Close()
+			return nil, fmt.Errorf("finetune: task retrieval needs a %v folder, %s is a %v", blip.KindRetrieval, cfg.Init, folder.Kind)
+		}
+		rm, err = blip.NewRetrievalTrain(folder.Config, retrievalSource{ck: folder.Weights, temp: float32(cfg.InitTemp)}, be)
+		folder.Close()
+		if err != nil {
+			return nil, fmt.Errorf("finetune: init %s: %w", cfg.Init, err)
+		}
+		defer rm.Close()
+		bcfg = rm.Config
+	} else {
+		m, err = blip.Load(folder, be)
+		folder.Close()
+		if err != nil {
+			return nil, err
+		}
+		defer m.Close()
+		bcfg = m.Config
 	}
-	defer m.Close()
 	tok, err := tokenizer.LoadVocab(vocab)
 	if err != nil {
 		return nil, fmt.Errorf("finetune: %w", err)
 	}
-	if tok.Dec < 0 {
+	enc := -1
+	switch {
+	case cfg.Task != "retrieval" && tok.Dec < 0:
 		return nil, fmt.Errorf("finetune: vocab %s lacks [DEC]", vocab)
+	case cfg.Task == "retrieval" && cfg.ITMToken == "enc":
+		if tok.Enc < 0 || tok.Enc >= bcfg.TextConfig.VocabSize {
+			return nil, fmt.Errorf("finetune: itm_token enc: vocab %s has no [ENC] within the model's %d embeddings", vocab, bcfg.TextConfig.VocabSize)
+		}
+		enc = tok.Enc
 	}
 	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
 		return nil, err
 	}
-	batcher, err := NewBatcher(cfg, &m.Config.VisionConfig, ds, tok, Tokens{Dec: tok.Dec, Pad: tok.Pad}, opts.Strict)
+	batcher, err := NewBatcher(cfg, &bcfg.VisionConfig, ds, tok, Tokens{Dec: tok.Dec, Pad: tok.Pad}, opts.Strict)
 	if err != nil {
 		return nil, err
 	}
 	defer batcher.Close()
 	epochSteps := batcher.EpochSteps()
-	t, err := NewTrainer(cfg, m, be, epochSteps)
+	var t *Trainer
+	if rm != nil {
+		t, err = NewRetrievalTrainer(cfg, rm, be, epochSteps, enc)
+	} else {
+		t, err = NewTrainer(cfg, m, be, epochSteps)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -164,11 +196,36 @@ func Run(cfg *Config, be gpu.Backend, ds dataset.Indexed, opts Options) (*Summar
 	sum.Data = batcher.Stats()
 	sum.Elapsed = time.Since(start)
 	sum.Model = ModelDir(opts.Out)
-	if err := m.Save(sum.Model, configJSON, vocab); err != nil {
+	if rm != nil {
+		err = rm.Export(sum.Model, blip.KindRetrieval, configJSON, vocab)
+	} else {
+		err = m.Save(sum.Model, configJSON, vocab)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return sum, nil
 }
+
+// retrievalSource reads an HF retrieval folder's weights and gives the
+// temperature, which HF folders do not keep, the value temp (the trainer
+// sets it from the config in any case). Momentum copies, absent from the
+// folder, start as copies of the weights (Has reports them missing).
+type retrievalSource struct {
+	ck   *blip.Checkpoint
+	temp float32
+}
+
+func (s retrievalSource) Has(name string) bool { return s.ck.Has(name) }
+
+func (s retrievalSource) Require(name string, shape ...int) ([]float32, error) {
+	if name == "temp" && !s.ck.Has(name) {
+		return []float32{s.temp}, nil
+	}
+	return s.ck.Require(name, shape...)
+}
+
+func (s retrievalSource) Ignore(names ...string) { s.ck.Ignore(names...) }
 
 func stopped(c <-chan struct{}) bool {
 	if c == nil {

@@ -28,7 +28,10 @@ type Batch struct {
 	AnsMask   []float32
 	AnsWeight []float32
 	AnsLabels []int32
-	Keys      []string // the samples' names, for messages
+	// retrieval: each sample's image id as an integer (ImageIDs); IDs and
+	// Mask are then the captions' [CLS] caption [SEP] (B, T).
+	ImageIdx []int64
+	Keys     []string // the samples' names, for messages
 }
 
 // Metrics are one step's figures.
@@ -38,6 +41,12 @@ type Metrics struct {
 	Iter  int     `json:"iter"`
 	Loss  float64 `json:"loss"`
 	LR    float64 `json:"lr"`
+	// retrieval: the loss's parts (Loss = ITA + ITM), the step's
+	// distillation weight and the temperature after the step.
+	ITA   float64 `json:"loss_ita,omitempty"`
+	ITM   float64 `json:"loss_itm,omitempty"`
+	Alpha float64 `json:"alpha,omitempty"`
+	Temp  float64 `json:"temp,omitempty"`
 }
 
 // State is where a run is: what a checkpoint restores besides tensors.
@@ -47,6 +56,8 @@ type State struct {
 	EpochSteps  int
 	// Pos is the data position after the last step's batch.
 	Pos dataset.Position
+	// QueuePtr is the next queue row to write (retrieval).
+	QueuePtr int `json:",omitempty"`
 }
 
 // ErrNonFinite is returned by Step when the loss is NaN or infinite; the
@@ -56,8 +67,11 @@ var ErrNonFinite = errors.New("finetune: the loss is not finite")
 // Trainer holds a model being fine-tuned, its compiled step and AdamW.
 type Trainer struct {
 	Config *Config
-	Model  *blip.Model
-	State  State
+	// Model is the model of caption and vqa, Retrieval the one of
+	// retrieval (with momentum copies); the other is nil.
+	Model     *blip.Model
+	Retrieval *blip.Pretrain
+	State     State
 
 	be    gpu.Backend
 	plan  *graph.Plan
@@ -69,7 +83,25 @@ type Trainer struct {
 	a, ta int
 	// seed drives dropout.
 	seed uint64
+	// params are the trained parameters.
+	params *graph.Params
+	ret    *retrievalStep
 }
+
+// retrievalStep is what a retrieval step keeps besides the plan.
+type retrievalStep struct {
+	in  *blip.RetrievalInputs
+	out *blip.RetrievalOutputs
+	ema []gpu.Call
+	// idxQueue is the image-id queue (Q), on the host: -100 (BLIP's fill,
+	// which matches no id) until written.
+	idxQueue []int64
+	// enc, when >= 0, replaces the first token of the ITM rows.
+	enc int32
+}
+
+// idxQueueEmpty is BLIP's initial idx_queue value.
+const idxQueueEmpty = -100
 
 // NewTrainer compiles cfg's task step for m (loaded from cfg.Init or a
 // checkpoint) and creates AdamW. epochSteps is the steps per epoch.
@@ -81,7 +113,7 @@ func NewTrainer(cfg *Config, m *blip.Model, be gpu.Backend, epochSteps int) (*Tr
 	if m.Kind != want {
 		return nil, fmt.Errorf("finetune: task %s needs a %v folder, %s is a %v", cfg.Task, want, cfg.Init, m.Kind)
 	}
-	t := &Trainer{Config: cfg, Model: m, be: be, seed: cfg.Seed}
+	t := &Trainer{Config: cfg, Model: m, be: be, seed: cfg.Seed, params: m.Params}
 	t.State.EpochSteps = epochSteps
 	p := float32(cfg.Dropout)
 	if m.TextEncoder != nil {
@@ -103,19 +135,111 @@ func NewTrainer(cfg *Config, m *blip.Model, be gpu.Backend, epochSteps int) (*Tr
 		return nil, fmt.Errorf("finetune: %w", err)
 	}
 	t.plan = plan
-	oc := optim.DefaultConfig()
-	oc.LR, oc.WeightDecay, oc.MaxGradNorm = cfg.InitLR, cfg.WeightDecay, cfg.MaxGradNorm
-	t.opt, err = optim.NewGroups(m.Params, oc, optim.DecayGroups(m.Params, oc))
-	if err != nil {
-		plan.Close()
-		return nil, err
-	}
-	t.sched = optim.Cosine{InitLR: cfg.InitLR, MinLR: cfg.MinLR, Epochs: cfg.Epochs}
-	if err := t.sched.Validate(); err != nil {
+	if err := t.optimiser(); err != nil {
 		t.Close()
 		return nil, err
 	}
 	return t, nil
+}
+
+// optimiser creates AdamW over t.params and the schedule.
+func (t *Trainer) optimiser() error {
+	cfg := t.Config
+	oc := optim.DefaultConfig()
+	oc.LR, oc.WeightDecay, oc.MaxGradNorm = cfg.InitLR, cfg.WeightDecay, cfg.MaxGradNorm
+	var err error
+	t.opt, err = optim.NewGroups(t.params, oc, optim.DecayGroups(t.params, oc))
+	if err != nil {
+		return err
+	}
+	t.sched = optim.Cosine{InitLR: cfg.InitLR, MinLR: cfg.MinLR, Epochs: cfg.Epochs}
+	return t.sched.Validate()
+}
+
+// NewRetrievalTrainer compiles the retrieval step (ITC + ITM) for m (built
+// by blip.NewRetrievalTrain from cfg.Init; a checkpoint is restored over
+// it), fills the feature queues with normalised Gaussian rows and the id
+// queue with -100 (BLIP's randn/normalize and full(-100)) and creates
+// AdamW. enc is the first token of the ITM rows, or -1 to keep [CLS]
+// (cfg.ITMToken).
+func NewRetrievalTrainer(cfg *Config, m *blip.Pretrain, be gpu.Backend, epochSteps, enc int) (*Trainer, error) {
+	if epochSteps < 1 {
+		return nil, fmt.Errorf("finetune: an epoch of %d steps: the data holds fewer samples than one batch of %d", epochSteps, cfg.BatchSize)
+	}
+	if cfg.Task != "retrieval" {
+		return nil, fmt.Errorf("finetune: NewRetrievalTrainer for task %s", cfg.Task)
+	}
+	t := &Trainer{Config: cfg, Retrieval: m, be: be, seed: cfg.Seed, params: m.Params}
+	t.State.EpochSteps = epochSteps
+	p := float32(cfg.Dropout)
+	m.TextEncoder.SetDropout(p)
+	m.TextEncoderM.SetDropout(p)
+	temp := float32(min(max(cfg.InitTemp, 0.001), 0.5))
+	if cfg.FixedTemp > 0 {
+		temp = float32(cfg.FixedTemp)
+	}
+	if err := m.Temp.Write([]float32{temp}); err != nil {
+		return nil, err
+	}
+	m.Temp.Frozen = cfg.FixedTemp > 0
+	r := &retrievalStep{enc: int32(enc), idxQueue: make([]int64, cfg.QueueSize)}
+	for i := range r.idxQueue {
+		r.idxQueue[i] = idxQueueEmpty
+	}
+	g := graph.New()
+	r.in, r.out = m.BuildRetrievalStep(g, blip.RetrievalShape{Batch: cfg.BatchSize, TextLen: cfg.MaxLength, Queue: cfg.QueueSize})
+	plan, err := g.Compile(be, graph.Config{Loss: r.out.Loss, Outputs: []*graph.Tensor{r.out.Losses, r.out.ImageFeatM, r.out.TextFeatM}})
+	if err != nil {
+		return nil, fmt.Errorf("finetune: %w", err)
+	}
+	t.plan, t.ret, t.loss = plan, r, r.out.Loss
+	r.ema = m.MomentumCalls(float32(cfg.Momentum))
+	if err := t.initQueues(); err != nil {
+		t.Close()
+		return nil, err
+	}
+	if err := t.optimiser(); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// initQueues fills both feature queues with normalised Gaussian rows,
+// seeded by the run's seed.
+func (t *Trainer) initQueues() error {
+	q, d := t.Config.QueueSize, t.Retrieval.Config.ImageTextHiddenSize
+	r := rand.New(rand.NewPCG(t.Config.Seed, 0x71))
+	for _, x := range []*graph.Tensor{t.ret.in.ImageQueue, t.ret.in.TextQueue} {
+		v := make([]float32, q*d)
+		for i := range q {
+			row := v[i*d : (i+1)*d]
+			var n float64
+			for j := range row {
+				z := r.NormFloat64()
+				row[j] = float32(z)
+				n += z * z
+			}
+			n = math.Max(math.Sqrt(n), 1e-12)
+			for j := range row {
+				row[j] = float32(float64(row[j]) / n)
+			}
+		}
+		if err := t.plan.WriteF32(x, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Alpha is the distillation weight of the retrieval step at (epoch, iter):
+// train_retrieval.py's alpha*min(1, i/len(data_loader)) in the first
+// epoch, alpha after.
+func (t *Trainer) Alpha(epoch, iter int) float64 {
+	if epoch > 0 {
+		return t.Config.Alpha
+	}
+	return t.Config.Alpha * math.Min(1, float64(iter)/float64(t.State.EpochSteps))
 }
 
 // Close frees the step and the optimiser state (not the model).
@@ -168,6 +292,9 @@ func (t *Trainer) targets(b *Batch) []float32 {
 
 // Step runs one step on b at the trainer's State and advances it.
 func (t *Trainer) Step(b *Batch) (Metrics, error) {
+	if t.ret != nil {
+		return t.stepRetrieval(b)
+	}
 	cfg, st := t.Config, &t.State
 	lr := t.LR(st.Epoch, st.Step)
 	if err := t.opt.SetLR(lr); err != nil {
@@ -189,7 +316,7 @@ func (t *Trainer) Step(b *Batch) (Metrics, error) {
 	}
 	r := rand.New(rand.NewPCG(t.seed, uint64(st.Step)))
 	p.SetSeed(r.Uint64())
-	if err := t.Model.Params.ZeroGrad(); err != nil {
+	if err := t.params.ZeroGrad(); err != nil {
 		return Metrics{}, err
 	}
 	if err := p.Run(); err != nil {
@@ -210,6 +337,128 @@ func (t *Trainer) Step(b *Batch) (Metrics, error) {
 	if err := t.be.Sync(); err != nil {
 		return m, err
 	}
+	st.Step++
+	st.Iter++
+	if st.Iter >= st.EpochSteps {
+		st.Epoch, st.Iter = st.Epoch+1, 0
+		st.Pos = dataset.Position{Epoch: st.Epoch}
+	}
+	return m, nil
+}
+
+// mix64 is splitmix64's finaliser, to derive per-step seeds.
+func mix64(z uint64) uint64 {
+	z += 0x9E3779B97F4A7C15
+	z = (z ^ z>>30) * 0xBF58476D1CE4E5B9
+	z = (z ^ z>>27) * 0x94D049BB133111EB
+	return z ^ z>>31
+}
+
+// stepRetrieval runs one retrieval step, as train_retrieval.py's loop body
+// and BLIP_Retrieval.forward: the loss ITC + ITM on b; then the momentum
+// features and image ids of b enter the queues, AdamW steps, the momentum
+// copies move towards the parameters (BLIP's _momentum_update at the start
+// of the next forward: the same values) and the temperature is clamped to
+// [0.001, 0.5] (BLIP's clamp at the start of the next forward). Every
+// random draw (dropout, the hard negatives) derives from (seed, step).
+func (t *Trainer) stepRetrieval(b *Batch) (Metrics, error) {
+	cfg, st, r := t.Config, &t.State, t.ret
+	bs, tl := cfg.BatchSize, cfg.MaxLength
+	if len(b.IDs) != bs*tl || len(b.Mask) != bs*tl || len(b.ImageIdx) != bs {
+		return Metrics{}, fmt.Errorf("finetune: retrieval batch of %d ids, %d mask values and %d image ids, want %d x %d and %d",
+			len(b.IDs), len(b.Mask), len(b.ImageIdx), bs, tl, bs)
+	}
+	lr := t.LR(st.Epoch, st.Step)
+	if err := t.opt.SetLR(lr); err != nil {
+		return Metrics{}, err
+	}
+	alpha := t.Alpha(st.Epoch, st.Iter)
+	targets, negMask, err := blip.RetrievalTargets(b.ImageIdx, r.idxQueue)
+	if err != nil {
+		return Metrics{}, fmt.Errorf("finetune: step %d (%v): %w", st.Step+1, b.Keys, err)
+	}
+	enc := append([]int32(nil), b.IDs...)
+	if r.enc >= 0 {
+		for i := range bs {
+			enc[i*tl] = r.enc
+		}
+	}
+	rng := rand.New(rand.NewPCG(mix64(t.seed^0x6e6567), uint64(st.Step)))
+	noise := make([]float32, 2*bs*bs)
+	for i := range noise {
+		noise[i] = float32(1 / rng.ExpFloat64())
+	}
+	p, in := t.plan, r.in
+	for _, err := range []error{
+		p.WriteF32(in.Patches, b.Patches), p.WriteI32(in.IDs, b.IDs), p.WriteI32(in.EncIDs, enc),
+		p.WriteF32(in.Mask, b.Mask), p.WriteF32(in.Alpha, []float32{float32(alpha)}),
+		p.WriteF32(in.Targets, targets), p.WriteF32(in.NegMask, negMask), p.WriteF32(in.NegNoise, noise),
+	} {
+		if err != nil {
+			return Metrics{}, fmt.Errorf("finetune: step %d: %w", st.Step+1, err)
+		}
+	}
+	p.SetSeed(rand.New(rand.NewPCG(t.seed, uint64(st.Step))).Uint64())
+	if err := t.params.ZeroGrad(); err != nil {
+		return Metrics{}, err
+	}
+	if err := p.Run(); err != nil {
+		return Metrics{}, fmt.Errorf("finetune: step %d: %w", st.Step+1, err)
+	}
+	m := Metrics{Step: st.Step + 1, Epoch: st.Epoch, Iter: st.Iter, LR: lr, Alpha: alpha}
+	var l [2]float32
+	if err := p.ReadF32(r.out.Losses, l[:]); err != nil {
+		return m, err
+	}
+	m.ITA, m.ITM = float64(l[0]), float64(l[1])
+	m.Loss = m.ITA + m.ITM
+	if math.IsNaN(m.Loss) || math.IsInf(m.Loss, 0) {
+		return m, fmt.Errorf("%w at step %d (epoch %d, iteration %d): ita %g, itm %g; the step was not applied",
+			ErrNonFinite, m.Step, m.Epoch, m.Iter, m.ITA, m.ITM)
+	}
+	var calls []gpu.Call
+	d := t.Retrieval.Config.ImageTextHiddenSize
+	ptr := st.QueuePtr
+	for _, pair := range [][2]*graph.Tensor{{r.out.ImageFeatM, in.ImageQueue}, {r.out.TextFeatM, in.TextQueue}} {
+		fv, err := p.View(pair[0])
+		if err != nil {
+			return m, err
+		}
+		qv, err := p.View(pair[1])
+		if err != nil {
+			return m, err
+		}
+		var c []gpu.Call
+		c, ptr = blip.EnqueueCalls(fv, qv, bs, cfg.QueueSize, d, st.QueuePtr)
+		calls = append(calls, c...)
+	}
+	if err := t.be.Do(calls...); err != nil {
+		return m, err
+	}
+	for i, id := range b.ImageIdx {
+		r.idxQueue[(st.QueuePtr+i)%cfg.QueueSize] = id
+	}
+	if err := t.opt.Step(); err != nil {
+		return m, err
+	}
+	if err := t.be.Do(r.ema...); err != nil {
+		return m, err
+	}
+	if err := t.be.Sync(); err != nil {
+		return m, err
+	}
+	temp := make([]float32, 1)
+	if err := t.Retrieval.Temp.Read(temp); err != nil {
+		return m, err
+	}
+	if c := min(max(temp[0], 0.001), 0.5); c != temp[0] {
+		if err := t.Retrieval.Temp.Write([]float32{c}); err != nil {
+			return m, err
+		}
+		temp[0] = c
+	}
+	m.Temp = float64(temp[0])
+	st.QueuePtr = ptr
 	st.Step++
 	st.Iter++
 	if st.Iter >= st.EpochSteps {
