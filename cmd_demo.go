@@ -55,8 +55,8 @@ func runDemo(c *cli.Context) error {
 		return err
 	}
 	fmt.Print(res.Table())
-	fmt.Printf("\nbackend %s, %d steps, %.0f samples/s; wall %.1fs (world %.1fs, pretrain %.1fs, evaluate %.1fs)\n",
-		res.Backend, res.Steps, res.SamplesPerSec, time.Since(start).Seconds(), res.Timing["world"], res.Timing["pretrain"], res.Timing["evaluate"])
+	fmt.Printf("\nbackend %s, %d steps, %.0f samples/s; wall %.1fs (world %.1fs, pretrain %.1fs, vqa %.1fs, evaluate %.1fs)\n",
+		res.Backend, res.Steps, res.SamplesPerSec, time.Since(start).Seconds(), res.Timing["world"], res.Timing["pretrain"], res.Timing["vqa"], res.Timing["evaluate"])
 	fmt.Printf("wrote %s/metrics.json, %s/metrics.jsonl, %s/loss.png, %s/report.html\n", o.Out, o.Out, o.Out, o.Out)
 	return nil
 }

@@ -44,6 +44,10 @@ func newApp() *cli.App {
 			indexCmd(),
 			searchCmd(),
 			demoCmd(),
+			evalCmd(),
+			classifyCmd(),
+			capfiltCmd(),
+			finetuneCmd(),
 		},
 	}
 }

@@ -265,6 +265,13 @@ func (s momentumSource) Ignore(names ...string) { s.src.Ignore(names...) }
 type RandomInit struct {
 	Seed uint64
 	Std  float64 // 0.02 in BERT and BLIP's ViT
+	// VisionPositionStd, when > 0, is the spread of the ViT's position
+	// embeddings instead of Std. A ViT trained from scratch for minutes
+	// learns where things are only when its position embeddings start
+	// comparable to the patch embeddings (whose outputs have a spread of
+	// about Std*sqrt(3*P*P)); at Std they are ~30x smaller and the
+	// position of an object is lost in the first LayerNorm.
+	VisionPositionStd float64
 }
 
 // Require implements weightSource.
@@ -288,12 +295,16 @@ func (r RandomInit) Require(name string, shape ...int) ([]float32, error) {
 		h := fnv.New64a()
 		h.Write([]byte(name))
 		rng := rand.New(rand.NewPCG(r.Seed, h.Sum64()))
+		std := r.Std
+		if r.VisionPositionStd > 0 && strings.HasSuffix(name, "embeddings.position_embedding") && strings.HasPrefix(name, "vision_model") {
+			std = r.VisionPositionStd
+		}
 		for i := range out {
 			x := rng.NormFloat64()
 			for math.Abs(x) > 2 {
 				x = rng.NormFloat64()
 			}
-			out[i] = float32(x * r.Std)
+			out[i] = float32(x * std)
 		}
 	}
 	return out, nil

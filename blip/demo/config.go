@@ -46,9 +46,17 @@ type Options struct {
 	LR          float64 `json:"lr"`
 	WarmupSteps int     `json:"warmup_steps"`
 	QueueSize   int     `json:"queue_size"`
-	// Momentum of the momentum encoders (BLIP: 0.995, too slow for a
-	// model trained from scratch in a few hundred steps: the ITC targets
-	// would come from a nearly random copy) and the distillation weight.
+	// InitStd is the spread of the fresh weights (pretrain's init_std).
+	InitStd float64 `json:"init_std"`
+	// PositionStd is the spread of the ViT's fresh position embeddings
+	// (pretrain's init_vision_position_std).
+	PositionStd float64 `json:"position_std"`
+	// Momentum of the momentum encoders and the distillation weight
+	// (BLIP: 0.995 and 0.4). The momentum must stay high even from
+	// scratch: the queue holds momentum features of earlier steps, and a
+	// fast-moving momentum encoder (0.9 and below) fills it with features
+	// inconsistent with the current ones, which drove ITC to collapse
+	// (every feature alike, the loss at log(batch + queue)).
 	Momentum float64 `json:"momentum"`
 	Alpha    float64 `json:"alpha"`
 	// Temp > 0 holds the ITC temperature at that value (pretrain's fixed_temp)
@@ -57,6 +65,10 @@ type Options struct {
 	// size within ~70 steps and the contrastive loss of a model trained
 	// from scratch diverges.
 	Temp float64 `json:"temp"`
+	// VQASteps > 0 fine-tunes the pretrained VQA export for that many
+	// steps on the train questions at VQALR (0: no VQA stage).
+	VQASteps int     `json:"vqa_steps"`
+	VQALR    float64 `json:"vqa_lr"`
 	// Evaluation.
 	TestLimit int    `json:"test_limit"` // at most this many test images (0: all)
 	Beams     int    `json:"beams"`
@@ -71,22 +83,28 @@ type Options struct {
 // Defaults is the full demo: 3000 images of 48 px with one object each
 // (every object then lies in one 16 px patch, a cell of the world's 3x3
 // layout grid), a ViT of 4 layers x 128 and a text transformer of 2 layers
-// x 128, 1000 steps of 32: about 9 minutes on two CPU cores with the CPU
-// backend. The momentum encoders follow at 0.9 and distillation is off
-// (alpha 0): a model trained from scratch for a thousand steps has no
-// useful momentum teacher yet (BLIP: 0.995 and 0.4 over 20 epochs).
+// x 128, 1000 pretraining steps of 32 with BLIP's momentum encoders
+// (0.995) and distillation (alpha 0.4), then 400 steps of VQA
+// fine-tuning. Fresh weights are drawn with std 0.1, not BERT's 0.02: at
+// 0.02 the [CLS] states of a transformer trained from scratch hardly
+// depend on the input (cosine 0.9999 between different texts), and ITC
+// makes no progress within the budget. The ViT's position embeddings are
+// drawn with std 1, comparable to the patch embeddings: at 0.1 the model
+// never learned where an object is (position accuracy at chance).
 func Defaults() Options {
 	return Options{
 		N: 3000, Seed: 1, MaxObjects: 1,
 		Model: Model{ImageSize: 48, PatchSize: 16, VisionLayers: 4, VisionWidth: 128,
 			TextLayers: 2, TextWidth: 128, Heads: 4, EmbedDim: 64},
-		Steps: 1000, BatchSize: 32, LR: 1e-3, WarmupSteps: 100, QueueSize: 128, Momentum: 0.9, Alpha: 0, Temp: 0.07,
+		Steps: 1000, BatchSize: 32, LR: 1e-3, WarmupSteps: 100, QueueSize: 128, InitStd: 0.1, PositionStd: 1,
+		Momentum: 0.995, Alpha: 0.4, Temp: 0.07,
+		VQASteps: 400, VQALR: 5e-4,
 		Beams: 3, ReportImages: 24,
 	}
 }
 
-// Quick is a run of well under a minute on a smaller world (3 shapes, 3
-// colours, one object per image), with a one-layer model and 300 steps.
+// Quick is a run of about a minute on a smaller world (3 shapes, 3
+// colours, one object per image), with a one-layer model.
 func Quick() Options {
 	o := Defaults()
 	o.N, o.MaxObjects = 600, 1
@@ -95,6 +113,7 @@ func Quick() Options {
 	o.Model = Model{ImageSize: 48, PatchSize: 16, VisionLayers: 1, VisionWidth: 64,
 		TextLayers: 1, TextWidth: 64, Heads: 2, EmbedDim: 32}
 	o.Steps, o.BatchSize, o.LR, o.WarmupSteps, o.QueueSize = 800, 16, 1e-3, 50, 64
+	o.VQASteps = 200
 	o.TestLimit, o.ReportImages = 60, 12
 	return o
 }

@@ -23,8 +23,11 @@ type Subset struct {
 	Images  int                  `json:"images"`
 	Texts   int                  `json:"texts"`
 	Caption shapes.CaptionReport `json:"caption"`
-	Recall  shapes.RecallReport  `json:"recall"`
-	Chance  shapes.ChanceReport  `json:"chance"`
+	// Recall ranks by BLIP's retrieval score: the ITC top-k re-scored with
+	// the ITM head (match logit + cosine); RecallITC by the cosine alone.
+	Recall    shapes.RecallReport `json:"recall"`
+	RecallITC shapes.RecallReport `json:"recall_itc"`
+	Chance    shapes.ChanceReport `json:"chance"`
 	// BLEU-4 and CIDEr of the generated captions against the image's
 	// paraphrases (pycocoevalcap's scorers), and of the constant caption
 	// (Chance.ConstantCaption) given to every image.
@@ -32,6 +35,13 @@ type Subset struct {
 	CIDEr       float64 `json:"cider"`
 	ChanceBLEU4 float64 `json:"chance_bleu4"`
 	ChanceCIDEr float64 `json:"chance_cider"`
+	// VQA accuracy of the fine-tuned VQA model on the subset's questions,
+	// its chance level (random answers of the right type) and the
+	// question-only prior (each type's most frequent train answer); nil
+	// when the demo skipped VQA.
+	VQA       *shapes.VQAReport `json:"vqa,omitempty"`
+	ChanceVQA *shapes.VQAReport `json:"chance_vqa,omitempty"`
+	PriorVQA  *shapes.VQAReport `json:"prior_vqa,omitempty"`
 }
 
 // Example is one test image as the report shows it.
@@ -63,10 +73,16 @@ type evaluation struct {
 
 // evaluate captions and retrieves on the test scenes with the exported
 // folders.
-func evaluate(o *Options, be gpu.Backend, world string, wc shapes.Config, scenes []shapes.Scene, exports map[string]string) (*evaluation, error) {
+func evaluate(o *Options, be gpu.Backend, world string, wc shapes.Config, scenes []shapes.Scene, exports map[string]string, trainQs []shapes.Question) (*evaluation, error) {
 	pixels, err := loadPixels(world, scenes, o.Model.ImageSize)
 	if err != nil {
 		return nil, err
+	}
+	var answers map[int]string
+	if dir, ok := exports["vqa-finetuned"]; ok {
+		if answers, err = answerAll(be, dir, pixels, scenes); err != nil {
+			return nil, err
+		}
 	}
 	captions, err := captionAll(o, be, exports["captioning"], pixels, len(scenes))
 	if err != nil {
@@ -77,6 +93,11 @@ func evaluate(o *Options, be gpu.Backend, world string, wc shapes.Config, scenes
 	if err != nil {
 		return nil, err
 	}
+	t2i, i2t, err := rerank(o, be, exports["retrieval"], pixels, len(scenes), texts, sim)
+	if err != nil {
+		return nil, err
+	}
+	sims := [3][][]float32{sim, t2i, i2t}
 	ev := &evaluation{Captions: captions}
 	groups := []struct {
 		name string
@@ -103,10 +124,11 @@ func evaluate(o *Options, be gpu.Backend, world string, wc shapes.Config, scenes
 		if len(idx) == 0 {
 			continue
 		}
-		s, err := subset(g.name, wc, scenes, captions, sim, textImage, descs, idx)
+		s, err := subset(g.name, wc, scenes, captions, sims, textImage, descs, idx)
 		if err != nil {
 			return nil, err
 		}
+		vqaSubset(&s, wc, trainQs, scenes, idx, answers)
 		ev.Subsets = append(ev.Subsets, s)
 	}
 	hits := shapes.RetrievalHits(descs, scenes)
@@ -130,14 +152,14 @@ func evaluate(o *Options, be gpu.Backend, world string, wc shapes.Config, scenes
 		ex := Example{Image: "world/" + scenes[i].Image, Truth: scenes[i].Captions[0], Caption: captions[i], Accuracy: sc.Accuracy(), Exact: sc.Exact}
 		col := make([]float32, len(texts))
 		for t := range texts {
-			col[t] = sim[t][i]
+			col[t] = i2t[t][i]
 		}
 		for _, t := range topK(col, 3) {
 			ex.TopTexts = append(ex.TopTexts, Ranked{Text: texts[t], Score: col[t], Hit: imgHit[i][t]})
 		}
 		q := firstText[i]
-		for _, j := range topK(sim[q], 3) {
-			ex.TopImages = append(ex.TopImages, Ranked{Image: "world/" + scenes[j].Image, Score: sim[q][j], Hit: slices.Contains(hits[q], j)})
+		for _, j := range topK(t2i[q], 3) {
+			ex.TopImages = append(ex.TopImages, Ranked{Image: "world/" + scenes[j].Image, Score: t2i[q][j], Hit: slices.Contains(hits[q], j)})
 		}
 		ev.Examples = append(ev.Examples, ex)
 	}
@@ -145,35 +167,44 @@ func evaluate(o *Options, be gpu.Backend, world string, wc shapes.Config, scenes
 }
 
 // subset scores the images idx (and their texts, the gallery restricted to
-// them) and computes the chance levels of that subset.
-func subset(name string, wc shapes.Config, scenes []shapes.Scene, captions []string, sim [][]float32, textImage []int, descs []shapes.Description, idx []int) (Subset, error) {
+// them) and computes the chance levels of that subset. sims are the ITC
+// cosines and the re-ranked text->image and image->text scores.
+func subset(name string, wc shapes.Config, scenes []shapes.Scene, captions []string, sims [3][][]float32, textImage []int, descs []shapes.Description, idx []int) (Subset, error) {
 	sub := make([]shapes.Scene, len(idx))
 	caps := make([]string, len(idx))
 	col := map[int]int{}
 	for j, i := range idx {
 		sub[j], caps[j], col[i] = scenes[i], captions[i], j
 	}
-	var subSim [][]float32
+	var subSims [3][][]float32
 	var subDescs []shapes.Description
 	for t, i := range textImage {
 		if _, ok := col[i]; !ok {
 			continue
 		}
-		row := make([]float32, len(idx))
-		for j, k := range idx {
-			row[j] = sim[t][k]
+		for m, sim := range sims {
+			row := make([]float32, len(idx))
+			for j, k := range idx {
+				row[j] = sim[t][k]
+			}
+			subSims[m] = append(subSims[m], row)
 		}
-		subSim = append(subSim, row)
 		subDescs = append(subDescs, descs[t])
 	}
-	s := Subset{Name: name, Images: len(idx), Texts: len(subSim)}
+	s := Subset{Name: name, Images: len(idx), Texts: len(subDescs)}
 	var err error
 	if s.Caption, err = shapes.EvaluateCaptions(caps, sub); err != nil {
 		return s, err
 	}
-	if s.Recall, err = shapes.RetrievalRecall(subSim, shapes.RetrievalHits(subDescs, sub), Ks); err != nil {
-		return s, err
+	hits := shapes.RetrievalHits(subDescs, sub)
+	var rec [3]shapes.RecallReport
+	for m := range subSims {
+		if rec[m], err = shapes.RetrievalRecall(subSims[m], hits, Ks); err != nil {
+			return s, err
+		}
 	}
+	s.RecallITC = rec[0]
+	s.Recall = shapes.RecallReport{K: rec[1].K, TextToImage: rec[1].TextToImage, ImageToText: rec[2].ImageToText}
 	if s.Chance, err = shapes.Chance(wc, sub, Ks); err != nil {
 		return s, err
 	}

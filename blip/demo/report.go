@@ -3,8 +3,11 @@ package demo
 import (
 	"fmt"
 	"html/template"
+	"math"
 	"os"
 	"strings"
+
+	"blip/data/shapes"
 )
 
 // row is one metric of the table: its value and chance level in a subset.
@@ -49,6 +52,27 @@ func tableRows() []row {
 	for i, k := range Ks {
 		rows = append(rows, row{fmt.Sprintf("image->text R@%d", k), recallAt(i, false), chanceAt(i, false)})
 	}
+	itc := func(t2i bool) func(Subset) float64 {
+		return func(s Subset) float64 {
+			if t2i {
+				return s.RecallITC.TextToImage[0]
+			}
+			return s.RecallITC.ImageToText[0]
+		}
+	}
+	rows = append(rows, row{"text->image R@1, ITC only", itc(true), chanceAt(0, true)},
+		row{"image->text R@1, ITC only", itc(false), chanceAt(0, false)})
+	vqa := func(f func(Subset) *shapes.VQAReport) func(Subset) float64 {
+		return func(s Subset) float64 {
+			if r := f(s); r != nil {
+				return r.Accuracy
+			}
+			return math.NaN()
+		}
+	}
+	rows = append(rows,
+		row{"VQA accuracy", vqa(func(s Subset) *shapes.VQAReport { return s.VQA }), vqa(func(s Subset) *shapes.VQAReport { return s.ChanceVQA })},
+		row{"VQA question-only prior", vqa(func(s Subset) *shapes.VQAReport { return s.PriorVQA }), nil})
 	return rows
 }
 
@@ -73,7 +97,12 @@ func (r *Result) Table() string {
 			if rw.chance != nil {
 				ch = fmt.Sprintf("%8.3f", rw.chance(s))
 			}
-			fmt.Fprintf(&b, " | %7.3f  %8s", rw.value(s), ch)
+			v := rw.value(s)
+			if math.IsNaN(v) {
+				fmt.Fprintf(&b, " | %7s  %8s", "-", "-")
+				continue
+			}
+			fmt.Fprintf(&b, " | %7.3f  %8s", v, ch)
 		}
 		b.WriteString("\n")
 	}
@@ -102,7 +131,7 @@ pre { background: #f6f6f6; padding: 1em; }
 ({{printf "%.0f" .R.SamplesPerSec}} samples/s); model: ViT {{.R.Options.Model.VisionLayers}} layers x {{.R.Options.Model.VisionWidth}},
 patch {{.R.Options.Model.PatchSize}} at {{.R.Options.Model.ImageSize}} px; text {{.R.Options.Model.TextLayers}} layers x {{.R.Options.Model.TextWidth}}.
 Captions: {{if eq .R.Options.Beams 1}}greedy{{else}}beam {{.R.Options.Beams}}{{end}}{{if .R.Options.Prompt}}, prompt "{{.R.Options.Prompt}}"{{end}}.
-Retrieval: ITC cosine; an image with the same ground-truth attributes counts as a hit.</p>
+Retrieval: the ITC top {{.K}} re-ranked by ITM (match logit + cosine), as BLIP evaluates; an image with the same ground-truth attributes counts as a hit.</p>
 <h2>Metrics</h2>
 <pre>{{.Table}}</pre>
 <h2>Losses</h2>
@@ -129,7 +158,7 @@ func writeHTML(path string, r *Result) error {
 	if err != nil {
 		return err
 	}
-	if err := reportTmpl.Execute(f, map[string]any{"R": r, "Table": r.Table()}); err != nil {
+	if err := reportTmpl.Execute(f, map[string]any{"R": r, "Table": r.Table(), "K": rerankK}); err != nil {
 		f.Close()
 		return err
 	}

@@ -64,14 +64,24 @@ func train(o *Options, be gpu.Backend, world string, scenes []shapes.Scene) (*tr
 		return nil, err
 	}
 	m := o.Model
-	epochSteps := max(1, len(scenes)*len(scenes[0].Captions)/o.BatchSize)
+	nPairs, captioned := 0, 0
+	for i := range scenes {
+		nPairs += len(scenes[i].Captions)
+		if len(scenes[i].Captions) > 0 {
+			captioned++
+		}
+	}
+	if captioned < o.BatchSize {
+		return nil, fmt.Errorf("demo: %d captioned train images: a batch needs %d distinct ones", captioned, o.BatchSize)
+	}
+	epochSteps := max(1, nPairs/o.BatchSize)
 	epochs := (o.Steps + epochSteps - 1) / epochSteps
 	cfgJSON := fmt.Sprintf(`{"model": %s, "vocab": %q, "batch_size": %d, "max_epoch": %d, "steps_per_epoch": %d,
   "queue_size": %d, "max_length": %d, "max_words": 30, "warmup_steps": %d, "init_lr": %g, "min_lr": %g, "warmup_lr": %g,
-  "lr_decay_rate": 0.9, "alpha": %g, "alpha_ramp_epochs": 1, "momentum": %g, "fixed_temp": %g, "dropout": 0, "weight_decay": 0.05, "max_grad_norm": 1,
+  "lr_decay_rate": 0.9, "alpha": %g, "alpha_ramp_epochs": 1, "momentum": %g, "fixed_temp": %g, "dropout": 0, "weight_decay": 0.05, "max_grad_norm": 1, "init_std": %g, "init_vision_position_std": %g,
   "min_scale": 1, "rand_augment": false, "seed": %d, "workers": 1, "checkpoint_every": 0, "log_every": 1}`,
 		o.modelJSON(tok.VocabSize()), vocabPath, o.BatchSize, epochs, epochSteps,
-		o.QueueSize, o.textLength(), o.WarmupSteps, o.LR, o.LR/100, o.LR/100, o.Alpha, o.Momentum, o.Temp, uint64(o.Seed))
+		o.QueueSize, o.textLength(), o.WarmupSteps, o.LR, o.LR/100, o.LR/100, o.Alpha, o.Momentum, o.Temp, o.InitStd, o.PositionStd, uint64(o.Seed))
 	cfg, err := pretrain.Parse([]byte(cfgJSON), filepath.Join(o.Out, "pretrain.json"))
 	if err != nil {
 		return nil, err
@@ -81,7 +91,7 @@ func train(o *Options, be gpu.Backend, world string, scenes []shapes.Scene) (*tr
 	}
 	vc := &cfg.BlipConfig().VisionConfig
 
-	o.logf("pretrain: %d train images, %d pairs; %d steps of %d (%d per epoch)", len(scenes), len(scenes)*len(scenes[0].Captions), o.Steps, o.BatchSize, epochSteps)
+	o.logf("pretrain: %d train images, %d pairs; %d steps of %d (%d per epoch)", len(scenes), nPairs, o.Steps, o.BatchSize, epochSteps)
 	pixels, err := loadPixels(world, scenes, m.ImageSize)
 	if err != nil {
 		return nil, err

@@ -30,6 +30,12 @@ type Config struct {
 	// (tensors it lacks start fresh); otherwise every weight is drawn
 	// fresh (BERT/ViT initialisation, seeded).
 	Init string `json:"init,omitempty"`
+	// InitStd is the standard deviation of freshly drawn matrices and
+	// embeddings (BERT's and BLIP's ViT's 0.02).
+	InitStd float64 `json:"init_std"`
+	// InitVisionPositionStd > 0 draws the ViT's position embeddings with
+	// that spread instead (see blip.RandomInit.VisionPositionStd).
+	InitVisionPositionStd float64 `json:"init_vision_position_std,omitempty"`
 
 	BatchSize int `json:"batch_size"`
 	Epochs    int `json:"max_epoch"`
@@ -86,7 +92,7 @@ func Defaults() Config {
 		InitLR: 3e-4, WarmupLR: 1e-6, MinLR: 1e-6, WarmupSteps: 3000, LRDecayRate: 0.9,
 		WeightDecay: 0.05,
 		MinScale:    0.2, RandAugment: true,
-		Seed: 42, Workers: 4, CheckpointEvery: 1000, LogEvery: 10,
+		InitStd: 0.02, Seed: 42, Workers: 4, CheckpointEvery: 1000, LogEvery: 10,
 	}
 }
 
@@ -201,6 +207,10 @@ func (c *Config) Validate() error {
 		return bad("max_grad_norm", c.MaxGradNorm, "must be >= 0 (0: no clipping)")
 	case !(c.MinScale > 0 && c.MinScale <= 1):
 		return bad("min_scale", c.MinScale, "must be in (0, 1]")
+	case !(c.InitStd > 0 && c.InitStd <= 1):
+		return bad("init_std", c.InitStd, "must be in (0, 1]")
+	case !(c.InitVisionPositionStd >= 0 && c.InitVisionPositionStd <= 10):
+		return bad("init_vision_position_std", c.InitVisionPositionStd, "must be in [0, 10] (0: init_std)")
 	case c.Workers < 1:
 		return bad("workers", c.Workers, "must be >= 1")
 	case c.CheckpointEvery < 0:

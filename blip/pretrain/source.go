@@ -29,7 +29,7 @@ func (s initSource) Ignore(names ...string) { s.ck.Ignore(names...) }
 // folder over fresh weights, or fresh weights alone. Call the returned
 // function once the model is built.
 func InitSource(cfg *Config) (blip.WeightSource, func(), error) {
-	fresh := blip.RandomInit{Seed: cfg.Seed, Std: 0.02}
+	fresh := blip.RandomInit{Seed: cfg.Seed, Std: cfg.InitStd, VisionPositionStd: cfg.InitVisionPositionStd}
 	if cfg.Init == "" {
 		return fresh, func() {}, nil
 	}

@@ -38,8 +38,10 @@ type VQAEntry struct {
 // VQAAnswers is the number of (identical) answers per question.
 const VQAAnswers = 10
 
-// DatasetName is the "dataset" field of VQA entries.
-const DatasetName = "shapes"
+// DatasetName is the "dataset" field of VQA entries: "vqa", so that BLIP's
+// VQA loaders (and blip finetune --task vqa) resolve the images against
+// the VQA image root, which they only do for "vqa" and "vg".
+const DatasetName = "vqa"
 
 // CaptionEntries lists scenes with all their paraphrases, one entry each.
 func CaptionEntries(scenes []Scene) []CaptionEntry {

@@ -111,7 +111,7 @@ func TestWriteFiles(t *testing.T) {
 	}
 	// The raw JSON has BLIP's field names.
 	raw, _ := os.ReadFile(filepath.Join(dir, "vqa_test.json"))
-	for _, f := range []string{`"question_id":`, `"question":`, `"answer":[`, `"image":"images/test/`, `"dataset":"shapes"`} {
+	for _, f := range []string{`"question_id":`, `"question":`, `"answer":[`, `"image":"images/test/`, `"dataset":"vqa"`} {
 		if !bytes.Contains(raw, []byte(f)) {
 			t.Errorf("vqa_test.json lacks %s", f)
 		}
