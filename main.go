@@ -48,6 +48,7 @@ func newApp() *cli.App {
 			classifyCmd(),
 			capfiltCmd(),
 			finetuneCmd(),
+			experimentCmd(),
 		},
 	}
 }
