@@ -13,7 +13,7 @@ import (
 func demoCmd() *cli.Command {
 	return &cli.Command{
 		Name:  "demo",
-		Usage: "generate the shapes world, pretrain a small BLIP from scratch (ITC+ITM+LM), then caption and retrieve on held-out images; prints the metrics next to chance and writes metrics.json, loss.png and report.html",
+		Usage: "generate the shapes world, pretrain a small BLIP from scratch (ITC+ITM+LM), fine-tune it for VQA, then caption, retrieve and answer questions on held-out images; prints the metrics next to chance and writes metrics.json, loss.png and report.html",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Value: "demo-out", Usage: "output folder (world, HF exports, metrics, report)"},
 			&cli.IntFlag{Name: "budget", Usage: "training steps (0: the mode's default)"},
