@@ -2,6 +2,7 @@ package demo
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -20,9 +21,9 @@ func capfiltMiniature(out string) CapFiltOptions {
 	o.Demo.N, o.Demo.TestLimit = 200, 20
 	o.Demo.Steps, o.Demo.BatchSize, o.Demo.WarmupSteps, o.Demo.QueueSize = 150, 8, 10, 16
 	o.CaptionerSteps, o.FilterSteps = 30, 30
-	// A low threshold, so that this barely trained filter both keeps and
-	// removes captions.
-	o.Threshold = 0.2
+	// The threshold is calibrated on held-out human images (Threshold is
+	// not used).
+	o.CalibrationFraction = 0.25
 	o.Beams = 2
 	return o
 }
@@ -43,6 +44,10 @@ func TestCapFiltExperimentMiniature(t *testing.T) {
 	}
 	t.Logf("%.1fs\n%s", time.Since(start).Seconds(), r.Table())
 
+	if c := r.Calibration; c == nil || c.Positives != 5*int(math.Round(0.25*float64(r.HumanImages))) || c.Negatives < c.Positives/2 ||
+		!(c.Kept >= 0 && c.Kept <= 1 && c.Removed >= 0 && c.Removed <= 1 && c.Threshold > 0 && c.Threshold < 1) {
+		t.Errorf("calibration %+v: want the 5 true captions of each of the held-out quarter of %d human images, false ones, and rates in [0, 1]", c, r.HumanImages)
+	}
 	for _, f := range []string{"capfilt_report.json", "capfilt_report.md", "web/" + shapes.WebFile, "web/" + shapes.WebTruthFile,
 		"captioner/hf/model.safetensors", "filter/hf/model.safetensors", "capfilt/nucleus.json", "capfilt/beam.json"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
@@ -82,9 +87,13 @@ func TestCapFiltExperimentMiniature(t *testing.T) {
 		if web.Kept+syn.Kept == 0 || web.Removed+syn.Removed == 0 {
 			t.Errorf("%s: the filter kept %d and removed %d web + synthetic captions: the miniature must exercise both", s.Name, web.Kept+syn.Kept, web.Removed+syn.Removed)
 		}
+		if r.Calibration == nil {
+			t.Fatal("no calibration")
+		}
+		threshold := r.Calibration.Threshold
 		swept := false
 		for _, p := range s.Sweep {
-			if p.Threshold == o.Threshold {
+			if p.Threshold == threshold {
 				swept = true
 				if p.Removed != f.Removed || p.Kept != f.Recall {
 					t.Errorf("%s: the sweep at %g gives %v/%v, the filter report %v/%v", s.Name, p.Threshold, p.Removed, p.Kept, f.Removed, f.Recall)
@@ -92,7 +101,7 @@ func TestCapFiltExperimentMiniature(t *testing.T) {
 			}
 		}
 		if !swept {
-			t.Errorf("%s: the sweep %+v misses the threshold %g", s.Name, s.Sweep, o.Threshold)
+			t.Errorf("%s: the sweep %+v misses the threshold %g", s.Name, s.Sweep, threshold)
 		}
 		if f.Kept != web.Kept {
 			t.Errorf("%s: the filter report keeps %d web captions, capfilt %d", s.Name, f.Kept, web.Kept)
