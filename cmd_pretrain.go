@@ -4,10 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
@@ -85,17 +83,8 @@ func runPretrain(c *cli.Context) error {
 	defer be.Close()
 	out := c.String("out")
 
-	stop := make(chan struct{})
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sig)
-	go func() {
-		if _, ok := <-sig; ok {
-			fmt.Fprintln(os.Stderr, "\nblip: interrupt: finishing the step and saving a checkpoint (again to abort)")
-			close(stop)
-			signal.Stop(sig)
-		}
-	}()
+	stop, release := stopOnInterrupt()
+	defer release()
 
 	var bar *progressbar.ProgressBar
 	opts := pretrain.Options{

@@ -78,7 +78,7 @@ func (m *Model) NewITMScorer(be gpu.Backend, images, rows, textLen int) (*ITMSco
 	s.ids = g.Input("input_ids", gpu.I32, rows, textLen)
 	s.mask = g.Input("attention_mask", gpu.F32, rows, textLen)
 	var err error
-	if s.logits, err = m.ITMLogits(g, gatherRowsBy(g, s.img, s.idx), s.ids, s.mask); err != nil {
+	if s.logits, err = m.ITMLogits(g, GatherRowsBy(g, s.img, s.idx), s.ids, s.mask); err != nil {
 		return nil, err
 	}
 	if s.plan, err = g.Compile(be, graph.Config{Outputs: []*graph.Tensor{s.logits}, DropoutOff: true}); err != nil {

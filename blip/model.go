@@ -202,5 +202,5 @@ func GatherRows(g *graph.Graph, x *graph.Tensor, idx []int) *graph.Tensor {
 		}
 		ids[i] = int32(v)
 	}
-	return gatherRowsBy(g, x, g.ConstI32(fmt.Sprintf("gather%v", idx), ids, len(ids)))
+	return GatherRowsBy(g, x, g.ConstI32(fmt.Sprintf("gather%v", idx), ids, len(ids)))
 }

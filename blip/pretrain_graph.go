@@ -136,9 +136,9 @@ func (m *Pretrain) BuildStep(g *graph.Graph, s StepShape) (*StepInputs, *StepOut
 	out.NegImage = sample(simT2I, 0)       // for each text, an image
 	out.NegText = sample(simI2T, 1)        // for each image, a text
 	x := m.TextEncoder.Embed(g, in.EncIDs) // (B, T, H)
-	xAll := g.Concat(0, x, x, gatherRowsBy(g, x, out.NegText))
-	maskAll := g.Concat(0, in.Mask, in.Mask, gatherRowsBy(g, in.Mask, out.NegText))
-	imgAll := g.Concat(0, image, gatherRowsBy(g, image, out.NegImage), image)
+	xAll := g.Concat(0, x, x, GatherRowsBy(g, x, out.NegText))
+	maskAll := g.Concat(0, in.Mask, in.Mask, GatherRowsBy(g, in.Mask, out.NegText))
+	imgAll := g.Concat(0, image, GatherRowsBy(g, image, out.NegImage), image)
 	h := m.TextEncoder.Encode(g, xAll, TextInput{Mask: maskAll, Image: imgAll})
 	itmLogits := m.ITMHead.Forward(g, FirstToken(g, h), gpu.ActNone) // (3B, 2)
 	labels := make([]int32, 3*b)
@@ -159,10 +159,11 @@ func (m *Pretrain) BuildStep(g *graph.Graph, s StepShape) (*StepInputs, *StepOut
 	return in, out
 }
 
-// gatherRowsBy returns x[idx] along the first axis for idx an i32 tensor
-// computed on the device (the sampled negatives): an embedding lookup in x
-// seen as a (rows, rest) table, whose backward scatter-adds into x.
-func gatherRowsBy(g *graph.Graph, x, idx *graph.Tensor) *graph.Tensor {
+// GatherRowsBy returns x[idx] along the first axis for idx an i32 tensor
+// (sampled negatives, the question of each answer row): an embedding
+// lookup in x seen as a (rows, rest) table, whose backward scatter-adds
+// into x.
+func GatherRowsBy(g *graph.Graph, x, idx *graph.Tensor) *graph.Tensor {
 	if !x.Valid() || !idx.Valid() || x.Shape().Rank() < 1 {
 		return g.Reshape(x, 0) // records why (or keeps the first error)
 	}

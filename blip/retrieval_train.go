@@ -209,9 +209,9 @@ func (m *Pretrain) BuildRetrievalStep(g *graph.Graph, s RetrievalShape) (*Retrie
 	out.NegImage = sample(txtFeat, imgFeat, 0) // for each text, an image
 	out.NegText = sample(imgFeat, txtFeat, 1)  // for each image, a text
 	x := m.TextEncoder.Embed(g, in.EncIDs)     // (B, T, H)
-	xAll := g.Concat(0, x, x, gatherRowsBy(g, x, out.NegText))
-	maskAll := g.Concat(0, in.Mask, in.Mask, gatherRowsBy(g, in.Mask, out.NegText))
-	imgAll := g.Concat(0, image, gatherRowsBy(g, image, out.NegImage), image)
+	xAll := g.Concat(0, x, x, GatherRowsBy(g, x, out.NegText))
+	maskAll := g.Concat(0, in.Mask, in.Mask, GatherRowsBy(g, in.Mask, out.NegText))
+	imgAll := g.Concat(0, image, GatherRowsBy(g, image, out.NegImage), image)
 	h := m.TextEncoder.Encode(g, xAll, TextInput{Mask: maskAll, Image: imgAll})
 	itmLogits := m.ITMHead.Forward(g, FirstToken(g, h), gpu.ActNone) // (3B, 2)
 	labels := make([]int32, 3*b)

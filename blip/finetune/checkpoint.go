@@ -7,12 +7,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"blip/blip"
+	"blip/blip/pretrain"
 	"blip/data/safetensors"
 	"blip/graph"
-	"blip/optim"
 )
 
 // A checkpoint is a folder holding state.safetensors (every parameter by
@@ -24,7 +23,6 @@ import (
 const (
 	stateTensors = "state.safetensors"
 	stateFile    = "state.json"
-	optimPrefix  = "optim."
 	queueIdx     = "queue.idx"
 )
 
@@ -91,19 +89,8 @@ func (t *Trainer) Save(dir string) error {
 			return err
 		}
 	}
-	st, err := t.opt.State()
-	if err != nil {
+	if err := pretrain.AddOptimState(w, t.opt); err != nil {
 		return err
-	}
-	for name, s := range st {
-		if s.I64 != nil {
-			err = w.AddInt64(optimPrefix+name, s.Shape, s.I64)
-		} else {
-			err = w.AddFloat32(optimPrefix+name, s.Shape, s.F32)
-		}
-		if err != nil {
-			return err
-		}
 	}
 	cfgJSON, err := json.Marshal(t.Config)
 	if err != nil {
@@ -176,28 +163,7 @@ func (t *Trainer) restore(dir string) error {
 		}
 		copy(t.ret.idxQueue, v)
 	}
-	st := map[string]optim.StateTensor{}
-	for _, name := range f.Names() {
-		if !strings.HasPrefix(name, optimPrefix) {
-			continue
-		}
-		info, _ := f.Info(name)
-		key := strings.TrimPrefix(name, optimPrefix)
-		if strings.HasSuffix(key, optim.KeyStep) {
-			v, err := f.Int64(name)
-			if err != nil {
-				return fail(err)
-			}
-			st[key] = optim.StateTensor{Shape: info.Shape, I64: v}
-			continue
-		}
-		v, err := f.Float32(name)
-		if err != nil {
-			return fail(err)
-		}
-		st[key] = optim.StateTensor{Shape: info.Shape, F32: v}
-	}
-	if err := t.opt.Load(st); err != nil {
+	if err := pretrain.LoadOptimState(f, t.opt); err != nil {
 		return fail(err)
 	}
 	if sj.State.EpochSteps != t.State.EpochSteps {

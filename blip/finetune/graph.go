@@ -55,22 +55,10 @@ func buildVQA(g *graph.Graph, m *blip.Model, b, t, answers, ta int) (*inputs, *g
 	}
 	image := m.Vision.Forward(g, in.Patches)
 	q := m.TextEncoder.Forward(g, in.IDs, blip.TextInput{Mask: in.Mask, Image: image}) // (B, T, H)
-	qs := gatherRows(g, q, in.AnsQ)                                                    // (A, T, H)
-	qm := gatherRows(g, in.Mask, in.AnsQ)                                              // (A, T)
+	qs := blip.GatherRowsBy(g, q, in.AnsQ)                                             // (A, T, H)
+	qm := blip.GatherRowsBy(g, in.Mask, in.AnsQ)                                       // (A, T)
 	logits := m.TextDecoder.Forward(g, in.AnsIDs, blip.TextInput{Mask: in.AnsMask, Causal: true, Image: qs, ImageMask: qm})
 	vocab := m.Config.TextConfig.VocabSize
 	next := g.Reshape(g.Slice(logits, 1, 0, ta-1), a*(ta-1), vocab)
 	return in, g.SoftCrossEntropy(next, in.Targets)
-}
-
-// gatherRows returns x's rows (first dimension) at idx, as an embedding
-// lookup (its backward scatter-adds, so a question's states collect the
-// gradients of all its answers).
-func gatherRows(g *graph.Graph, x, idx *graph.Tensor) *graph.Tensor {
-	if !x.Valid() || !idx.Valid() || x.Shape().Rank() < 1 {
-		return g.Reshape(x, 0) // records why
-	}
-	s := x.Shape()
-	rows := g.Embedding(g.Reshape(x, s[0], x.Numel()/s[0]), idx)
-	return g.Reshape(rows, append([]int{idx.Numel()}, s[1:]...)...)
 }

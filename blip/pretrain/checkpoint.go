@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"blip/blip"
 	"blip/data/safetensors"
 	"blip/gpu"
 	"blip/graph"
-	"blip/optim"
 )
 
 // A checkpoint is a folder:
@@ -27,7 +25,6 @@ import (
 const (
 	stateTensors = "state.safetensors"
 	stateFile    = "state.json"
-	optimPrefix  = "optim."
 )
 
 type stateJSON struct {
@@ -60,19 +57,8 @@ func (t *Trainer) Save(dir string) error {
 			return err
 		}
 	}
-	st, err := t.opt.State()
-	if err != nil {
+	if err := AddOptimState(w, t.opt); err != nil {
 		return err
-	}
-	for name, s := range st {
-		if s.I64 != nil {
-			err = w.AddInt64(optimPrefix+name, s.Shape, s.I64)
-		} else {
-			err = add(optimPrefix+name, s.Shape, s.F32)
-		}
-		if err != nil {
-			return err
-		}
 	}
 	cfgJSON, err := json.Marshal(t.Config)
 	if err != nil {
@@ -137,28 +123,7 @@ func Resume(dir string, cfg *Config, be gpu.Backend, dec, enc, pad int) (*Traine
 			return fail(fmt.Errorf("%s: %w (queue_size or the projection width changed?)", name, err))
 		}
 	}
-	st := map[string]optim.StateTensor{}
-	for _, name := range f.Names() {
-		if !strings.HasPrefix(name, optimPrefix) {
-			continue
-		}
-		info, _ := f.Info(name)
-		key := strings.TrimPrefix(name, optimPrefix)
-		if strings.HasSuffix(key, optim.KeyStep) {
-			v, err := f.Int64(name)
-			if err != nil {
-				return fail(err)
-			}
-			st[key] = optim.StateTensor{Shape: info.Shape, I64: v}
-		} else {
-			v, err := f.Float32(name)
-			if err != nil {
-				return fail(err)
-			}
-			st[key] = optim.StateTensor{Shape: info.Shape, F32: v}
-		}
-	}
-	if err := t.opt.Load(st); err != nil {
+	if err := LoadOptimState(f, t.opt); err != nil {
 		return fail(err)
 	}
 	if sj.State.QueuePtr < 0 || sj.State.QueuePtr >= cfg.QueueSize {
