@@ -2,6 +2,8 @@ package blip
 
 import (
 	"fmt"
+	"math"
+	"math/rand/v2"
 
 	"blip/gpu"
 	"blip/graph"
@@ -80,46 +82,17 @@ func (m *Pretrain) BuildStep(g *graph.Graph, s StepShape) (*StepInputs, *StepOut
 	}
 	out := &StepOutputs{}
 
-	// ITC.
-	image := m.Vision.Forward(g, in.Patches) // (B, N+1, Cv)
-	end := g.Scope("itc")
-	imgFeat := g.L2Normalize(m.VisionProj.Forward(g, FirstToken(g, image), gpu.ActNone), 0) // (B, D)
-	text := m.TextEncoder.Forward(g, in.IDs, TextInput{Mask: in.Mask})
-	txtFeat := g.L2Normalize(m.TextProj.Forward(g, FirstToken(g, text), gpu.ActNone), 0)
-	end()
-
-	end = g.Scope("momentum")
-	imageM := m.VisionM.Forward(g, in.Patches)
-	imgFeatM := g.L2Normalize(m.VisionProjM.Forward(g, FirstToken(g, imageM), gpu.ActNone), 0)
-	textM := m.TextEncoderM.Forward(g, in.IDs, TextInput{Mask: in.Mask})
-	txtFeatM := g.L2Normalize(m.TextProjM.Forward(g, FirstToken(g, textM), gpu.ActNone), 0)
-	end()
-	out.ImageFeatM, out.TextFeatM = imgFeatM, txtFeatM
-
-	end = g.Scope("itc")
-	temp := g.Param(m.Temp)
-	// sims against [batch momentum features; queue] (B, B+Q), rows = queries.
-	sims := func(x, featM, queue *graph.Tensor) *graph.Tensor {
-		return g.Div(g.Concat(1, g.MatMul(x, featM, false, true), g.MatMul(x, queue, false, true)), temp)
-	}
 	eye := make([]float32, b*(b+q))
 	for i := range b {
 		eye[i*(b+q)+i] = 1
 	}
 	onehot := g.Const(fmt.Sprintf("itc_onehot%dx%d", b, b+q), eye, b, b+q)
-	targets := func(simM *graph.Tensor) *graph.Tensor {
-		// alpha*softmax + (1-alpha)*onehot = onehot + alpha*(softmax - onehot)
-		return g.Add(onehot, g.Mul(g.Sub(g.Softmax(simM), onehot), in.Alpha))
-	}
-	simI2T := sims(imgFeat, txtFeatM, in.TextQueue)
-	simT2I := sims(txtFeat, imgFeatM, in.ImageQueue)
-	lossI2T := g.SoftCrossEntropy(simI2T, targets(sims(imgFeatM, txtFeatM, in.TextQueue)))
-	lossT2I := g.SoftCrossEntropy(simT2I, targets(sims(txtFeatM, imgFeatM, in.ImageQueue)))
-	out.ITA = g.Scale(g.Add(lossI2T, lossT2I), 0.5)
-	end()
+	c := m.buildITC(g, in.Patches, in.IDs, in.Mask, in.ImageQueue, in.TextQueue, in.Alpha, onehot)
+	image, simI2T, simT2I := c.image, c.simI2T, c.simT2I
+	out.ImageFeatM, out.TextFeatM, out.ITA = c.imgFeatM, c.txtFeatM, c.loss
 
 	// ITM with hard negatives.
-	end = g.Scope("itm")
+	end := g.Scope("itm")
 	offDiag := make([]float32, b*b)
 	for i := range offDiag {
 		if i/b != i%b {
@@ -159,6 +132,58 @@ func (m *Pretrain) BuildStep(g *graph.Graph, s StepShape) (*StepInputs, *StepOut
 	return in, out
 }
 
+// itc is what BLIP's ITC computes, for the rest of a step to reuse.
+type itc struct {
+	image              *graph.Tensor // the ViT's states (B, N+1, Cv)
+	imgFeat, txtFeat   *graph.Tensor // normalised projections (B, D)
+	imgFeatM, txtFeatM *graph.Tensor // the momentum encoders' (B, D)
+	simI2T, simT2I     *graph.Tensor // (B, B+Q) over the temperature
+	temp               *graph.Tensor
+	loss               *graph.Tensor // ()
+}
+
+// buildITC records the ITC of pretraining and retrieval fine-tuning:
+// normalised projections of the image [CLS] state and of the text-only
+// encoder's [CLS] state, similarities to the momentum features of the
+// batch followed by the queues over the temperature, soft targets
+// alpha*softmax(momentum sims) + (1-alpha)*hard (hard (B, B+Q): the
+// one-hot diagonal in pretraining, image-id positives in retrieval), and
+// the mean of the image-to-text and text-to-image soft cross-entropies.
+func (m *Pretrain) buildITC(g *graph.Graph, patches, ids, mask, imageQueue, textQueue, alpha, hard *graph.Tensor) *itc {
+	c := &itc{}
+	c.image = m.Vision.Forward(g, patches) // (B, N+1, Cv)
+	end := g.Scope("itc")
+	c.imgFeat = g.L2Normalize(m.VisionProj.Forward(g, FirstToken(g, c.image), gpu.ActNone), 0)
+	text := m.TextEncoder.Forward(g, ids, TextInput{Mask: mask})
+	c.txtFeat = g.L2Normalize(m.TextProj.Forward(g, FirstToken(g, text), gpu.ActNone), 0)
+	end()
+
+	end = g.Scope("momentum")
+	imageM := m.VisionM.Forward(g, patches)
+	c.imgFeatM = g.L2Normalize(m.VisionProjM.Forward(g, FirstToken(g, imageM), gpu.ActNone), 0)
+	textM := m.TextEncoderM.Forward(g, ids, TextInput{Mask: mask})
+	c.txtFeatM = g.L2Normalize(m.TextProjM.Forward(g, FirstToken(g, textM), gpu.ActNone), 0)
+	end()
+
+	end = g.Scope("itc")
+	defer end()
+	c.temp = g.Param(m.Temp)
+	// sims against [batch momentum features; queue], rows = queries.
+	sims := func(x, featM, queue *graph.Tensor) *graph.Tensor {
+		return g.Div(g.Concat(1, g.MatMul(x, featM, false, true), g.MatMul(x, queue, false, true)), c.temp)
+	}
+	targets := func(simM *graph.Tensor) *graph.Tensor {
+		// alpha*softmax + (1-alpha)*hard = hard + alpha*(softmax - hard)
+		return g.Add(hard, g.Mul(g.Sub(g.Softmax(simM), hard), alpha))
+	}
+	c.simI2T = sims(c.imgFeat, c.txtFeatM, textQueue)
+	c.simT2I = sims(c.txtFeat, c.imgFeatM, imageQueue)
+	lossI2T := g.SoftCrossEntropy(c.simI2T, targets(sims(c.imgFeatM, c.txtFeatM, textQueue)))
+	lossT2I := g.SoftCrossEntropy(c.simT2I, targets(sims(c.txtFeatM, c.imgFeatM, imageQueue)))
+	c.loss = g.Scale(g.Add(lossI2T, lossT2I), 0.5)
+	return c
+}
+
 // GatherRowsBy returns x[idx] along the first axis for idx an i32 tensor
 // (sampled negatives, the question of each answer row): an embedding
 // lookup in x seen as a (rows, rest) table, whose backward scatter-adds
@@ -170,6 +195,32 @@ func GatherRowsBy(g *graph.Graph, x, idx *graph.Tensor) *graph.Tensor {
 	s := x.Shape()
 	rows := g.Embedding(g.Reshape(x, s[0], x.Numel()/s[0]), idx)
 	return g.Reshape(rows, append([]int{idx.Numel()}, s[1:]...)...)
+}
+
+// RandomQueues returns the initial image and text feature queues (q, d):
+// normalised Gaussian rows, as BLIP's randn then normalize, drawn from one
+// stream seeded by seed (the image queue first).
+func RandomQueues(seed uint64, q, d int) (image, text []float32) {
+	r := rand.New(rand.NewPCG(seed, 0x71))
+	queue := func() []float32 {
+		v := make([]float32, q*d)
+		for i := range q {
+			row := v[i*d : (i+1)*d]
+			var n float64
+			for j := range row {
+				z := r.NormFloat64()
+				row[j] = float32(z)
+				n += z * z
+			}
+			n = math.Max(math.Sqrt(n), 1e-12)
+			for j := range row {
+				row[j] = float32(float64(row[j]) / n)
+			}
+		}
+		return v
+	}
+	image = queue()
+	return image, queue()
 }
 
 // MomentumCalls records param_m = mom*param_m + (1-mom)*param for every

@@ -73,7 +73,13 @@ func momentumName(name string) string {
 // from src (RandomInit, a resumed checkpoint, an HF folder) and uploads the
 // parameters and their momentum copies to be.
 func NewPretrain(cfg *BlipConfig, src weightSource, be gpu.Backend) (*Pretrain, error) {
-	m, l, ml, err := newPretrain(cfg, src)
+	return loadPretrain(cfg, src, be, true)
+}
+
+// loadPretrain declares the model (with the decoder or without it), reads
+// its values from src and uploads them and their momentum copies to be.
+func loadPretrain(cfg *BlipConfig, src weightSource, be gpu.Backend, decoder bool) (*Pretrain, error) {
+	m, l, ml, err := newPretrain(cfg, src, decoder)
 	if err != nil {
 		return nil, err
 	}
@@ -100,11 +106,11 @@ func originalName(name string) string {
 	return strings.TrimSuffix(name[:i], "_m") + name[i:]
 }
 
-func newPretrain(cfg *BlipConfig, src weightSource) (*Pretrain, *loader, *loader, error) {
+func newPretrain(cfg *BlipConfig, src weightSource, decoder bool) (*Pretrain, *loader, *loader, error) {
 	if !cfg.TextConfig.IsDecoder {
-		// The pretraining encoder always has cross-attention (ITM), which
-		// this code base keys on is_decoder as transformers does.
-		return nil, nil, nil, fmt.Errorf("blip: pretraining needs text_config.is_decoder true (cross-attention layers)")
+		// The encoder always has cross-attention (ITM), which this code
+		// base keys on is_decoder as transformers does.
+		return nil, nil, nil, fmt.Errorf("blip: pretraining and retrieval training need text_config.is_decoder true (the ITM cross-attention layers)")
 	}
 	if cfg.VisionConfig.HiddenSize != cfg.TextConfig.EncoderHiddenSize {
 		return nil, nil, nil, fmt.Errorf("blip: text_config.encoder_hidden_size %d must equal vision_config.hidden_size %d",
@@ -126,7 +132,9 @@ func newPretrain(cfg *BlipConfig, src weightSource) (*Pretrain, *loader, *loader
 	}
 	m.ITMHead = l.linear("itm_head", 2, th)
 	m.Temp = l.param("temp", []int{1}, nil)
-	m.TextDecoder = l.sharedDecoder("text_decoder.", cfg, m.TextEncoder)
+	if decoder {
+		m.TextDecoder = l.sharedDecoder("text_decoder.", cfg, m.TextEncoder)
+	}
 	if l.err != nil {
 		return nil, nil, nil, l.err
 	}
@@ -230,7 +238,9 @@ func (l *loader) sharedDecoder(pre string, cfg *BlipConfig, enc *TextModel) *Tex
 // hidden_dropout_prob during pretraining; the ViT has none in BLIP).
 func (m *Pretrain) SetDropout(p float32) {
 	m.TextEncoder.SetDropout(p)
-	m.TextDecoder.Bert.SetDropout(p)
+	if m.TextDecoder != nil {
+		m.TextDecoder.Bert.SetDropout(p)
+	}
 	m.TextEncoderM.SetDropout(p)
 }
 

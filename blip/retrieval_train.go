@@ -21,69 +21,13 @@ import (
 // value from src and uploads them to be. It is NewPretrain without the
 // decoder: an HF BlipForImageTextRetrieval folder has none, and retrieval
 // does not use it. The result's TextDecoder is nil: use it with
-// BuildRetrievalStep, MomentumCalls and Export(KindRetrieval), not with
-// BuildStep or SetDropout (set TextEncoder's and TextEncoderM's dropout).
+// BuildRetrievalStep, MomentumCalls, SetDropout and Export(KindRetrieval),
+// not with BuildStep.
 // Momentum copies read src's "_m" tensors when it has them (a resumed
 // run), else the originals (BLIP's copy_params). src must provide "temp"
 // (HF folders do not hold it; compose a source that does).
 func NewRetrievalTrain(cfg *BlipConfig, src WeightSource, be gpu.Backend) (*Pretrain, error) {
-	if !cfg.TextConfig.IsDecoder {
-		return nil, fmt.Errorf("blip: retrieval training needs text_config.is_decoder true (the ITM cross-attention layers)")
-	}
-	if cfg.VisionConfig.HiddenSize != cfg.TextConfig.EncoderHiddenSize {
-		return nil, fmt.Errorf("blip: text_config.encoder_hidden_size %d must equal vision_config.hidden_size %d",
-			cfg.TextConfig.EncoderHiddenSize, cfg.VisionConfig.HiddenSize)
-	}
-	l := newLoader(src)
-	m := &Pretrain{Config: cfg, Params: l.ps}
-	t := &cfg.TextConfig
-	d, vh, th := cfg.ImageTextHiddenSize, cfg.VisionConfig.HiddenSize, t.HiddenSize
-	m.Vision = l.visionModel("vision_model.", &cfg.VisionConfig)
-	m.TextEncoder = l.textModel("text_encoder.", t)
-	m.VisionProj = l.linear("vision_proj", d, vh)
-	m.TextProj = l.linear("text_proj", d, th)
-	tracked := map[*graph.Param]bool{}
-	for _, p := range l.ps.List() {
-		tracked[p] = true
-	}
-	m.ITMHead = l.linear("itm_head", 2, th)
-	m.Temp = l.param("temp", []int{1}, nil)
-	if l.err != nil {
-		return nil, l.err
-	}
-	// The momentum text encoder only encodes text alone.
-	tm := *t
-	tm.IsDecoder = false
-	ml := newLoader(momentumSource{src})
-	m.Momentum = ml.ps
-	m.VisionM = ml.visionModel("vision_model_m.", &cfg.VisionConfig)
-	m.TextEncoderM = ml.textModel("text_encoder_m.", &tm)
-	m.VisionProjM = ml.linear("vision_proj_m", d, vh)
-	m.TextProjM = ml.linear("text_proj_m", d, th)
-	if ml.err != nil {
-		return nil, ml.err
-	}
-	m.stored = l.stored
-	for n, s := range ml.stored {
-		m.stored[n] = s
-	}
-	for _, p := range ml.ps.List() {
-		p.Frozen = true
-		orig := originalName(p.Name())
-		q := l.ps.Get(orig)
-		if !tracked[q] {
-			return nil, fmt.Errorf("blip: momentum parameter %q has no original %q", p.Name(), orig)
-		}
-		m.pairs = append(m.pairs, [2]*graph.Param{q, p})
-	}
-	if err := l.write(be); err != nil {
-		return nil, err
-	}
-	if err := ml.write(be); err != nil {
-		m.Params.Free()
-		return nil, err
-	}
-	return m, nil
+	return loadPretrain(cfg, src, be, false)
 }
 
 // RetrievalShape fixes the sizes of a retrieval step graph.
@@ -167,38 +111,11 @@ func (m *Pretrain) BuildRetrievalStep(g *graph.Graph, s RetrievalShape) (*Retrie
 	}
 	out := &RetrievalOutputs{}
 
-	image := m.Vision.Forward(g, in.Patches) // (B, N+1, Cv)
-	end := g.Scope("itc")
-	imgFeat := g.L2Normalize(m.VisionProj.Forward(g, FirstToken(g, image), gpu.ActNone), 0)
-	text := m.TextEncoder.Forward(g, in.IDs, TextInput{Mask: in.Mask})
-	txtFeat := g.L2Normalize(m.TextProj.Forward(g, FirstToken(g, text), gpu.ActNone), 0)
-	end()
+	c := m.buildITC(g, in.Patches, in.IDs, in.Mask, in.ImageQueue, in.TextQueue, in.Alpha, in.Targets)
+	image, imgFeat, txtFeat, temp := c.image, c.imgFeat, c.txtFeat, c.temp
+	out.ImageFeatM, out.TextFeatM, out.ITA = c.imgFeatM, c.txtFeatM, c.loss
 
-	end = g.Scope("momentum")
-	imageM := m.VisionM.Forward(g, in.Patches)
-	imgFeatM := g.L2Normalize(m.VisionProjM.Forward(g, FirstToken(g, imageM), gpu.ActNone), 0)
-	textM := m.TextEncoderM.Forward(g, in.IDs, TextInput{Mask: in.Mask})
-	txtFeatM := g.L2Normalize(m.TextProjM.Forward(g, FirstToken(g, textM), gpu.ActNone), 0)
-	end()
-	out.ImageFeatM, out.TextFeatM = imgFeatM, txtFeatM
-
-	end = g.Scope("itc")
-	temp := g.Param(m.Temp)
-	sims := func(x, featM, queue *graph.Tensor) *graph.Tensor {
-		return g.Div(g.Concat(1, g.MatMul(x, featM, false, true), g.MatMul(x, queue, false, true)), temp)
-	}
-	targets := func(simM *graph.Tensor) *graph.Tensor {
-		// alpha*softmax + (1-alpha)*T = T + alpha*(softmax - T)
-		return g.Add(in.Targets, g.Mul(g.Sub(g.Softmax(simM), in.Targets), in.Alpha))
-	}
-	simI2T := sims(imgFeat, txtFeatM, in.TextQueue)
-	simT2I := sims(txtFeat, imgFeatM, in.ImageQueue)
-	lossI2T := g.SoftCrossEntropy(simI2T, targets(sims(imgFeatM, txtFeatM, in.TextQueue)))
-	lossT2I := g.SoftCrossEntropy(simT2I, targets(sims(txtFeatM, imgFeatM, in.ImageQueue)))
-	out.ITA = g.Scale(g.Add(lossI2T, lossT2I), 0.5)
-	end()
-
-	end = g.Scope("itm")
+	end := g.Scope("itm")
 	floor := g.Const("itm_neg_floor", []float32{negFloor}, 1)
 	sample := func(x, y *graph.Tensor, k int) *graph.Tensor {
 		sim := g.Div(g.MatMul(x, y, false, true), temp) // (B, B)

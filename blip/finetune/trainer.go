@@ -79,8 +79,10 @@ type Trainer struct {
 	loss  *graph.Tensor
 	opt   *optim.AdamW
 	sched optim.Cosine
-	// a is the answer rows of a VQA step, ta their length.
+	// a is the answer rows of a VQA step, ta their length; tgt holds the
+	// step's soft targets (reused: at base vocab it is ~180 MB).
 	a, ta int
+	tgt   []float32
 	// seed drives dropout.
 	seed uint64
 	// params are the trained parameters.
@@ -172,8 +174,7 @@ func NewRetrievalTrainer(cfg *Config, m *blip.Pretrain, be gpu.Backend, epochSte
 	t := &Trainer{Config: cfg, Retrieval: m, be: be, seed: cfg.Seed, params: m.Params}
 	t.State.EpochSteps = epochSteps
 	p := float32(cfg.Dropout)
-	m.TextEncoder.SetDropout(p)
-	m.TextEncoderM.SetDropout(p)
+	m.SetDropout(p)
 	temp := float32(min(max(cfg.InitTemp, 0.001), 0.5))
 	if cfg.FixedTemp > 0 {
 		temp = float32(cfg.FixedTemp)
@@ -208,28 +209,11 @@ func NewRetrievalTrainer(cfg *Config, m *blip.Pretrain, be gpu.Backend, epochSte
 // initQueues fills both feature queues with normalised Gaussian rows,
 // seeded by the run's seed.
 func (t *Trainer) initQueues() error {
-	q, d := t.Config.QueueSize, t.Retrieval.Config.ImageTextHiddenSize
-	r := rand.New(rand.NewPCG(t.Config.Seed, 0x71))
-	for _, x := range []*graph.Tensor{t.ret.in.ImageQueue, t.ret.in.TextQueue} {
-		v := make([]float32, q*d)
-		for i := range q {
-			row := v[i*d : (i+1)*d]
-			var n float64
-			for j := range row {
-				z := r.NormFloat64()
-				row[j] = float32(z)
-				n += z * z
-			}
-			n = math.Max(math.Sqrt(n), 1e-12)
-			for j := range row {
-				row[j] = float32(float64(row[j]) / n)
-			}
-		}
-		if err := t.plan.WriteF32(x, v); err != nil {
-			return err
-		}
+	img, txt := blip.RandomQueues(t.Config.Seed, t.Config.QueueSize, t.Retrieval.Config.ImageTextHiddenSize)
+	if err := t.plan.WriteF32(t.ret.in.ImageQueue, img); err != nil {
+		return err
 	}
-	return nil
+	return t.plan.WriteF32(t.ret.in.TextQueue, txt)
 }
 
 // Alpha is the distillation weight of the retrieval step at (epoch, iter):
@@ -269,7 +253,11 @@ func (t *Trainer) LR(epoch int, step int64) float64 {
 func (t *Trainer) targets(b *Batch) []float32 {
 	v := t.Model.Config.TextConfig.VocabSize
 	rows := t.a * (t.ta - 1)
-	out := make([]float32, rows*v)
+	if len(t.tgt) != rows*v {
+		t.tgt = make([]float32, rows*v)
+	}
+	out := t.tgt
+	clear(out)
 	eps := t.Config.LabelSmoothing
 	for r := range rows {
 		w := float64(b.AnsWeight[r/(t.ta-1)])

@@ -130,28 +130,11 @@ func (t *Trainer) build() error {
 // initQueues fills both queues with normalised Gaussian rows (BLIP's
 // randn then normalize), seeded.
 func (t *Trainer) initQueues() error {
-	q, d := t.Config.QueueSize, t.Model.Config.ImageTextHiddenSize
-	r := rand.New(rand.NewPCG(t.Config.Seed, 0x71))
-	for _, x := range []*graph.Tensor{t.in.ImageQueue, t.in.TextQueue} {
-		v := make([]float32, q*d)
-		for i := range q {
-			row := v[i*d : (i+1)*d]
-			var n float64
-			for j := range row {
-				z := r.NormFloat64()
-				row[j] = float32(z)
-				n += z * z
-			}
-			n = math.Max(math.Sqrt(n), 1e-12)
-			for j := range row {
-				row[j] = float32(float64(row[j]) / n)
-			}
-		}
-		if err := t.plan.WriteF32(x, v); err != nil {
-			return err
-		}
+	img, txt := blip.RandomQueues(t.Config.Seed, t.Config.QueueSize, t.Model.Config.ImageTextHiddenSize)
+	if err := t.plan.WriteF32(t.in.ImageQueue, img); err != nil {
+		return err
 	}
-	return nil
+	return t.plan.WriteF32(t.in.TextQueue, txt)
 }
 
 // Close frees the device memory.
