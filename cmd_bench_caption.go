@@ -86,6 +86,9 @@ func benchCaption(c *cli.Context) error {
 		return err
 	}
 	defer m.Close()
+	if err := applyPrecision(c, m); err != nil {
+		return err
+	}
 	s := m.Config.VisionConfig.ImageSize
 	type row struct {
 		Size        string  `json:"size"`

@@ -132,6 +132,9 @@ func capfiltRun(c *cli.Context) error {
 		return err
 	}
 	defer ms.Close()
+	if err := applyPrecision(c, ms.Captioner, ms.Filter); err != nil {
+		return err
+	}
 	var bar *progressbar.ProgressBar
 	t0 := time.Now()
 	first := -1

@@ -63,6 +63,9 @@ func classifyAction(c *cli.Context) error {
 		return err
 	}
 	defer env.Close()
+	if err := applyPrecision(c, env.Model); err != nil {
+		return err
+	}
 	res, err := eval.Classify(env, paths, labels, eval.ClassifyOptions{
 		Template: c.String("template"), Temperature: c.Float64("temperature"), Batch: c.Int("batch"),
 	})

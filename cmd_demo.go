@@ -29,6 +29,9 @@ func demoCmd() *cli.Command {
 }
 
 func runDemo(c *cli.Context) error {
+	if err := fp32Only(c, "demo"); err != nil {
+		return err
+	}
 	o := demo.Defaults()
 	if c.Bool("quick") {
 		o = demo.Quick()

@@ -145,6 +145,9 @@ func evalAction(c *cli.Context) error {
 		return err
 	}
 	defer env.Close()
+	if err := applyPrecision(c, env.Model); err != nil {
+		return err
+	}
 	bar := &stageBar{}
 	t0 := time.Now()
 	mt, files, err := load(env, bar)

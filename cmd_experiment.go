@@ -31,6 +31,9 @@ func experimentCmd() *cli.Command {
 }
 
 func runExperimentCapFilt(c *cli.Context) error {
+	if err := fp32Only(c, "experiment capfilt"); err != nil {
+		return err
+	}
 	o := demo.CapFiltDefaults()
 	if c.Bool("quick") {
 		o = demo.CapFiltQuick()

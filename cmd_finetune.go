@@ -87,6 +87,9 @@ func finetuneConfig(c *cli.Context) (*finetune.Config, error) {
 		cfg.InitLR = v
 		cfg.MinLR = min(cfg.MinLR, v)
 	}
+	if err := trainingPrecision(c, &cfg.Precision); err != nil {
+		return nil, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("finetune: %w", err)
 	}

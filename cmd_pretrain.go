@@ -72,6 +72,9 @@ func runPretrain(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := trainingPrecision(c, &cfg.Precision); err != nil {
+		return err
+	}
 	ds, err := openPairs(c.StringSlice("data"), c.String("image-root"))
 	if err != nil {
 		return err

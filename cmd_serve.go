@@ -73,6 +73,13 @@ func serveAction(c *cli.Context) error {
 		return err
 	}
 	defer ms.Close()
+	for _, l := range []*serve.Loaded{ms.Caption, ms.Retrieval, ms.VQA} {
+		if l != nil {
+			if err := applyPrecision(c, l.Model); err != nil {
+				return err
+			}
+		}
+	}
 	cfg := serve.Config{
 		MaxBatch: c.Int("max-batch"), MaxWait: c.Duration("max-wait"), QueueSize: c.Int("queue"),
 		MaxBodyBytes: c.Int64("max-body"), MaxPixels: c.Int64("max-pixels"),

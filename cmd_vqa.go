@@ -57,6 +57,10 @@ func openKind(c *cli.Context, be gpu.Backend, cmd string, want blip.ModelKind) (
 	if err != nil {
 		return nil, nil, preprocess.Processor{}, err
 	}
+	if err := applyPrecision(c, m); err != nil {
+		m.Close()
+		return nil, nil, preprocess.Processor{}, err
+	}
 	if c.Bool("verbose") {
 		for _, name := range f.Weights.Unused() {
 			fmt.Fprintf(os.Stderr, "blip: %s: unused tensor %s\n", dir, name)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"blip/blip"
 	"blip/gpu"
 	_ "blip/gpu/cpu"
 	_ "blip/gpu/vk"
@@ -29,6 +30,7 @@ func newApp() *cli.App {
 			&cli.IntFlag{Name: "device", Value: -1, Usage: "device index from `blip devices` (-1: best)", EnvVars: []string{"BLIP_DEVICE"}},
 			&cli.BoolFlag{Name: "validate", Usage: "enable the Khronos validation layer; any message is an error", EnvVars: []string{"BLIP_VALIDATE"}},
 			&cli.BoolFlag{Name: "verbose", Usage: "more detail (e.g. checkpoint tensors the model does not use)"},
+			&cli.StringFlag{Name: "precision", Value: "fp32", Usage: "inference weight storage: fp32, fp16 or bf16 (16-bit weights, fp32 arithmetic); training is fp32", EnvVars: []string{"BLIP_PRECISION"}},
 		},
 		Commands: []*cli.Command{
 			devicesCmd(),
@@ -60,6 +62,49 @@ func options(c *cli.Context) gpu.Options {
 		Device:   c.Int("device"),
 		Validate: c.Bool("validate"),
 	}
+}
+
+// applyPrecision gives loaded models the weight storage of --precision.
+func applyPrecision(c *cli.Context, ms ...*blip.Model) error {
+	dt, err := blip.ParsePrecision(c.String("precision"))
+	if err != nil {
+		return fmt.Errorf("--precision: %w", err)
+	}
+	for _, m := range ms {
+		if m == nil {
+			continue
+		}
+		if err := m.SetPrecision(dt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// trainingPrecision applies an explicitly given --precision to a training
+// config's precision setting (mixed precision: 16-bit weight copies for the
+// products, fp32 master weights).
+func trainingPrecision(c *cli.Context, setting *string) error {
+	if !c.IsSet("precision") {
+		return nil
+	}
+	if _, err := blip.ParsePrecision(c.String("precision")); err != nil {
+		return fmt.Errorf("--precision: %w", err)
+	}
+	*setting = c.String("precision")
+	return nil
+}
+
+// fp32Only refuses --precision other than fp32 for commands that train.
+func fp32Only(c *cli.Context, cmd string) error {
+	dt, err := blip.ParsePrecision(c.String("precision"))
+	if err != nil {
+		return fmt.Errorf("--precision: %w", err)
+	}
+	if dt != gpu.F32 {
+		return fmt.Errorf("%s: --precision %s applies to inference; training runs in fp32", cmd, c.String("precision"))
+	}
+	return nil
 }
 
 // openBackend opens the backend the global flags choose.

@@ -19,69 +19,85 @@ func TestRetrievalGolden(t *testing.T) {
 		t.Run(bc.name, func(t *testing.T) {
 			be := bc.open(t)
 			m := loadTiny(t, "tiny-retrieval", be)
-			v := &m.Config.VisionConfig
-			s := gd.shape("itm.input_ids")
-			b, tt := s[0], s[1]
-			patches, err := Patchify(gd.f32("pixel_values"), b, v)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids, mask := gd.i32("itm.input_ids"), f32s(gd.i32("itm.attention_mask"))
-			var pairIDs []int32
-			var pairMask []float32
-			var imgOf []int
-			for r := range b * b {
-				i, j := r/b, r%b
-				imgOf = append(imgOf, i)
-				pairIDs = append(pairIDs, ids[j*tt:(j+1)*tt]...)
-				pairMask = append(pairMask, mask[j*tt:(j+1)*tt]...)
-			}
-
-			g := graph.New()
-			pin := g.Input("patches", gpu.F32, b, v.NumPatches(), v.NumChannels*v.PatchSize*v.PatchSize)
-			iin := g.Input("input_ids", gpu.I32, b, tt)
-			min := g.Input("attention_mask", gpu.F32, b, tt)
-			pid := g.Input("pair_ids", gpu.I32, b*b, tt)
-			pmask := g.Input("pair_mask", gpu.F32, b*b, tt)
-			img, err := m.VisionForward(g, pin)
-			if err != nil {
-				t.Fatal(err)
-			}
-			itm, err := m.ITMLogits(g, img, iin, min)
-			if err != nil {
-				t.Fatal(err)
-			}
-			all, err := m.ITMLogits(g, GatherRows(g, img, imgOf), pid, pmask)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sim, err := m.ITCSimilarity(g, img, iin, min)
-			if err != nil {
-				t.Fatal(err)
-			}
-			outs := []*graph.Tensor{itm, all, sim}
-			plan, err := g.Compile(be, graph.Config{Outputs: outs, DropoutOff: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer plan.Close()
-			for _, err := range []error{
-				plan.WriteF32(pin, patches), plan.WriteI32(iin, ids), plan.WriteF32(min, mask),
-				plan.WriteI32(pid, pairIDs), plan.WriteF32(pmask, pairMask), plan.Run(),
-			} {
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
-			for i, name := range []string{"itm.itm_logits", "itm.itm_logits_all_pairs", "itm.cosine_sim"} {
-				got := make([]float32, outs[i].Numel())
-				if err := plan.ReadF32(outs[i], got); err != nil {
-					t.Fatal(err)
-				}
-				checkClose(t, name, got, gd.f32(name), bc.tol)
+			got := retrievalOutputs(t, m, be, gd)
+			for _, name := range retrievalGoldenNames {
+				checkClose(t, name, got[name], gd.f32(name), bc.tol)
 			}
 		})
 	}
+}
+
+// retrievalGoldenNames are the golden outputs retrievalOutputs computes.
+var retrievalGoldenNames = []string{"itm.itm_logits", "itm.itm_logits_all_pairs", "itm.cosine_sim"}
+
+// retrievalOutputs runs the golden retrieval inputs through m in one plan:
+// ITM logits of the golden pairs and of all image x text pairs, and the
+// ITC cosine similarities, by golden name.
+func retrievalOutputs(t *testing.T, m *Model, be gpu.Backend, gd *golden) map[string][]float32 {
+	t.Helper()
+	v := &m.Config.VisionConfig
+	s := gd.shape("itm.input_ids")
+	b, tt := s[0], s[1]
+	patches, err := Patchify(gd.f32("pixel_values"), b, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, mask := gd.i32("itm.input_ids"), f32s(gd.i32("itm.attention_mask"))
+	var pairIDs []int32
+	var pairMask []float32
+	var imgOf []int
+	for r := range b * b {
+		i, j := r/b, r%b
+		imgOf = append(imgOf, i)
+		pairIDs = append(pairIDs, ids[j*tt:(j+1)*tt]...)
+		pairMask = append(pairMask, mask[j*tt:(j+1)*tt]...)
+	}
+
+	g := graph.New()
+	pin := g.Input("patches", gpu.F32, b, v.NumPatches(), v.NumChannels*v.PatchSize*v.PatchSize)
+	iin := g.Input("input_ids", gpu.I32, b, tt)
+	min := g.Input("attention_mask", gpu.F32, b, tt)
+	pid := g.Input("pair_ids", gpu.I32, b*b, tt)
+	pmask := g.Input("pair_mask", gpu.F32, b*b, tt)
+	img, err := m.VisionForward(g, pin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	itm, err := m.ITMLogits(g, img, iin, min)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := m.ITMLogits(g, GatherRows(g, img, imgOf), pid, pmask)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := m.ITCSimilarity(g, img, iin, min)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs := []*graph.Tensor{itm, all, sim}
+	plan, err := g.Compile(be, graph.Config{Outputs: outs, DropoutOff: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plan.Close()
+	for _, err := range []error{
+		plan.WriteF32(pin, patches), plan.WriteI32(iin, ids), plan.WriteF32(min, mask),
+		plan.WriteI32(pid, pairIDs), plan.WriteF32(pmask, pairMask), plan.Run(),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := map[string][]float32{}
+	for i, name := range retrievalGoldenNames {
+		got := make([]float32, outs[i].Numel())
+		if err := plan.ReadF32(outs[i], got); err != nil {
+			t.Fatal(err)
+		}
+		res[name] = got
+	}
+	return res
 }
 
 // TestLoadUsesEveryWeight: after loading, no stored tensor is left unread

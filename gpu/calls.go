@@ -27,7 +27,8 @@ const (
 //
 // op(A) is (M, K): A is stored (M, K), or (K, M) when TransA. op(B) is (K, N):
 // B is stored (K, N), or (N, K) when TransB. Bias, if set, has N elements and
-// is added to every row. With Beta 0, C is not read (it may hold garbage).
+// is added to every row. B may be F16 or BF16 (weights kept in 16 bits); A,
+// C and Bias are F32, and the products accumulate in fp32. With Beta 0, C is not read (it may hold garbage).
 type Gemm struct {
 	A, B, C View
 	Bias    View // optional, (N)

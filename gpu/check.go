@@ -124,7 +124,11 @@ func (g Gemm) Check() error {
 	if err := need(k, "A "+desc, g.A, F32, span(batch, sa, ar, ac, lda)); err != nil {
 		return err
 	}
-	if err := need(k, "B "+desc, g.B, F32, span(batch, sb, br, bc, ldb)); err != nil {
+	bt := g.B.DType
+	if bt != F16 && bt != BF16 {
+		bt = F32 // B may be stored in 16 bits (weights); the rest is f32
+	}
+	if err := need(k, "B "+desc, g.B, bt, span(batch, sb, br, bc, ldb)); err != nil {
 		return err
 	}
 	if err := need(k, "C "+desc, g.C, F32, span(batch, sc, g.M, g.N, ldc)); err != nil {

@@ -133,6 +133,7 @@ type DeviceInfo struct {
 	SharedMemBytes int   // max shared memory per workgroup
 	MaxBindBytes   int64 // max bytes one storage-buffer binding may span
 	FP16           bool  // 16-bit storage and arithmetic
+	Storage16      bool  // 16-bit storage buffers (F16/BF16 views in shaders)
 	BF16           bool
 	CoopMatKHR     bool // VK_KHR_cooperative_matrix
 	CoopMatNV      bool // VK_NV_cooperative_matrix

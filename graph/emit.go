@@ -10,6 +10,23 @@ type emitCtx struct {
 	views      map[*Tensor]gpu.View // roots
 	training   bool
 	dropoutOff bool
+	lowParams  map[*Params]bool // sets whose 16-bit weight copies the calls read
+}
+
+// weight is the view of a matrix operand that may be read in reduced
+// precision: the 16-bit copy of a parameter whose Params have one
+// (Params.SetStorage), else the same as v.
+func (e *emitCtx) weight(t *Tensor) gpu.View {
+	r, off := t.root()
+	if r.kind != kParam || r.param.ps.low == nil {
+		return e.v(t)
+	}
+	ps := r.param.ps
+	if e.lowParams == nil {
+		e.lowParams = map[*Params]bool{}
+	}
+	e.lowParams[ps] = true
+	return ps.lowView(r.param.value).Slice(off, int64(t.Numel()))
 }
 
 // has reports whether t has memory in this plan (a saved tensor of a

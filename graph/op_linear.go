@@ -54,7 +54,7 @@ func (g *Graph) LinearAct(x, w, b *Tensor, act gpu.Act) *Tensor {
 	n.attr = a
 	rows := x.shape.Rows()
 	n.emit = func(e *emitCtx) []gpu.Call {
-		c := gpu.Gemm{A: e.v(x), B: e.v(w), C: e.v(y), M: rows, N: out, K: in, TransB: true, Act: act}
+		c := gpu.Gemm{A: e.v(x), B: e.weight(w), C: e.v(y), M: rows, N: out, K: in, TransB: true, Act: act}
 		if b != nil {
 			c.Bias = e.v(b)
 		}
@@ -146,7 +146,7 @@ func linearGrad(b *backCtx, n *node) {
 			calls = append(calls, colSum(e, e.v(dz), e.v(db), rows, out, scratch, dbAcc))
 		}
 		if dx != nil {
-			calls = append(calls, gpu.Gemm{A: e.v(dz), B: e.v(w), C: e.v(dx), M: rows, N: in, K: out, Beta: beta(dxAcc)})
+			calls = append(calls, gpu.Gemm{A: e.v(dz), B: e.weight(w), C: e.v(dx), M: rows, N: in, K: out, Beta: beta(dxAcc)})
 		}
 		if dw != nil {
 			calls = append(calls, gpu.Gemm{A: e.v(dz), B: e.v(x), C: e.v(dw), M: out, N: in, K: rows, TransA: true, Beta: beta(dwAcc)})

@@ -23,6 +23,7 @@ type Params struct {
 	grads     []gpu.Buffer
 	zeros     gpu.Buffer
 	zeroCalls []gpu.Call
+	low       *lowPrecision // SetStorage's 16-bit copy of the values
 }
 
 // Param is one parameter: a name, a shape and, once allocated, a value and a
@@ -174,6 +175,7 @@ func (ps *Params) Free() {
 	if ps.be == nil {
 		return
 	}
+	ps.freeLow()
 	for _, b := range append(append(ps.vals, ps.grads...), ps.zeros) {
 		ps.be.Free(b)
 	}
@@ -224,6 +226,9 @@ func (p *Param) io(v gpu.View, data []float32, write bool) error {
 		return fmt.Errorf("graph: param %q %v has %d elements, got %d", p.name, p.shape, v.Len, len(data))
 	}
 	if write {
+		if v == p.value {
+			p.ps.MarkValuesChanged()
+		}
 		return p.ps.be.Write(v.Buf, v.ByteOff(), f32Bytes(data))
 	}
 	return p.ps.be.Read(v.Buf, v.ByteOff(), f32Bytes(data))

@@ -23,6 +23,7 @@ type Plan struct {
 	readable map[*Tensor]bool     // roots that hold their values after Run
 	gradOf   map[*Tensor]*Tensor
 	calls    []gpu.Call
+	lows     []*Params // whose 16-bit weight copies the calls read
 	drops    []dropCall
 	seed     uint64
 	step     uint64
@@ -138,6 +139,13 @@ func newPlan(be gpu.Backend, g *Graph, cfg Config, fwd, bwd []*node, gradOf map[
 			p.calls = append(p.calls, c)
 		}
 	}
+	for ps := range e.lowParams {
+		p.lows = append(p.lows, ps)
+		if p.training {
+			// The optimiser moves the master weights between steps.
+			p.calls = append(ps.castCalls(), p.calls...)
+		}
+	}
 	p.stats.Nodes = len(nodes)
 	p.stats.Calls = len(p.calls)
 	return p, nil
@@ -192,6 +200,17 @@ func (p *Plan) Record() error {
 	p.step++
 	for _, d := range p.drops {
 		d.call.Seed = dropoutSeed(p.seed, p.step, d.salt)
+	}
+	var refresh []gpu.Call
+	for _, ps := range p.lows {
+		if p.training {
+			ps.MarkValuesChanged() // by the optimiser step that follows
+			continue
+		}
+		refresh = append(refresh, ps.refreshCalls()...)
+	}
+	if len(refresh) > 0 {
+		return p.be.Do(append(refresh, p.calls...)...)
 	}
 	return p.be.Do(p.calls...)
 }

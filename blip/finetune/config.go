@@ -27,6 +27,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+
+	"blip/blip"
 )
 
 // Tasks are the fine-tuning tasks.
@@ -54,7 +56,11 @@ type Config struct {
 	// WarmupSteps > 0 ramps the rate linearly from 0 over the first steps
 	// (BLIP's fine-tuning has none; short runs from scratch-trained models
 	// may want one).
-	WarmupSteps    int     `json:"warmup_steps"`
+	WarmupSteps int `json:"warmup_steps"`
+	// Precision is the storage of the weights the step's products read:
+	// "fp32" (default), or "fp16"/"bf16" for mixed precision (fp32 master
+	// weights, optimiser and gradients; graph.Params.SetStorage).
+	Precision      string  `json:"precision,omitempty"`
 	LabelSmoothing float64 `json:"label_smoothing"`
 	// Dropout is the text transformers' hidden dropout (BERT's 0.1).
 	Dropout float64 `json:"dropout"`
@@ -199,6 +205,8 @@ func (c *Config) Validate() error {
 		return bad("warmup_steps", c.WarmupSteps, "must be >= 0")
 	case !(c.LabelSmoothing >= 0 && c.LabelSmoothing < 1):
 		return bad("label_smoothing", c.LabelSmoothing, "must be in [0, 1)")
+	case !validPrecision(c.Precision):
+		return bad("precision", fmt.Sprintf("%q", c.Precision), "must be fp32, fp16 or bf16")
 	case !(c.Dropout >= 0 && c.Dropout < 1):
 		return bad("dropout", c.Dropout, "must be in [0, 1)")
 	case c.MaxWords < 1:
@@ -231,4 +239,9 @@ func (c *Config) Validate() error {
 		return bad("checkpoint_every", c.CheckpointEvery, "must be >= 0")
 	}
 	return nil
+}
+
+func validPrecision(s string) bool {
+	_, err := blip.ParsePrecision(s)
+	return err == nil
 }

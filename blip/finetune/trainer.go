@@ -124,6 +124,10 @@ func NewTrainer(cfg *Config, m *blip.Model, be gpu.Backend, epochSteps int) (*Tr
 	if m.TextDecoder != nil {
 		m.TextDecoder.Bert.SetDropout(p)
 	}
+	dt, _ := blip.ParsePrecision(cfg.Precision) // validated
+	if err := m.Params.SetStorage(dt); err != nil {
+		return nil, err
+	}
 	g := graph.New()
 	switch cfg.Task {
 	case "caption":
@@ -186,6 +190,10 @@ func NewRetrievalTrainer(cfg *Config, m *blip.Pretrain, be gpu.Backend, epochSte
 	r := &retrievalStep{enc: int32(enc), idxQueue: make([]int64, cfg.QueueSize)}
 	for i := range r.idxQueue {
 		r.idxQueue[i] = idxQueueEmpty
+	}
+	dt, _ := blip.ParsePrecision(cfg.Precision) // validated
+	if err := m.Params.SetStorage(dt); err != nil {
+		return nil, err
 	}
 	g := graph.New()
 	r.in, r.out = m.BuildRetrievalStep(g, blip.RetrievalShape{Batch: cfg.BatchSize, TextLen: cfg.MaxLength, Queue: cfg.QueueSize})

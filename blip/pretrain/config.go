@@ -51,7 +51,11 @@ type Config struct {
 	// FixedTemp > 0 holds the ITC temperature at that value (frozen, no
 	// gradient) instead of learning it from 0.07 as BLIP does: short runs
 	// from scratch, where AdamW moves the scalar by about lr per step.
-	FixedTemp      float64 `json:"fixed_temp,omitempty"`
+	FixedTemp float64 `json:"fixed_temp,omitempty"`
+	// Precision is the storage of the weights the step's products read:
+	// "fp32" (default), or "fp16"/"bf16" for mixed precision (fp32 master
+	// weights, optimiser and gradients; graph.Params.SetStorage).
+	Precision      string  `json:"precision,omitempty"`
 	LabelSmoothing float64 `json:"label_smoothing"`
 	// Dropout is the text transformers' hidden dropout (BERT's 0.1).
 	Dropout   float64 `json:"dropout"`
@@ -185,6 +189,8 @@ func (c *Config) Validate() error {
 		return bad("fixed_temp", c.FixedTemp, "must be 0 (learned) or in [0.001, 0.5]")
 	case !(c.LabelSmoothing >= 0 && c.LabelSmoothing < 1):
 		return bad("label_smoothing", c.LabelSmoothing, "must be in [0, 1)")
+	case !validPrecision(c.Precision):
+		return bad("precision", fmt.Sprintf("%q", c.Precision), "must be fp32, fp16 or bf16")
 	case !(c.Dropout >= 0 && c.Dropout < 1):
 		return bad("dropout", c.Dropout, "must be in [0, 1)")
 	case c.MaxWords < 1:
@@ -232,4 +238,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+func validPrecision(s string) bool {
+	_, err := blip.ParsePrecision(s)
+	return err == nil
 }

@@ -302,6 +302,7 @@ func TestConfigRefusesImpossibleValues(t *testing.T) {
 		{`"workers": 2`, `"workers": 2, "bogus": 1`, "bogus"},
 		{`"is_decoder": true`, `"is_decoder": false`, "is_decoder"},
 		{`"workers": 2`, `"workers": 2, "fixed_temp": 0.9`, "fixed_temp = 0.9"},
+		{`"workers": 2`, `"workers": 2, "precision": "fp8"`, `precision = "fp8"`},
 	} {
 		_, err := func() (_ *Config, err error) {
 			defer func() {

@@ -104,6 +104,10 @@ func (t *Trainer) build() error {
 		}
 		t.Model.Temp.Frozen = true
 	}
+	dt, _ := blip.ParsePrecision(cfg.Precision) // validated
+	if err := t.Model.Params.SetStorage(dt); err != nil {
+		return err
+	}
 	t.shape = blip.StepShape{Batch: cfg.BatchSize, TextLen: cfg.MaxLength, Queue: cfg.QueueSize, LabelSmoothing: float32(cfg.LabelSmoothing)}
 	g := graph.New()
 	t.in, t.out = t.Model.BuildStep(g, t.shape)

@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"blip/data/safetensors"
+	"blip/gpu"
 )
 
 // DType is an element type, spelled as in safetensors ("F32", "BF16", ...).
@@ -192,11 +193,11 @@ func decodeFloat32(raw []byte, dt DType) ([]float32, error) {
 		}
 	case safetensors.F16:
 		for i := range out {
-			out[i] = safetensors.F16ToF32(binary.LittleEndian.Uint16(raw[2*i:]))
+			out[i] = gpu.F16ToF32(binary.LittleEndian.Uint16(raw[2*i:]))
 		}
 	case safetensors.BF16:
 		for i := range out {
-			out[i] = safetensors.BF16ToF32(binary.LittleEndian.Uint16(raw[2*i:]))
+			out[i] = gpu.BF16ToF32(binary.LittleEndian.Uint16(raw[2*i:]))
 		}
 	case safetensors.F64:
 		for i := range out {

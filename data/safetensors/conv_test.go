@@ -6,43 +6,6 @@ import (
 	"testing"
 )
 
-// f16Ref evaluates a half-precision bit pattern with float64 arithmetic.
-func f16Ref(h uint16) float64 {
-	sign := 1.0
-	if h&0x8000 != 0 {
-		sign = -1
-	}
-	exp := int(h>>10) & 0x1f
-	mant := float64(h & 0x3ff)
-	switch exp {
-	case 0:
-		return sign * mant * math.Pow(2, -24)
-	case 31:
-		if mant == 0 {
-			return math.Inf(int(sign))
-		}
-		return math.NaN()
-	}
-	return sign * (1 + mant/1024) * math.Pow(2, float64(exp-15))
-}
-
-func TestF16AllValues(t *testing.T) {
-	for i := 0; i < 1<<16; i++ {
-		h := uint16(i)
-		got := F16ToF32(h)
-		want := f16Ref(h)
-		if math.IsNaN(want) {
-			if !math.IsNaN(float64(got)) {
-				t.Fatalf("%#04x: got %v, want NaN", h, got)
-			}
-			continue
-		}
-		if float64(got) != want || math.Signbit(float64(got)) != math.Signbit(want) {
-			t.Fatalf("%#04x: got %v, want %v", h, got, want)
-		}
-	}
-}
-
 func TestFloatDTypes(t *testing.T) {
 	vals := []float64{0, 1, -2.5, 0.1, 65504, 1e-7, -3}
 	f16 := []uint16{0x0000, 0x3c00, 0xc100, 0x2e66, 0x7bff, 0x0002, 0xc200}

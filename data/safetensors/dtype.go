@@ -1,6 +1,7 @@
 package safetensors
 
 import (
+	"blip/gpu"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -56,32 +57,6 @@ func (d DType) IsFloat() bool {
 	return false
 }
 
-// F16ToF32 converts an IEEE 754 half-precision value to float32 exactly
-// (every half value, subnormals, infinities and NaN included, is representable).
-func F16ToF32(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	mant := uint32(h) & 0x3ff
-	switch {
-	case exp == 0x1f: // infinity or NaN: keep the payload
-		return math.Float32frombits(sign | 0xff<<23 | mant<<13)
-	case exp != 0: // normal: rebias 15 -> 127
-		return math.Float32frombits(sign | (exp+112)<<23 | mant<<13)
-	case mant == 0:
-		return math.Float32frombits(sign)
-	}
-	// Subnormal half: value = mant * 2^-24, normal in float32.
-	e := uint32(113) // exponent field for 2^-14 before normalising
-	for mant&0x400 == 0 {
-		mant <<= 1
-		e--
-	}
-	return math.Float32frombits(sign | e<<23 | (mant&0x3ff)<<13)
-}
-
-// BF16ToF32 converts a bfloat16 value to float32 (it is the top half of one).
-func BF16ToF32(b uint16) float32 { return math.Float32frombits(uint32(b) << 16) }
-
 // decodeFloat32 converts little-endian raw bytes of type dt into dst.
 func decodeFloat32(dst []float32, raw []byte, dt DType) error {
 	switch dt {
@@ -91,11 +66,11 @@ func decodeFloat32(dst []float32, raw []byte, dt DType) error {
 		}
 	case F16:
 		for i := range dst {
-			dst[i] = F16ToF32(binary.LittleEndian.Uint16(raw[2*i:]))
+			dst[i] = gpu.F16ToF32(binary.LittleEndian.Uint16(raw[2*i:]))
 		}
 	case BF16:
 		for i := range dst {
-			dst[i] = BF16ToF32(binary.LittleEndian.Uint16(raw[2*i:]))
+			dst[i] = gpu.BF16ToF32(binary.LittleEndian.Uint16(raw[2*i:]))
 		}
 	case F64:
 		for i := range dst {

@@ -33,7 +33,15 @@ func gemmEngine() string {
 // too small to be worth splitting.
 func gemm(g gpu.Gemm) {
 	batch, lda, ldb, ldc, sa, sb, sc := g.Dims()
-	A, B, C, bias := f32(g.A), f32(g.B), f32(g.C), f32(g.Bias)
+	A, C, bias := f32(g.A), f32(g.C), f32(g.Bias)
+	var B []float32
+	if g.B.DType == gpu.F32 {
+		B = f32(g.B)
+	} else {
+		// 16-bit weights: the reference widens them once per call.
+		var tmp []float32
+		B = load(g.B, int(g.B.Len), &tmp)
+	}
 	M, N, K := g.M, g.N, g.K
 	alpha := g.Alpha
 	if alpha == 0 {

@@ -66,10 +66,11 @@ func lin(lo, hi float64, n int, specials ...float64) (Fill, int) {
 // ---- gemm ----------------------------------------------------------------
 
 type gemmCfg struct {
-	gpu.Gemm        // the template: shapes and scalars, no views
-	Bias     bool   // add a Bias view
-	Off      [4]int // view offsets of A, B, C, Bias
-	CFill    *Fill  // initial C; default NaN garbage for Beta 0, N(0,1) otherwise
+	gpu.Gemm           // the template: shapes and scalars, no views
+	Bias     bool      // add a Bias view
+	BType    gpu.DType // B's type: F32 (the zero value), F16 or BF16
+	Off      [4]int    // view offsets of A, B, C, Bias
+	CFill    *Fill     // initial C; default NaN garbage for Beta 0, N(0,1) otherwise
 	Tol      float64
 }
 
@@ -106,7 +107,7 @@ func gemmCase(name string, g gemmCfg) Case {
 	}
 	ts := []Tensor{
 		f32("A", spanA, Normal(0, 1)).at(g.Off[0]),
-		f32("B", spanB, Normal(0, 1)).at(g.Off[1]),
+		{Name: "B", DType: g.BType, Len: spanB, Fill: Normal(0, 1), Off: g.Off[1]},
 		f32("C", spanC, cf).at(g.Off[2]).out(),
 	}
 	if g.Bias {

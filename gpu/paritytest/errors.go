@@ -259,7 +259,7 @@ func RunErrors(t *testing.T, b, other gpu.Backend) {
 		e := &Env{t: t, b: b, other: b}
 		defer e.free()
 		x, y := e.F32(4), e.F32(4)
-		if err := b.Write(x.Buf, 0, wordsToBytes([]uint32{0x3f800000, 0x40000000, 0x40400000, 0x40800000})); err != nil {
+		if err := b.Write(x.Buf, 0, wordsToBytes([]uint32{0x3f800000, 0x40000000, 0x40400000, 0x40800000}, 4)); err != nil {
 			t.Fatal(err)
 		}
 		good := gpu.Unary{Op: gpu.UnaryCopy, X: x, Y: y, N: 4}
@@ -278,7 +278,7 @@ func RunErrors(t *testing.T, b, other gpu.Backend) {
 		if err := b.Read(y.Buf, 0, got); err != nil {
 			t.Fatal(err)
 		}
-		for i, w := range bytesToWords(got) {
+		for i, w := range bytesToWords(got, 4) {
 			if w != 0 {
 				t.Fatalf("Do(valid, invalid) ran the valid call: Y[%d] = %#x, want 0", i, w)
 			}
@@ -290,7 +290,7 @@ func RunErrors(t *testing.T, b, other gpu.Backend) {
 		if err := b.Read(y.Buf, 0, got); err != nil {
 			t.Fatal(err)
 		}
-		if w := bytesToWords(got); w[3] != 0x40800000 {
+		if w := bytesToWords(got, 4); w[3] != 0x40800000 {
 			t.Fatalf("valid call after a refused Do: Y = %#x", w)
 		}
 	})

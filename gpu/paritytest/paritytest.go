@@ -102,7 +102,7 @@ func (f Fill) With(i int, v float64) Fill {
 // guard elements.
 type Tensor struct {
 	Name  string
-	DType gpu.DType // F32 or I32
+	DType gpu.DType // F32, I32, or F16/BF16 (one 16-bit code per word here)
 	Len   int       // elements of the view
 	Off   int       // element offset of the view in its buffer
 	Fill  Fill      // initial content of the view
@@ -170,17 +170,38 @@ func (c *Case) Inputs() [][]uint32 {
 }
 
 func toWord(d gpu.DType, v float64) uint32 {
-	if d == gpu.I32 {
+	switch d {
+	case gpu.I32:
 		return uint32(int32(v))
+	case gpu.F16:
+		return uint32(gpu.F32ToF16(float32(v)))
+	case gpu.BF16:
+		return uint32(gpu.F32ToBF16(float32(v)))
 	}
 	return math.Float32bits(float32(v))
 }
 
 func fromWord(d gpu.DType, w uint32) float64 {
-	if d == gpu.I32 {
+	switch d {
+	case gpu.I32:
 		return float64(int32(w))
+	case gpu.F16:
+		return float64(gpu.F16ToF32(uint16(w)))
+	case gpu.BF16:
+		return float64(gpu.BF16ToF32(uint16(w)))
 	}
 	return float64(math.Float32frombits(w))
+}
+
+// sentinelOf is the guard value of a buffer of type d: a NaN of that type.
+func sentinelOf(d gpu.DType) uint32 {
+	switch d {
+	case gpu.F16:
+		return 0x7e5a
+	case gpu.BF16:
+		return 0x7fa5
+	}
+	return sentinel
 }
 
 // Expected runs Ref on the inputs and returns the expected content of every
@@ -214,17 +235,18 @@ func (c *Case) Exec(b gpu.Backend, in [][]uint32) (bufs [][]uint32, err error) {
 	views := make([]gpu.View, len(c.Tensors))
 	for k, t := range c.Tensors {
 		n := t.Off + t.Len + guardTail
-		buf, err := b.Alloc(int64(n) * 4)
+		size := int(t.DType.Size())
+		buf, err := b.Alloc(int64(n * size))
 		if err != nil {
-			return nil, fmt.Errorf("Alloc(%d) for %s: %w", n*4, t.Name, err)
+			return nil, fmt.Errorf("Alloc(%d) for %s: %w", n*size, t.Name, err)
 		}
 		defer b.Free(buf)
 		words := make([]uint32, n)
 		for i := range words {
-			words[i] = sentinel
+			words[i] = sentinelOf(t.DType)
 		}
 		copy(words[t.Off:], in[k])
-		if err := b.Write(buf, 0, wordsToBytes(words)); err != nil {
+		if err := b.Write(buf, 0, wordsToBytes(words, size)); err != nil {
 			return nil, fmt.Errorf("Write %s: %w", t.Name, err)
 		}
 		views[k] = gpu.View{Buf: buf, Off: int64(t.Off), Len: int64(t.Len), DType: t.DType}
@@ -241,27 +263,37 @@ func (c *Case) Exec(b gpu.Backend, in [][]uint32) (bufs [][]uint32, err error) {
 	}
 	bufs = make([][]uint32, len(c.Tensors))
 	for k, t := range c.Tensors {
-		by := make([]byte, (t.Off+t.Len+guardTail)*4)
+		size := int(t.DType.Size())
+		by := make([]byte, (t.Off+t.Len+guardTail)*size)
 		if err := b.Read(views[k].Buf, 0, by); err != nil {
 			return nil, fmt.Errorf("Read %s: %w", t.Name, err)
 		}
-		bufs[k] = bytesToWords(by)
+		bufs[k] = bytesToWords(by, size)
 	}
 	return bufs, nil
 }
 
-func wordsToBytes(w []uint32) []byte {
-	b := make([]byte, 4*len(w))
+// wordsToBytes stores each word in size (4 or 2) little-endian bytes.
+func wordsToBytes(w []uint32, size int) []byte {
+	b := make([]byte, size*len(w))
 	for i, x := range w {
-		binary.LittleEndian.PutUint32(b[4*i:], x)
+		if size == 2 {
+			binary.LittleEndian.PutUint16(b[2*i:], uint16(x))
+		} else {
+			binary.LittleEndian.PutUint32(b[4*i:], x)
+		}
 	}
 	return b
 }
 
-func bytesToWords(b []byte) []uint32 {
-	w := make([]uint32, len(b)/4)
+func bytesToWords(b []byte, size int) []uint32 {
+	w := make([]uint32, len(b)/size)
 	for i := range w {
-		w[i] = binary.LittleEndian.Uint32(b[4*i:])
+		if size == 2 {
+			w[i] = uint32(binary.LittleEndian.Uint16(b[2*i:]))
+		} else {
+			w[i] = binary.LittleEndian.Uint32(b[4*i:])
+		}
 	}
 	return w
 }
@@ -294,7 +326,7 @@ func format(d gpu.DType, w uint32) string {
 	if d == gpu.I32 {
 		return fmt.Sprint(int32(w))
 	}
-	return fmt.Sprint(math.Float32frombits(w))
+	return fmt.Sprint(fromWord(d, w))
 }
 
 // Compare checks the buffers Exec returned against the expected view
@@ -312,7 +344,7 @@ func (c *Case) Compare(want, bufs [][]uint32) Report {
 			if i >= t.Off && i < t.Off+t.Len {
 				continue
 			}
-			if w != sentinel {
+			if w != sentinelOf(t.DType) {
 				r.Problems = append(r.Problems, fmt.Sprintf("%s: element %d of its buffer, outside the view [%d, %d), was overwritten with %#x",
 					t.Name, i, t.Off, t.Off+t.Len, w))
 				break
@@ -350,14 +382,14 @@ func (c *Case) Compare(want, bufs [][]uint32) Report {
 			b1 := min(b0+block, len(got))
 			scale := floor
 			for _, w := range wt[b0:b1] {
-				v := math.Abs(float64(math.Float32frombits(w)))
+				v := math.Abs(fromWord(t.DType, w))
 				if !math.IsInf(v, 0) && !math.IsNaN(v) {
 					scale = max(scale, v)
 				}
 			}
 			for i := b0; i < b1; i++ {
-				g := float64(math.Float32frombits(got[i]))
-				w := float64(math.Float32frombits(wt[i]))
+				g := fromWord(t.DType, got[i])
+				w := fromWord(t.DType, wt[i])
 				var e float64
 				switch {
 				case math.IsNaN(w):
@@ -436,8 +468,11 @@ func RunReference(t *testing.T, b gpu.Backend) {
 
 // RunParity runs every case of Cases on b and on ref with identical inputs
 // and compares b's outputs with ref's within the case tolerance.
-func RunParity(t *testing.T, b, ref gpu.Backend) {
-	for _, c := range Cases() {
+func RunParity(t *testing.T, b, ref gpu.Backend) { RunParityOf(t, b, ref, Cases()) }
+
+// RunParityOf is RunParity over the given cases.
+func RunParityOf(t *testing.T, b, ref gpu.Backend, cases []Case) {
+	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
 			in := c.Inputs()
 			rbufs, err := c.Exec(ref, in)

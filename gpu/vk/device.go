@@ -134,6 +134,15 @@ func newDevice(in *instance, idx int, pi physInfo) (*Device, error) {
 		QueueCreateInfoCount: 1,
 		PQueueCreateInfos:    qi,
 	}
+	// F16/BF16 views need 16-bit storage buffers (core in 1.1, a feature
+	// to enable).
+	if pi.info.Storage16 {
+		s16 := cAlloc(sizeSmallFeatures)
+		defer cFree(s16)
+		put32(s16, 0, stStorage16)
+		put32(s16, 16, 1) // storageBuffer16BitAccess
+		ci.PNext = s16
+	}
 	var dev vk.Device
 	var r vk.Result
 	withoutGC(func() { r = vk.CreateDevice(d.pd, &ci, nil, &dev) })

@@ -163,6 +163,9 @@ func init() {
 
 func gemmKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 	g := callAs[gpu.Gemm](c)
+	if err := d.need16("gemm", g.B); err != nil {
+		return nil, err
+	}
 	batch, lda, ldb, ldc, sa, sb, sc := g.Dims()
 	s := gemmShape{A: g.A, B: g.B, C: g.C, Bias: g.Bias,
 		batch: int64(batch), m: int64(g.M), n: int64(g.N), k: int64(g.K),
@@ -260,19 +263,25 @@ func (d *Device) gemmDispatch(s *gemmShape, t gemmTile, av, bv, cv, bias gpu.Vie
 		d.elemOff(av), d.elemOff(bv), d.elemOff(cv), offIfSet(d, bias),
 		uint32(sa), uint32(sb), uint32(sc), f32bits(alpha), f32bits(beta), flags}
 	groups := [3]uint32{uint32(ceilDiv(n, int64(t.bn))), uint32(ceilDiv(m, int64(t.bm))), uint32(nb)}
+	// 16-bit B runs the _h build of the same shader, B's type its last
+	// specialization constant.
+	var shader string
+	var spec []uint32
 	if t.cpu {
 		vecC := s.ldc%4 == 0 && sc%4 == 0 && d.elemOff(cv)%4 == 0 && (bias.Buf == nil || d.elemOff(bias)%4 == 0)
-		return dispatch{
-			shader: "gemm_cpu",
-			spec:   []uint32{t.bn / t.tn, t.tm, t.tn, b2u(s.ta), b2u(s.tb), b2u(vecA), b2u(vecB), b2u(vecC)},
-			binds:  []binding{rd(av), rd(bv), wr(cv), rd(bias)},
-			push:   push,
-			groups: groups,
-		}
+		shader = "gemm_cpu"
+		spec = []uint32{t.bn / t.tn, t.tm, t.tn, b2u(s.ta), b2u(s.tb), b2u(vecA), b2u(vecB), b2u(vecC)}
+	} else {
+		shader = "gemm"
+		spec = []uint32{t.threads(), t.bm, t.bn, t.bk, t.tm, t.tn, b2u(s.ta), b2u(s.tb), b2u(vecA), b2u(vecB), t.dbuf}
+	}
+	if bv.DType != gpu.F32 {
+		shader += "_h"
+		spec = append(spec, dtCode(bv.DType))
 	}
 	return dispatch{
-		shader: "gemm",
-		spec:   []uint32{t.threads(), t.bm, t.bn, t.bk, t.tm, t.tn, b2u(s.ta), b2u(s.tb), b2u(vecA), b2u(vecB), t.dbuf},
+		shader: shader,
+		spec:   spec,
 		binds:  []binding{rd(av), rd(bv), wr(cv), rd(bias)},
 		push:   push,
 		groups: groups,

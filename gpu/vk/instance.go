@@ -340,7 +340,8 @@ func (in *instance) describe(idx int) physInfo {
 			putPtr(s16, 8, f16)
 		}
 		callPD2(fn, pd, f2)
-		d.FP16 = get32(s16, 16) != 0 && get32(f16, 16) != 0
+		d.Storage16 = get32(s16, 16) != 0
+		d.FP16 = d.Storage16 && get32(f16, 16) != 0
 		cFree(f2)
 		cFree(s16)
 		cFree(f16)

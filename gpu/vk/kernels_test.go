@@ -28,8 +28,32 @@ func TestShaderSplitting(t *testing.T) {
 	runReference(t, d)
 }
 
-func runReference(t *testing.T, d *Device) {
+// TestGemmTiledShader runs the gemm cases through gemm.comp and gemm_h.comp,
+// the GPU-shaped kernels a CPU driver otherwise never gets (gemm_cpu.comp
+// replaces them there), with a small forced tile so that every shape
+// spans several tiles and ragged edges. Long cases are left out: the tiled
+// shader is slow on lavapipe.
+func TestGemmTiledShader(t *testing.T) {
+	d := openTest(t)
+	old := gemmTileEnv
+	gemmTileEnv = "32,32,8,4,4,1"
+	t.Cleanup(func() { gemmTileEnv = old })
+	var cases []paritytest.Case
 	for _, c := range paritytest.Cases() {
+		if c.Kernel == "gemm" && c.Tensors[2].Len < 20000 && c.Tensors[0].Len < 20000 {
+			cases = append(cases, c)
+		}
+	}
+	if len(cases) < 40 {
+		t.Fatalf("only %d gemm cases selected", len(cases))
+	}
+	runReferenceOf(t, d, cases)
+}
+
+func runReference(t *testing.T, d *Device) { runReferenceOf(t, d, paritytest.Cases()) }
+
+func runReferenceOf(t *testing.T, d *Device, cases []paritytest.Case) {
+	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
 			if _, ok := kernels[c.Kernel]; !ok {
 				t.Skipf("%s: no Vulkan dispatch", c.Kernel)

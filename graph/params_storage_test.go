@@ -1,0 +1,201 @@
+package graph
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"blip/gpu"
+	"blip/gpu/cpu"
+)
+
+// TestWeightStorage checks reduced-precision weights on both backends: an
+// inference plan of Linear (with bias and GELU) under SetStorage(F16/BF16)
+// gives what float64 arithmetic gives on the weights rounded to that type
+// (to fp32 accumulation accuracy) and not the fp32 result; a Param.Write
+// reaches the 16-bit copy before the next Run; a training plan reads the
+// copy in its forward and dX products, computes dW in fp32 and refreshes the
+// copy from the master weights every step.
+func TestWeightStorage(t *testing.T) {
+	backends := map[string]gpu.Backend{"cpu": cpu.New()}
+	defer backends["cpu"].Close()
+	backends["vulkan"] = openVulkan(t)
+	for name, be := range backends {
+		for _, dt := range []gpu.DType{gpu.F16, gpu.BF16} {
+			t.Run(name+"/"+dt.String(), func(t *testing.T) { testWeightStorage(t, be, dt) })
+		}
+	}
+}
+
+func testWeightStorage(t *testing.T, be gpu.Backend, dt gpu.DType) {
+	const rows, in, out = 5, 67, 33
+	r := rand.New(rand.NewPCG(1, uint64(dt)))
+	randn := func(n int, s float64) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(r.NormFloat64() * s)
+		}
+		return v
+	}
+	ps := NewParams()
+	w, err := ps.New("w", out, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := ps.New("b", out)
+	if err := ps.Alloc(be); err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Free()
+	wv, bv, xv := randn(out*in, 0.3), randn(out, 0.1), randn(rows*in, 1)
+	if err := w.Write(wv); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Write(bv); err != nil {
+		t.Fatal(err)
+	}
+	if err := ps.SetStorage(dt); err != nil {
+		t.Fatal(err)
+	}
+
+	g := New()
+	x := g.Input("x", gpu.F32, rows, in)
+	y := g.LinearAct(x, g.Param(w), g.Param(b), gpu.ActGELU)
+	plan, err := g.Compile(be, Config{Outputs: []*Tensor{y}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plan.Close()
+	run := func() []float32 {
+		t.Helper()
+		if err := plan.WriteF32(x, xv); err != nil {
+			t.Fatal(err)
+		}
+		if err := plan.Run(); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]float32, rows*out)
+		if err := plan.ReadF32(y, got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	ref := func(round bool) []float64 {
+		o := make([]float64, rows*out)
+		for i := range rows {
+			for j := range out {
+				s := float64(bv[j])
+				for k := range in {
+					wk := wv[j*in+k]
+					if round {
+						wk = gpu.Round(dt, wk)
+					}
+					s += float64(xv[i*in+k]) * float64(wk)
+				}
+				o[i*out+j] = s / 2 * (1 + math.Erf(s/math.Sqrt2))
+			}
+		}
+		return o
+	}
+	check := func(what string) {
+		t.Helper()
+		got := run()
+		low, full := ref(true), ref(false)
+		var errLow, gap float64
+		for i := range got {
+			errLow = math.Max(errLow, math.Abs(float64(got[i])-low[i]))
+			gap = math.Max(gap, math.Abs(low[i]-full[i]))
+		}
+		t.Logf("%s: max |y - y(rounded weights)| %.3g; rounding the weights moves y by %.3g", what, errLow, gap)
+		if errLow > 1e-5 {
+			t.Errorf("%s: output is %.3g from the product with %s weights", what, errLow, dt)
+		}
+		if gap < 100*errLow || gap < 1e-4 {
+			t.Errorf("%s: the case cannot tell %s from f32 weights (gap %.3g, error %.3g)", what, dt, gap, errLow)
+		}
+	}
+	check("first run")
+	wv = randn(out*in, 0.3)
+	if err := w.Write(wv); err != nil {
+		t.Fatal(err)
+	}
+	check("after Param.Write")
+
+	// Training: the forward product and dX read the 16-bit copy, dW is
+	// fp32; the copy follows the master weights even when they change
+	// behind Param.Write's back (as an optimiser step changes them).
+	tg := New()
+	tx := tg.Input("x", gpu.F32, rows, in)
+	ty := tg.Linear(tx, tg.Param(w), nil)
+	loss := tg.Sum(ty)
+	tp, err := tg.Compile(be, Config{Outputs: []*Tensor{ty}, Loss: loss, GradInputs: []*Tensor{tx}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tp.Close()
+	if err := tp.WriteF32(tx, xv); err != nil {
+		t.Fatal(err)
+	}
+	for step := range 2 {
+		if step == 1 {
+			wv = randn(out*in, 0.3)
+			if err := be.Write(w.Value().Buf, w.Value().ByteOff(), f32Bytes(wv)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := ps.ZeroGrad(); err != nil {
+			t.Fatal(err)
+		}
+		if err := tp.Run(); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]float32, rows*out)
+		dx := make([]float32, rows*in)
+		dw := make([]float32, out*in)
+		if err := tp.ReadF32(ty, got); err != nil {
+			t.Fatal(err)
+		}
+		if err := tp.ReadF32(tp.Grad(tx), dx); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.ReadGrad(dw); err != nil {
+			t.Fatal(err)
+		}
+		for i := range rows {
+			for j := range out {
+				var s float64
+				for k := range in {
+					s += float64(xv[i*in+k]) * float64(gpu.Round(dt, wv[j*in+k]))
+				}
+				if d := math.Abs(float64(got[i*out+j]) - s); d > 1e-5 {
+					t.Fatalf("training step %d: y[%d,%d] = %g, %s weights give %g", step, i, j, got[i*out+j], dt, s)
+				}
+			}
+			for k := range in {
+				var s float64 // dL/dx[i,k] = sum_j w[j,k] (dL/dy = 1)
+				for j := range out {
+					s += float64(gpu.Round(dt, wv[j*in+k]))
+				}
+				if d := math.Abs(float64(dx[i*in+k]) - s); d > 1e-5 {
+					t.Fatalf("training step %d: dx[%d,%d] = %g, %s weights give %g", step, i, k, dx[i*in+k], dt, s)
+				}
+			}
+		}
+		for j := range out {
+			for k := range in {
+				var s float64 // dL/dw[j,k] = sum_i x[i,k], exact fp32 inputs
+				for i := range rows {
+					s += float64(xv[i*in+k])
+				}
+				if d := math.Abs(float64(dw[j*in+k]) - s); d > 1e-5 {
+					t.Fatalf("training step %d: dw[%d,%d] = %g, want %g", step, j, k, dw[j*in+k], s)
+				}
+			}
+		}
+	}
+	// The inference plan sees the master weights the training step read.
+	check("after training steps")
+	if err := ps.SetStorage(gpu.I32); err == nil {
+		t.Error("SetStorage(i32) accepted")
+	}
+}
