@@ -258,6 +258,7 @@ func Cases() []Case {
 		ElementwiseCase("add", 577*768*8),
 		AttentionCase(32, 12, 577, 64, false),
 		withGPUOnly(AttentionCase(32, 12, 577, 64, true)),
+		AttentionDecodeCase(3, 12, 577, 64),
 	}
 }
 
@@ -326,6 +327,27 @@ func AttentionCase(b, h, t, d int, backward bool) Case {
 			bwd := gpu.AttentionBackward{Q: vs[0], K: vs[1], V: vs[2], O: vs[3], LSE: vs[4], DO: vs[5],
 				DQ: vs[6], DK: vs[7], DV: vs[8], AttentionShape: shape}
 			return Seq{fwd, bwd}, release(be, vs...), nil
+		},
+	}
+}
+
+// AttentionDecodeCase is one decoding step's cross-attention: one query
+// per (batch, head) over tk image tokens, as beam search runs it for every
+// new token (the split-K path on Vulkan). Its cost is reading K and V.
+func AttentionDecodeCase(b, h, tk, d int) Case {
+	q, kv := b*h*d, b*tk*h*d
+	return Case{
+		Name:  fmt.Sprintf("attention decode %dx%dx1x%dx%d", b, h, tk, d),
+		Flops: 4 * float64(b) * float64(h) * float64(tk) * float64(d),
+		Bytes: 4 * (2*float64(q) + 2*float64(kv)),
+		Torch: map[string]any{"op": "attention", "b": b, "h": h, "tq": 1, "t": tk, "d": d, "backward": false},
+		Build: func(be gpu.Backend) (gpu.Call, func(), error) {
+			vs, err := allocs(be, rand.New(rand.NewSource(5)), q, kv, kv, q)
+			if err != nil {
+				return nil, nil, err
+			}
+			shape := gpu.AttentionShape{B: b, H: h, Tq: 1, Tk: tk, D: d}
+			return gpu.Attention{Q: vs[0], K: vs[1], V: vs[2], O: vs[3], AttentionShape: shape}, release(be, vs...), nil
 		},
 	}
 }

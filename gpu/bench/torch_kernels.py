@@ -65,7 +65,9 @@ def build(t):
         # (B, H, T, D) tensors; fp32 picks the memory-efficient kernel on CUDA.
         # PyTorch < 2.0 has no fused attention: the reference is then what a
         # PyTorch model of that version runs (matmul, softmax, matmul).
-        q, k, v = (r(t["b"], t["h"], t["t"], t["d"]) for _ in range(3))
+        # tq (default t) queries over t keys: decoding steps have tq = 1.
+        q = r(t["b"], t["h"], t.get("tq", t["t"]), t["d"])
+        k, v = (r(t["b"], t["h"], t["t"], t["d"]) for _ in range(2))
         sdpa = getattr(F, "scaled_dot_product_attention", None)
         if sdpa is None:
             scale = t["d"] ** -0.5

@@ -530,6 +530,22 @@ func attentionCases() []Case {
 	both("strided_batches", attnCfg{AttentionShape: strided, Mask: padMask(-10000, 21, 5, 14)})
 	both("unaligned_off3", attnCfg{AttentionShape: sh(2, 3, 35, 35, 64), Off: 3, Mask: padMask(-10000, 35, 9)})
 
+	// Decoding against many keys (Tq <= 4, Tk >= 128: the Vulkan backend's
+	// split-K path): beam-3 cross-attention over 577 image tokens with
+	// chunks masked whole and in part, causal self-attention over a long
+	// cache, odd and unaligned head dimensions, strided layouts, empty rows.
+	fwd := func(name string, c attnCfg) { cs = append(cs, attentionCase(name, c)) }
+	fwd("split_cross_b3_tq1_tk577_mask", attnCfg{AttentionShape: sh(3, 12, 1, 577, 64), Mask: padMask(ninf, 577, 300, 130)})
+	fwd("split_cross_tq1_tk577_nolse", attnCfg{AttentionShape: sh(2, 12, 1, 577, 64), NoLSE: true})
+	fwd("split_self_tq1_tk130_causal", attnCfg{AttentionShape: causal(sh(2, 4, 1, 130, 64)), Mask: padMask(-10000, 130, 100)})
+	fwd("split_tq4_tk129_causal_d40", attnCfg{AttentionShape: causal(sh(2, 3, 4, 129, 40))})
+	fwd("split_tq3_tk200_d6_off3", attnCfg{AttentionShape: sh(2, 3, 3, 200, 6), Off: 3, Mask: padMask(-10000, 200, 77)})
+	fwd("split_tq2_tk150_d128_large", attnCfg{AttentionShape: sh(1, 2, 2, 150, 128), Std: 4})
+	fwd("split_fully_masked_batch", attnCfg{AttentionShape: sh(2, 2, 1, 128, 32), Mask: padMask(ninf, 128, 0)})
+	splitStrided := gpu.AttentionShape{B: 3, H: 2, Tq: 2, Tk: 150, D: 64, QTok: 132, KTok: 200, VTok: 136, OTok: 140,
+		QBatch: 2*132 + 4, KBatch: 150*200 + 8, VBatch: 150*136 + 4, OBatch: 2*140 + 12}
+	fwd("split_strided_batches", attnCfg{AttentionShape: splitStrided, Mask: padMask(-10000, 150, 149, 64)})
+
 	// Fully masked rows: every key of batch 1 is -Inf.
 	both("fully_masked_batch", attnCfg{AttentionShape: sh(2, 3, 9, 12, 32), Mask: padMask(ninf, 12, 0)})
 	both("fully_masked_causal", attnCfg{AttentionShape: causal(sh(2, 3, 20, 20, 64)), Mask: padMask(ninf, 20, 0)})

@@ -189,6 +189,9 @@ func attentionKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 	if err != nil {
 		return nil, err
 	}
+	if useSplit(s) {
+		return attentionSplit(d, a, nb, ts)
+	}
 	hasMask, hasLSE := a.Mask.Buf != nil, a.LSE.Buf != nil
 	flags := attnFlags(s, hasMask, hasLSE)
 	tiles := int(ceilDiv(int64(s.Tq), int64(t.rows)))

@@ -34,6 +34,7 @@ type Device struct {
 	blocks            []*block
 	nextBlockID       uint64
 	deferred          []*buffer // freed while work was pending
+	scratch           *buffer   // kernels' partial results (attention_split.go)
 	peakUsed          int64
 	staging           *block // host-visible bounce buffer for unmapped memory
 

@@ -222,6 +222,12 @@ const storageUsage = vk.BufferUsageStorageBufferBit | vk.BufferUsageTransferSrcB
 func (d *Device) Alloc(n int64) (gpu.Buffer, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.alloc(n, true)
+}
+
+// alloc is Alloc with d.mu held; zero false leaves the contents undefined
+// (scratch that is written before it is read).
+func (d *Device) alloc(n int64, zero bool) (*buffer, error) {
 	if n <= 0 || n > maxAlloc {
 		return nil, fmt.Errorf("vulkan alloc: %d bytes is not a valid size", n)
 	}
@@ -250,6 +256,9 @@ func (d *Device) Alloc(n int64) (gpu.Buffer, error) {
 	}
 	d.peakUsed = max(d.peakUsed, used)
 	// Zero-fill: memory may be reused from freed tensors.
+	if !zero {
+		return buf, nil
+	}
 	if blk.mapped != nil && !d.pendingWork() {
 		clear(unsafe.Slice((*byte)(unsafe.Add(blk.mapped, off)), a))
 	} else if err := d.fill(buf, 0, a, 0); err != nil {
@@ -267,6 +276,11 @@ func (d *Device) Free(gb gpu.Buffer) {
 	if !ok || b.dev != d || b.freed {
 		return
 	}
+	d.free(b)
+}
+
+// free is Free with d.mu held.
+func (d *Device) free(b *buffer) {
 	b.freed = true
 	if d.pendingWork() {
 		d.deferred = append(d.deferred, b)
