@@ -59,8 +59,14 @@ type TextAttention struct {
 // values come from kv (x itself for self-attention). mask is an additive
 // (B, Tk) key mask or nil; causal hides later positions.
 func (m *TextAttention) Forward(g *graph.Graph, x, kv, mask *graph.Tensor, causal bool) *graph.Tensor {
-	q := m.Query.Forward(g, x, gpu.ActNone)
 	k, v := m.KeyValue(g, kv)
+	return m.Attend(g, x, k, v, mask, causal)
+}
+
+// Attend is Forward with the keys and values already projected (KeyValue's
+// k and v, computed once and reused).
+func (m *TextAttention) Attend(g *graph.Graph, x, k, v, mask *graph.Tensor, causal bool) *graph.Tensor {
+	q := m.Query.Forward(g, x, gpu.ActNone)
 	a := g.Attention(q, k, v, graph.AttentionOpts{Heads: m.Heads, Mask: mask, Causal: causal})
 	return m.Output(g, a, x)
 }
@@ -183,6 +189,10 @@ type TextInput struct {
 	// ImageMask is an f32 (B, N) keep-mask over image tokens, or nil for
 	// all of them (what BLIP always passes).
 	ImageMask *graph.Tensor
+	// CrossKV, instead of Image, gives layer i's cross-attention keys and
+	// values (KeyValue of the image states, (B, N, H) each), computed
+	// elsewhere once per image.
+	CrossKV func(layer int) (k, v *graph.Tensor)
 }
 
 // Forward returns the last hidden states (B, T, H) for ids (B, T) i32.
@@ -211,12 +221,17 @@ func (m *TextModel) Encode(g *graph.Graph, x *graph.Tensor, in TextInput) *graph
 	for i, layer := range m.Layers {
 		end := g.Scope(fmt.Sprintf("layer.%d", i))
 		x = layer.Attention.Forward(g, x, x, mask, in.Causal)
-		if in.Image != nil {
+		if in.Image != nil || in.CrossKV != nil {
 			if layer.CrossAttention == nil {
 				end()
-				return g.Reshape(in.Image, 0) // records an error: no cross-attention weights
+				return g.Reshape(x, 0) // records an error: no cross-attention weights
 			}
-			x = layer.CrossAttention.Forward(g, x, in.Image, imask, false)
+			if in.CrossKV != nil {
+				k, v := in.CrossKV(i)
+				x = layer.CrossAttention.Attend(g, x, k, v, imask, false)
+			} else {
+				x = layer.CrossAttention.Forward(g, x, in.Image, imask, false)
+			}
 		}
 		x = layer.FeedForward(g, x)
 		end()
