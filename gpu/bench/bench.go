@@ -48,17 +48,29 @@ func alloc(b gpu.Backend, n int, d gpu.DType, rng *rand.Rand, vocab int) (gpu.Vi
 		return gpu.View{}, err
 	}
 	data := make([]float32, n)
-	if d == gpu.I32 {
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(&data[0])), 4*n)
+	switch d {
+	case gpu.I32:
 		ids := unsafe.Slice((*int32)(unsafe.Pointer(&data[0])), n)
 		for i := range ids {
 			ids[i] = int32(rng.Intn(vocab))
 		}
-	} else {
+	case gpu.F16, gpu.BF16:
+		h := unsafe.Slice((*uint16)(unsafe.Pointer(&data[0])), n)
+		for i := range h {
+			if d == gpu.F16 {
+				h[i] = gpu.F32ToF16(float32(rng.NormFloat64()))
+			} else {
+				h[i] = gpu.F32ToBF16(float32(rng.NormFloat64()))
+			}
+		}
+		raw = raw[:2*n]
+	default:
 		for i := range data {
 			data[i] = float32(rng.NormFloat64())
 		}
 	}
-	if err := b.Write(buf, 0, unsafe.Slice((*byte)(unsafe.Pointer(&data[0])), 4*n)); err != nil {
+	if err := b.Write(buf, 0, raw); err != nil {
 		b.Free(buf)
 		return gpu.View{}, err
 	}
@@ -141,16 +153,47 @@ func GemmCase(m, n, k int, transB, bias bool, act gpu.Act) Case {
 	return gemmCase(m, n, k, false, transB, bias, act)
 }
 
-// ParseGemm is a GEMM case from "MxNxK" or "MxNxK:ab", a and b being 1 for
-// a transposed A or B (the shapes of `blip bench kernels --gemm`).
+// ParseGemm is a GEMM case from "MxNxK", "MxNxK:ab" or "MxNxK:ab:f16" (or
+// bf16), a and b being 1 for a transposed A or B and the last part B's
+// storage (the shapes of `blip bench kernels --gemm`). PyTorch's reference
+// for a 16-bit B multiplies in that type (torch.matmul on half tensors).
 func ParseGemm(spec string) (Case, error) {
-	shape, tr, _ := strings.Cut(spec, ":")
+	shape, rest, _ := strings.Cut(spec, ":")
+	tr, dt, _ := strings.Cut(rest, ":")
 	var m, n, k int
-	if _, err := fmt.Sscanf(shape, "%dx%dx%d", &m, &n, &k); err != nil || m < 1 || n < 1 || k < 1 ||
+	bt := map[string]gpu.DType{"": gpu.F32, "f32": gpu.F32, "f16": gpu.F16, "bf16": gpu.BF16}
+	b, okType := bt[dt]
+	if _, err := fmt.Sscanf(shape, "%dx%dx%d", &m, &n, &k); err != nil || m < 1 || n < 1 || k < 1 || !okType ||
 		(tr != "" && (len(tr) != 2 || strings.Trim(tr, "01") != "")) {
-		return Case{}, fmt.Errorf("--gemm %q: want MxNxK or MxNxK:ab with a, b in {0, 1}", spec)
+		return Case{}, fmt.Errorf("--gemm %q: want MxNxK, MxNxK:ab or MxNxK:ab:f16|bf16 with a, b in {0, 1}", spec)
 	}
-	return gemmCase(m, n, k, tr != "" && tr[0] == '1', tr != "" && tr[1] == '1', false, gpu.ActNone), nil
+	c := gemmCase(m, n, k, tr != "" && tr[0] == '1', tr != "" && tr[1] == '1', false, gpu.ActNone)
+	if b != gpu.F32 {
+		c = halfB(c, b)
+	}
+	return c, nil
+}
+
+// halfB turns a GEMM case into one with B stored as d (f16 or bf16).
+func halfB(c Case, d gpu.DType) Case {
+	c.Name += " B " + d.String()
+	c.Torch["dtype"] = map[gpu.DType]string{gpu.F16: "float16", gpu.BF16: "bfloat16"}[d]
+	build := c.Build
+	c.Build = func(b gpu.Backend) (gpu.Call, func(), error) {
+		call, rel, err := build(b)
+		if err != nil {
+			return nil, nil, err
+		}
+		g := call.(gpu.Gemm)
+		h, err := alloc(b, int(g.B.Len), d, rand.New(rand.NewSource(6)), 0)
+		if err != nil {
+			rel()
+			return nil, nil, err
+		}
+		g.B = h
+		return g, func() { rel(); release(b, h)() }, nil
+	}
+	return c
 }
 
 func gemmCase(m, n, k int, transA, transB, bias bool, act gpu.Act) Case {

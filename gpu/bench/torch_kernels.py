@@ -29,6 +29,11 @@ def sync():
 def build(t):
     op = t["op"]
     r = lambda *s: torch.randn(*s, device=dev)
+    if op == "gemm" and t.get("dtype"):
+        # 16-bit storage: both operands in that type, as torch.matmul runs
+        # half models (fp32 accumulation on tensor cores).
+        dt = getattr(torch, t["dtype"])
+        r = lambda *s: torch.randn(*s, device=dev).to(dt)
     if op == "gemm":
         m, n, k = t["m"], t["n"], t["k"]
         if t.get("trans_a"):

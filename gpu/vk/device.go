@@ -5,6 +5,7 @@ package vk
 
 import (
 	"fmt"
+	"os"
 	"sync"
 	"unsafe"
 
@@ -35,6 +36,7 @@ type Device struct {
 	nextBlockID       uint64
 	deferred          []*buffer // freed while work was pending
 	scratch           *buffer   // kernels' partial results (attention_split.go)
+	coop              bool      // gemm_coop.comp enabled (gemm_coop.go)
 	peakUsed          int64
 	staging           *block // host-visible bounce buffer for unmapped memory
 
@@ -143,10 +145,40 @@ func newDevice(in *instance, idx int, pi physInfo) (*Device, error) {
 		put32(s16, 0, stStorage16)
 		put32(s16, 16, 1) // storageBuffer16BitAccess
 		ci.PNext = s16
+		if pi.coopNV && coopOptIn {
+			// gemm_coop.comp: cooperative matrices, f16 arithmetic, the
+			// Vulkan memory model.
+			f16, vmm, coop := cAlloc(sizeSmallFeatures), cAlloc(sizeSmallFeatures), cAlloc(sizeSmallFeatures)
+			defer cFree(f16)
+			defer cFree(vmm)
+			defer cFree(coop)
+			put32(f16, 0, stFloat16Int8)
+			put32(f16, 16, 1) // shaderFloat16
+			put32(vmm, 0, stMemoryModel)
+			put32(vmm, 16, 1) // vulkanMemoryModel
+			put32(coop, 0, stCoopMatNV)
+			put32(coop, 16, 1) // cooperativeMatrix
+			putPtr(s16, 8, f16)
+			putPtr(f16, 8, vmm)
+			putPtr(vmm, 8, coop)
+			exts := []string{cstr("VK_NV_cooperative_matrix"), cstr("VK_KHR_vulkan_memory_model"), cstr("VK_KHR_shader_float16_int8")}
+			ci.EnabledExtensionCount = uint32(len(exts))
+			ci.PpEnabledExtensionNames = exts
+			d.coop = true
+		}
 	}
 	var dev vk.Device
 	var r vk.Result
 	withoutGC(func() { r = vk.CreateDevice(d.pd, &ci, nil, &dev) })
+	if r != vk.Success && d.coop {
+		// A driver that lists the features but refuses them: go on
+		// without the tensor-core GEMM.
+		fmt.Fprintf(os.Stderr, "blip: %s: vkCreateDevice with cooperative matrices failed (%d); continuing without them\n", pi.info.Name, r)
+		d.coop = false
+		ci.EnabledExtensionCount, ci.PpEnabledExtensionNames = 0, nil
+		putPtr(ci.PNext, 8, nil) // the 16-bit storage features alone
+		withoutGC(func() { r = vk.CreateDevice(d.pd, &ci, nil, &dev) })
+	}
 	if err := check("vkCreateDevice", r); err != nil {
 		return nil, err
 	}

@@ -24,6 +24,7 @@ type gemmTile struct {
 	bm, bn, bk, tm, tn uint32
 	dbuf               uint32 // two shared buffers
 	cpu                bool
+	coop               bool // gemm_coop.comp (gemm_coop.go)
 	eff                float64
 }
 
@@ -176,6 +177,9 @@ func gemmKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 		alpha = 1
 	}
 	t := d.pickTile(batch, g.M, g.N)
+	if d.useCoop(g) {
+		t = coopTile
+	}
 	limit := d.limitElems()
 	fits := func(nb, mc, nc int64) bool {
 		return s.spanA(nb, mc) <= limit && s.spanB(nb, nc) <= limit && s.spanC(nb, mc, nc) <= limit
@@ -263,6 +267,9 @@ func (d *Device) gemmDispatch(s *gemmShape, t gemmTile, av, bv, cv, bias gpu.Vie
 		d.elemOff(av), d.elemOff(bv), d.elemOff(cv), offIfSet(d, bias),
 		uint32(sa), uint32(sb), uint32(sc), f32bits(alpha), f32bits(beta), flags}
 	groups := [3]uint32{uint32(ceilDiv(n, int64(t.bn))), uint32(ceilDiv(m, int64(t.bm))), uint32(nb)}
+	if t.coop {
+		return d.coopDispatch(s, av, bv, cv, bias, push, groups)
+	}
 	// 16-bit B runs the _h build of the same shader, B's type its last
 	// specialization constant.
 	var shader string

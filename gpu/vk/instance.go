@@ -198,6 +198,7 @@ type physInfo struct {
 	queueFamily uint32
 	tsBits      uint32
 	apiVersion  uint32
+	coopNV      bool // gemm_coop.comp can run (features present)
 }
 
 func deviceExtensions(pd vk.PhysicalDevice) map[string]bool {
@@ -224,6 +225,8 @@ const (
 	stStorage16       = 1000083000
 	stFloat16Int8     = 1000082000
 	stMemBudget       = 1000237000
+	stMemoryModel     = 1000211000 // VkPhysicalDeviceVulkanMemoryModelFeatures
+	stCoopMatNV       = 1000249000 // VkPhysicalDeviceCooperativeMatrixFeaturesNV
 	sizeProps2        = 1024
 	sizeFeatures2     = 256
 	sizeMemProps2     = 16 + 520
@@ -335,16 +338,35 @@ func (in *instance) describe(idx int) physInfo {
 		put32(f2, 0, stFeatures2)
 		put32(s16, 0, stStorage16)
 		putPtr(f2, 8, s16)
+		vmm := cAlloc(sizeSmallFeatures)
+		coop := cAlloc(sizeSmallFeatures)
+		tail := s16
 		if v12 || pi.exts["VK_KHR_shader_float16_int8"] {
 			put32(f16, 0, stFloat16Int8)
-			putPtr(s16, 8, f16)
+			putPtr(tail, 8, f16)
+			tail = f16
+		}
+		if pi.exts["VK_KHR_vulkan_memory_model"] {
+			put32(vmm, 0, stMemoryModel)
+			putPtr(tail, 8, vmm)
+			tail = vmm
+		}
+		if pi.exts["VK_NV_cooperative_matrix"] {
+			put32(coop, 0, stCoopMatNV)
+			putPtr(tail, 8, coop)
 		}
 		callPD2(fn, pd, f2)
 		d.Storage16 = get32(s16, 16) != 0
 		d.FP16 = d.Storage16 && get32(f16, 16) != 0
-		cFree(f2)
-		cFree(s16)
-		cFree(f16)
+		// What gemm_coop.comp needs: NV cooperative matrices, f16
+		// arithmetic and the Vulkan memory model, each as an extension
+		// (the instance is 1.1).
+		pi.coopNV = d.FP16 && pi.exts["VK_KHR_shader_float16_int8"] &&
+			get32(vmm, 0) == stMemoryModel && get32(vmm, 16) != 0 &&
+			get32(coop, 0) == stCoopMatNV && get32(coop, 16) != 0
+		for _, p := range []unsafe.Pointer{f2, s16, f16, vmm, coop} {
+			cFree(p)
+		}
 	}
 	pi.info = d
 	return pi
