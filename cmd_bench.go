@@ -33,7 +33,7 @@ func benchCmd() *cli.Command {
 				&cli.DurationFlag{Name: "min-time", Value: 500 * time.Millisecond, Usage: "minimum timed duration per case"},
 			},
 			Action: benchKernels,
-		}, benchCaptionCmd(), benchPretrainCmd()},
+		}, benchCaptionCmd(), benchPretrainCmd(), benchModelCmd()},
 	}
 }
 
