@@ -48,8 +48,10 @@ func actDeriv(act gpu.Act, x float64, fromOutput bool) float64 {
 		return 1 - t*t
 	case act == gpu.ActGELU:
 		// Phi(x) + x*phi(x); the second term is 0 where phi underflows
-		// (also for x = ±Inf).
-		cdf := 0.5 * math.Erfc(-x/math.Sqrt2)
+		// (also for x = ±Inf). Phi through gelu's erf32 (absolute error
+		// below 2e-7, against float32 gradients) at half the cost of
+		// math.Erfc, which dominated the CPU backward of GELU layers.
+		cdf := 0.5 * (1 + erf32(x*(1/math.Sqrt2)))
 		pdf := math.Exp(-0.5*x*x) / math.Sqrt(2*math.Pi)
 		if pdf == 0 {
 			return cdf
