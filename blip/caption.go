@@ -8,13 +8,42 @@ import (
 
 // ImageStates runs the vision encoder on a batch of preprocessed images
 // (batch*3*S*S CHW floats, as data/preprocess gives them) and returns the
-// last hidden states, (batch, N+1, C) row-major.
+// last hidden states, (batch, N+1, C) row-major. The compiled plan of the
+// last batch size is kept for the next call (captioning, serving and
+// CapFilt call this once per batch).
 func (m *Model) ImageStates(be gpu.Backend, pixels []float32, batch int) ([]float32, error) {
 	v := &m.Config.VisionConfig
 	patches, err := Patchify(pixels, batch, v)
 	if err != nil {
 		return nil, err
 	}
+	vp := m.vision
+	if vp == nil || vp.be != be || vp.batch != batch {
+		m.closeVisionPlan()
+		if vp, err = m.newVisionPlan(be, batch); err != nil {
+			return nil, err
+		}
+		m.vision = vp
+	}
+	states := make([]float32, batch*v.NumPositions()*v.HiddenSize)
+	for _, err := range []error{vp.plan.WriteF32(vp.in, patches), vp.plan.Run(), vp.plan.ReadF32(vp.out, states)} {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return states, nil
+}
+
+// visionPlan is ImageStates' compiled vision encoder for one batch size.
+type visionPlan struct {
+	be      gpu.Backend
+	batch   int
+	plan    *graph.Plan
+	in, out *graph.Tensor
+}
+
+func (m *Model) newVisionPlan(be gpu.Backend, batch int) (*visionPlan, error) {
+	v := &m.Config.VisionConfig
 	g := graph.New()
 	in := g.Input("patches", gpu.F32, batch, v.NumPatches(), v.NumChannels*v.PatchSize*v.PatchSize)
 	out, err := m.VisionForward(g, in)
@@ -25,14 +54,14 @@ func (m *Model) ImageStates(be gpu.Backend, pixels []float32, batch int) ([]floa
 	if err != nil {
 		return nil, err
 	}
-	defer plan.Close()
-	states := make([]float32, batch*v.NumPositions()*v.HiddenSize)
-	for _, err := range []error{plan.WriteF32(in, patches), plan.Run(), plan.ReadF32(out, states)} {
-		if err != nil {
-			return nil, err
-		}
+	return &visionPlan{be: be, batch: batch, plan: plan, in: in, out: out}, nil
+}
+
+func (m *Model) closeVisionPlan() {
+	if m.vision != nil {
+		m.vision.plan.Close()
+		m.vision = nil
 	}
-	return states, nil
 }
 
 // imageEncoderStates wraps image states (items, N+1, C) as the encoder

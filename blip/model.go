@@ -28,6 +28,10 @@ type Model struct {
 	// and shape, so each caption call does not compile them again. A Model
 	// decodes one generation at a time.
 	decChains map[chainKey]*decChain
+	// vision is ImageStates' plan for the last batch size, cross the
+	// captioning cross-cache plan (caption_cache.go).
+	vision *visionPlan
+	cross  *crossKVPlan
 }
 
 type chainKey struct {
@@ -81,6 +85,8 @@ func (m *Model) Close() {
 		c.close()
 	}
 	m.decChains = nil
+	m.closeVisionPlan()
+	m.closeCrossKVPlan()
 	m.Params.Free()
 }
 
