@@ -109,7 +109,7 @@ func attention(a gpu.Attention) {
 				}
 				var sum float64
 				for j := 0; j < n; j++ {
-					p := float32(math.Exp(float64(z[j] - m)))
+					p := expf(z[j] - m)
 					sum += float64(p)
 					if p != 0 {
 						axpy32(p, v.row(b, j, h), orow)

@@ -54,7 +54,7 @@ func attentionBlocked(a gpu.Attention) {
 					}
 					var sum float64
 					for j := 0; j < n; j++ {
-						p := float32(math.Exp(float64(zr[j] - m)))
+						p := expf(zr[j] - m)
 						zr[j] = p
 						sum += float64(p)
 					}

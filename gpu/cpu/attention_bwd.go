@@ -39,7 +39,7 @@ func attentionBackward(a gpu.AttentionBackward) {
 				n, _ := scores(s, k, mask, qrow, b, h, i, scale, z)
 				delta := dot32(dorow, o.row(b, i, h))
 				for j := 0; j < n; j++ {
-					p := float32(math.Exp(float64(z[j] - l)))
+					p := expf(z[j] - l)
 					if p == 0 {
 						continue
 					}
