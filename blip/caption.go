@@ -17,13 +17,18 @@ func (m *Model) ImageStates(be gpu.Backend, pixels []float32, batch int) ([]floa
 	if err != nil {
 		return nil, err
 	}
-	vp := m.vision
-	if vp == nil || vp.be != be || vp.batch != batch {
-		m.closeVisionPlan()
-		if vp, err = m.newVisionPlan(be, batch); err != nil {
-			return nil, err
+	vp, err := m.vision.get(be, batch, func() (*graph.Plan, *graph.Tensor, *graph.Tensor, error) {
+		g := graph.New()
+		in := g.Input("patches", gpu.F32, batch, v.NumPatches(), v.NumChannels*v.PatchSize*v.PatchSize)
+		out, err := m.VisionForward(g, in)
+		if err != nil {
+			return nil, nil, nil, err
 		}
-		m.vision = vp
+		p, err := g.Compile(be, graph.Config{Outputs: []*graph.Tensor{out}, DropoutOff: true})
+		return p, in, out, err
+	})
+	if err != nil {
+		return nil, err
 	}
 	states := make([]float32, batch*v.NumPositions()*v.HiddenSize)
 	for _, err := range []error{vp.plan.WriteF32(vp.in, patches), vp.plan.Run(), vp.plan.ReadF32(vp.out, states)} {
@@ -34,34 +39,36 @@ func (m *Model) ImageStates(be gpu.Backend, pixels []float32, batch int) ([]floa
 	return states, nil
 }
 
-// visionPlan is ImageStates' compiled vision encoder for one batch size.
-type visionPlan struct {
+// planSlot keeps the compiled plan of one batch size (the last asked
+// for) with its input and output: captioning, serving and CapFilt run the
+// same shapes batch after batch.
+type planSlot struct {
 	be      gpu.Backend
-	batch   int
+	n       int
 	plan    *graph.Plan
 	in, out *graph.Tensor
 }
 
-func (m *Model) newVisionPlan(be gpu.Backend, batch int) (*visionPlan, error) {
-	v := &m.Config.VisionConfig
-	g := graph.New()
-	in := g.Input("patches", gpu.F32, batch, v.NumPatches(), v.NumChannels*v.PatchSize*v.PatchSize)
-	out, err := m.VisionForward(g, in)
+// get returns the slot's plan for (be, n), compiling it with build when
+// the slot holds another or none.
+func (s *planSlot) get(be gpu.Backend, n int, build func() (*graph.Plan, *graph.Tensor, *graph.Tensor, error)) (*planSlot, error) {
+	if s.plan != nil && s.be == be && s.n == n {
+		return s, nil
+	}
+	s.close()
+	p, in, out, err := build()
 	if err != nil {
 		return nil, err
 	}
-	plan, err := g.Compile(be, graph.Config{Outputs: []*graph.Tensor{out}, DropoutOff: true})
-	if err != nil {
-		return nil, err
-	}
-	return &visionPlan{be: be, batch: batch, plan: plan, in: in, out: out}, nil
+	*s = planSlot{be: be, n: n, plan: p, in: in, out: out}
+	return s, nil
 }
 
-func (m *Model) closeVisionPlan() {
-	if m.vision != nil {
-		m.vision.plan.Close()
-		m.vision = nil
+func (s *planSlot) close() {
+	if s.plan != nil {
+		s.plan.Close()
 	}
+	*s = planSlot{}
 }
 
 // imageEncoderStates wraps image states (items, N+1, C) as the encoder

@@ -15,7 +15,7 @@ import (
 // Where things live (all device buffers, H = text hidden size, L layers,
 // N1 = image tokens):
 //
-//   - crossKVPlan's output: every image's cross-attention keys and values,
+//   - the Model's cross plan's output: every image's cross-attention keys and values,
 //     (items, 2L, N1, H) (k of layer 0, v of layer 0, k of layer 1, ...),
 //     computed once per image by one plan run. Rows are not given copies
 //     (transformers expands them per beam): the cross-attention is
@@ -55,7 +55,7 @@ type kvStepper struct {
 	layers int
 	hint   int // initial self-cache capacity in tokens
 
-	crossKV gpu.View // (items, 2L, N1, H), the output of the Model's crossKVPlan
+	crossKV gpu.View // (items, 2L, N1, H), the output of the Model's cross plan
 
 	self    [2]gpu.Buffer // (rowsCap, 2L, cap, H)
 	rowsCap int
@@ -99,69 +99,39 @@ func newKVStepper(m *Model, be gpu.Backend, images []float32, items, capHint int
 	if s.h%s.heads != 0 || s.h/s.heads > gpu.MaxAttentionHeadDim {
 		return nil, fmt.Errorf("blip: KV cache: hidden size %d over %d heads is not supported", s.h, s.heads)
 	}
-	cp := m.cross
-	if cp == nil || cp.be != be || cp.items != items {
-		m.closeCrossKVPlan()
-		var err error
-		if cp, err = m.newCrossKVPlan(be, items); err != nil {
-			return nil, err
+	cp, err := m.cross.get(be, items, func() (*graph.Plan, *graph.Tensor, *graph.Tensor, error) {
+		g := graph.New()
+		img := g.Input("image_states", gpu.F32, items, v.NumPositions(), v.HiddenSize)
+		var kvs []*graph.Tensor
+		for i, l := range m.TextDecoder.Bert.Layers {
+			if l.CrossAttention == nil {
+				return nil, nil, nil, fmt.Errorf("blip: KV cache: layer %d has no cross-attention", i)
+			}
+			end := g.Scope(fmt.Sprintf("text_decoder.layer.%d.crossattention", i))
+			k, v := l.CrossAttention.KeyValue(g, img)
+			kvs = append(kvs, k, v)
+			end()
 		}
-		m.cross = cp
+		out := g.Concat(1, kvs...)
+		if err := g.Err(); err != nil {
+			return nil, nil, nil, err
+		}
+		p, err := g.Compile(be, graph.Config{Outputs: []*graph.Tensor{out}, DropoutOff: true})
+		return p, img, out, err
+	})
+	if err != nil {
+		return nil, err
 	}
-	if err := cp.plan.WriteF32(cp.img, images); err != nil {
+	if err := cp.plan.WriteF32(cp.in, images); err != nil {
 		return nil, err
 	}
 	if err := cp.plan.Run(); err != nil {
 		return nil, err
 	}
-	var err error
 	if s.crossKV, err = cp.plan.View(cp.out); err != nil {
 		return nil, err
 	}
 	return s, nil
-}
-
-// crossKVPlan projects the image states of items images to every decoder
-// layer's cross-attention keys and values, (items, 2L, N1, H). The Model
-// keeps the one of the last batch size: its output is the cross cache of
-// the generation under way.
-type crossKVPlan struct {
-	be       gpu.Backend
-	items    int
-	plan     *graph.Plan
-	img, out *graph.Tensor
-}
-
-func (m *Model) newCrossKVPlan(be gpu.Backend, items int) (*crossKVPlan, error) {
-	v := &m.Config.VisionConfig
-	g := graph.New()
-	img := g.Input("image_states", gpu.F32, items, v.NumPositions(), v.HiddenSize)
-	var kvs []*graph.Tensor
-	for i, l := range m.TextDecoder.Bert.Layers {
-		if l.CrossAttention == nil {
-			return nil, fmt.Errorf("blip: KV cache: layer %d has no cross-attention", i)
-		}
-		end := g.Scope(fmt.Sprintf("text_decoder.layer.%d.crossattention", i))
-		k, v := l.CrossAttention.KeyValue(g, img)
-		kvs = append(kvs, k, v)
-		end()
-	}
-	out := g.Concat(1, kvs...)
-	if err := g.Err(); err != nil {
-		return nil, err
-	}
-	p, err := g.Compile(be, graph.Config{Outputs: []*graph.Tensor{out}, DropoutOff: true})
-	if err != nil {
-		return nil, err
-	}
-	return &crossKVPlan{be: be, items: items, plan: p, img: img, out: out}, nil
-}
-
-func (m *Model) closeCrossKVPlan() {
-	if m.cross != nil {
-		m.cross.plan.Close()
-		m.cross = nil
-	}
 }
 
 func (c *decChain) close() {

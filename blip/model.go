@@ -28,10 +28,9 @@ type Model struct {
 	// and shape, so each caption call does not compile them again. A Model
 	// decodes one generation at a time.
 	decChains map[chainKey]*decChain
-	// vision is ImageStates' plan for the last batch size, cross the
-	// captioning cross-cache plan (caption_cache.go).
-	vision *visionPlan
-	cross  *crossKVPlan
+	// vision is ImageStates' plan, cross the projection of image states to
+	// the decoder's cross-attention keys and values (caption_cache.go).
+	vision, cross planSlot
 }
 
 type chainKey struct {
@@ -85,8 +84,8 @@ func (m *Model) Close() {
 		c.close()
 	}
 	m.decChains = nil
-	m.closeVisionPlan()
-	m.closeCrossKVPlan()
+	m.vision.close()
+	m.cross.close()
 	m.Params.Free()
 }
 

@@ -34,8 +34,8 @@ func (m *Model) SetPrecision(dt gpu.DType) error {
 		c.close()
 	}
 	m.decChains = nil
-	m.closeVisionPlan()
-	m.closeCrossKVPlan()
+	m.vision.close()
+	m.cross.close()
 	return nil
 }
 

@@ -22,26 +22,16 @@ func init() {
 			return v.Slice(off, n)
 		}
 		if a.DBias.Buf == nil {
-			n := int64(a.Rows) * int64(a.Cols)
-			wg := d.flatThreads()
-			chunk := d.flatChunk(wg)
-			var out []dispatch
-			for s := int64(0); s < n; s += chunk {
-				m := min(chunk, n-s)
+			return d.flatDispatches("act_bwd", int64(a.Rows)*int64(a.Cols), func(s, m int64, wg uint32, g [3]uint32) dispatch {
 				x, dy, dx := slice(a.X, s, m), a.DY.Slice(s, m), a.DX.Slice(s, m)
-				g, err := d.grid("act_bwd", ceilDiv(m, int64(wg)))
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, dispatch{
+				return dispatch{
 					shader: "act_bwd",
 					spec:   spec(wg, 0),
 					binds:  []binding{rd(x), rd(dy), wr(dx), {}},
 					push:   []uint32{uint32(m), 1, offIfSet(d, x), d.elemOff(dy), d.elemOff(dx), 0, 0, 0, 0},
 					groups: g,
-				})
-			}
-			return out, nil
+				}
+			})
 		}
 		rows, cols := a.Rows, int64(a.Cols)
 		wg := int64(d.rowThreads())

@@ -9,27 +9,17 @@ import (
 func init() {
 	kernels["adamw"] = func(d *Device, c gpu.Call) ([]dispatch, error) {
 		a := callAs[gpu.AdamW](c)
-		n := int64(a.N)
-		wg := d.flatThreads()
-		chunk := d.flatChunk(wg)
 		decay, step, bc2sqrt, gscale := a.Scalars()
-		var out []dispatch
-		for s := int64(0); s < n; s += chunk {
-			m := min(chunk, n-s)
+		return d.flatDispatches("adamw", int64(a.N), func(s, m int64, wg uint32, grid [3]uint32) dispatch {
 			p, g, mv, v := a.Param.Slice(s, m), a.Grad.Slice(s, m), a.M.Slice(s, m), a.V.Slice(s, m)
-			grid, err := d.grid("adamw", ceilDiv(m, int64(wg)))
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, dispatch{
+			return dispatch{
 				shader: "adamw",
 				spec:   []uint32{wg},
 				binds:  []binding{wr(p), rd(g), wr(mv), wr(v)},
 				push: []uint32{uint32(m), d.elemOff(p), d.elemOff(g), d.elemOff(mv), d.elemOff(v),
 					f32bits(a.Beta1), f32bits(a.Beta2), f32bits(a.Eps), f32bits(decay), f32bits(step), f32bits(bc2sqrt), f32bits(gscale)},
 				groups: grid,
-			})
-		}
-		return out, nil
+			}
+		})
 	}
 }

@@ -28,26 +28,16 @@ func castKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 	if err := d.need16("cast", k.X, k.Y); err != nil {
 		return nil, err
 	}
-	n := int64(k.N)
-	wg := d.flatThreads()
-	chunk := d.flatChunk(wg)
-	var out []dispatch
-	for s := int64(0); s < n; s += chunk {
-		m := min(chunk, n-s)
+	return d.flatDispatches("cast", int64(k.N), func(s, m int64, wg uint32, g [3]uint32) dispatch {
 		x, y := k.X.Slice(s, m), k.Y.Slice(s, m)
-		g, err := d.grid("cast", ceilDiv(m, int64(wg)))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, dispatch{
+		return dispatch{
 			shader: "cast",
 			spec:   []uint32{wg, dtCode(x.DType), dtCode(y.DType)},
 			binds:  []binding{rd(x), wr(y)},
 			push:   []uint32{uint32(m), d.elemOff(x), d.elemOff(y)},
 			groups: g,
-		})
-	}
-	return out, nil
+		}
+	})
 }
 
 // need16 refuses 16-bit views on a device without 16-bit storage buffers.

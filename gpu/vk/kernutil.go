@@ -40,6 +40,25 @@ func (d *Device) flatChunk(wg uint32) int64 {
 	return min(d.limitElems(), d.maxGridGroups()*int64(wg)&^3)
 }
 
+// flatDispatches splits n elements into the ranges one dispatch of an
+// elementwise kernel (one invocation per element) may cover, and has build
+// make the dispatch of each range [s, s+m) for workgroups of wg and the
+// given grid.
+func (d *Device) flatDispatches(kernel string, n int64, build func(s, m int64, wg uint32, groups [3]uint32) dispatch) ([]dispatch, error) {
+	wg := d.flatThreads()
+	chunk := d.flatChunk(wg)
+	var out []dispatch
+	for s := int64(0); s < n; s += chunk {
+		m := min(chunk, n-s)
+		g, err := d.grid(kernel, ceilDiv(m, int64(wg)))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, build(s, m, wg, g))
+	}
+	return out, nil
+}
+
 // isCPU tells CPU Vulkan drivers (lavapipe) from GPUs: they get smaller
 // workgroups and gemm_cpu.comp.
 func (d *Device) isCPU() bool {
