@@ -37,13 +37,11 @@ func attentionBlocked(a gpu.Attention) {
 					i := i0 + r
 					zr := z[r*s.Tk : (r+1)*s.Tk]
 					n := visibleKeys(s, i)
-					m := float32(math.Inf(-1))
-					for j := 0; j < n; j++ {
-						if mask != nil {
-							zr[j] += mask[b*s.Tk+j]
-						}
-						m = max(m, zr[j])
+					var mrow []float32
+					if mask != nil {
+						mrow = mask[b*s.Tk : b*s.Tk+n]
 					}
+					m := maskedMax(zr[:n], mrow)
 					if n == 0 || math.IsInf(float64(m), -1) {
 						clear(zr)
 						inv[r] = 0
@@ -52,12 +50,7 @@ func attentionBlocked(a gpu.Attention) {
 						}
 						continue
 					}
-					var sum float64
-					for j := 0; j < n; j++ {
-						p := expf(zr[j] - m)
-						zr[j] = p
-						sum += float64(p)
-					}
+					sum := expShiftSum(zr[:n], m)
 					clear(zr[n:])
 					inv[r] = float32(1 / sum)
 					if lse != nil {
@@ -75,4 +68,68 @@ func attentionBlocked(a gpu.Attention) {
 			}
 		}
 	})
+}
+
+// maskedMax adds mask (nil: none) to z and returns the maximum, NaN if any
+// element is NaN (as max would give). Four independent maxima keep the
+// loop free of a serial dependency.
+func maskedMax(z, mask []float32) float32 {
+	if mask != nil {
+		mask = mask[:len(z)]
+		for j, v := range mask {
+			z[j] += v
+		}
+	}
+	inf := float32(math.Inf(-1))
+	m0, m1, m2, m3 := inf, inf, inf, inf
+	nan := false
+	j := 0
+	for ; j+4 <= len(z); j += 4 {
+		v := z[j : j+4 : j+4]
+		if v[0] > m0 {
+			m0 = v[0]
+		}
+		if v[1] > m1 {
+			m1 = v[1]
+		}
+		if v[2] > m2 {
+			m2 = v[2]
+		}
+		if v[3] > m3 {
+			m3 = v[3]
+		}
+		nan = nan || v[0] != v[0] || v[1] != v[1] || v[2] != v[2] || v[3] != v[3]
+	}
+	for ; j < len(z); j++ {
+		if z[j] > m0 {
+			m0 = z[j]
+		}
+		nan = nan || z[j] != z[j]
+	}
+	if nan {
+		return float32(math.NaN())
+	}
+	return max(max(m0, m1), max(m2, m3))
+}
+
+// expShiftSum replaces z by exp(z - m) and returns the sum in float64, in
+// four interleaved partial sums.
+func expShiftSum(z []float32, m float32) float64 {
+	var s0, s1, s2, s3 float64
+	j := 0
+	for ; j+4 <= len(z); j += 4 {
+		v := z[j : j+4 : j+4]
+		p0, p1, p2, p3 := expf(v[0]-m), expf(v[1]-m), expf(v[2]-m), expf(v[3]-m)
+		v[0], v[1], v[2], v[3] = p0, p1, p2, p3
+		s0 += float64(p0)
+		s1 += float64(p1)
+		s2 += float64(p2)
+		s3 += float64(p3)
+	}
+	for ; j < len(z); j++ {
+		p := expf(z[j] - m)
+		z[j] = p
+		s0 += float64(p)
+	}
+	return (s0 + s1) + (s2 + s3)
 }
