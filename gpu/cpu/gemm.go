@@ -66,6 +66,11 @@ func gemm(g gpu.Gemm) {
 		switch {
 		case !epilogue:
 			sgemm(g.TransA, g.TransB, M, N, K, alpha, a, lda, bm, ldb, g.Beta, c, ldc)
+		case g.Beta == 0 && useKernel && M >= minKernelRows:
+			// The epilogue runs per tile inside the blocked SGEMM.
+			sgemmBlocked(g.TransA, g.TransB, M, N, K, alpha, a, lda, bm, ldb, 0, c, ldc, func(r0, r1, c0, c1 int) {
+				epilogueTile(c, ldc, r0, r1, c0, c1, bias, g.Act)
+			})
 		case g.Beta == 0:
 			sgemm(g.TransA, g.TransB, M, N, K, alpha, a, lda, bm, ldb, 0, c, ldc)
 			epilogueRows(c, ldc, nil, 0, M, N, bias, g.Act, 0)
@@ -116,7 +121,7 @@ func sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []fl
 	// Packing costs O(k*n) whatever m is: below minKernelRows rows gonum,
 	// which reads B in place, is faster.
 	if useKernel && m >= minKernelRows {
-		sgemmBlocked(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		sgemmBlocked(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
 		return
 	}
 	if tA {
@@ -173,6 +178,25 @@ func epilogueRows(c []float32, ldc int, t []float32, ldt, M, N int, bias []float
 			}
 		}
 	})
+}
+
+// epilogueTile applies bias and act to rows r0..r1-1, columns c0..c1-1
+// of c (ldc), in place.
+func epilogueTile(c []float32, ldc, r0, r1, c0, c1 int, bias []float32, act gpu.Act) {
+	var b []float32
+	if bias != nil {
+		b = bias[c0:c1]
+	}
+	for i := r0; i < r1; i++ {
+		ci := c[i*ldc+c0 : i*ldc+c1]
+		for j := range ci {
+			v := ci[j]
+			if b != nil {
+				v += b[j]
+			}
+			ci[j] = activate(v, act)
+		}
+	}
 }
 
 func activate(v float32, act gpu.Act) float32 {

@@ -22,7 +22,11 @@ const (
 // sgemmBlocked computes C = alpha*op(A)@op(B) + beta*C for row-major C (m x
 // n, leading dimension ldc); op(A) is (m x k), A stored (k x m) when tA, and
 // op(B) is (k x n), B stored (n x k) when tB. With beta 0, C is not read.
-func sgemmBlocked(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+//
+// epi, if set, is called once per finished tile of C (rows r0..r1-1,
+// columns c0..c1-1) by the worker that computed it, while the tile is
+// still in its cache: a bias/activation epilogue costs no extra pass over C.
+func sgemmBlocked(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, epi func(r0, r1, c0, c1 int)) {
 	if beta != 1 {
 		parallel(m, int64(m)*int64(n), func(r0, r1 int) {
 			for i := r0; i < r1; i++ {
@@ -86,6 +90,9 @@ func sgemmBlocked(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int,
 						}
 					}
 				}
+			}
+			if epi != nil && pc+kb == k {
+				epi(ic, ic+mb, jc, jc+nb)
 			}
 		}
 		if workers == 1 {
