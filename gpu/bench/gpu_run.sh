@@ -51,8 +51,12 @@ PY
 fi
 
 if has model; then
-  echo "== blip bench model next to HF transformers (same command), fp32 then fp16 weights"
-  timeout 150 bin/blip --backend vulkan bench model --size base --quick --torch python3 --torch-device cuda 2>&1 | tail -n 14 | tee "$OUT/model_fp32.txt"
-  BLIP_COOPMAT=1 timeout 100 bin/blip --backend vulkan --precision fp16 bench model --size base --quick --torch python3 --torch-device cuda \
-    --only caption1,beam3,caption-batch,vit,itm 2>&1 | tail -n 12 | tee "$OUT/model_fp16.txt"
+  # In groups, so that a timeout loses one group's table, not all of them.
+  echo "== blip bench model next to HF transformers (same command per group), fp32"
+  for only in caption1,beam3,caption-batch vit,itm train-caption,pretrain; do
+    timeout 70 bin/blip --backend vulkan bench model --size base --quick --torch python3 --torch-device cuda --only $only 2>&1 | tail -n 8 | tee -a "$OUT/model_fp32.txt"
+  done
+  echo "== the same with fp16 weights (BLIP_COOPMAT=1: tensor cores where they work)"
+  BLIP_COOPMAT=1 timeout 80 bin/blip --backend vulkan --precision fp16 bench model --size base --quick --torch python3 --torch-device cuda \
+    --only caption1,caption-batch,vit,itm 2>&1 | tail -n 10 | tee "$OUT/model_fp16.txt"
 fi
