@@ -24,7 +24,7 @@ has() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
 
 if has vk; then
   echo "== vulkan tests on the GPU"
-  BLIP_REQUIRE_VULKAN=1 timeout 150 bin/vk.test -test.count=1 -test.timeout 140s 2>&1 | tail -n 40 | tee "$OUT/vktest.txt"
+  BLIP_REQUIRE_VULKAN=1 timeout 120 bin/vk.test -test.count=1 -test.timeout 110s 2>&1 | tail -n 40 | tee "$OUT/vktest.txt"
 fi
 
 if has coop; then
