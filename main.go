@@ -70,12 +70,17 @@ func applyPrecision(c *cli.Context, ms ...*blip.Model) error {
 	if err != nil {
 		return fmt.Errorf("--precision: %w", err)
 	}
+	noted := false
 	for _, m := range ms {
 		if m == nil {
 			continue
 		}
 		if err := m.SetPrecision(dt); err != nil {
 			return err
+		}
+		if be := m.Params.Backend(); dt != gpu.F32 && be != nil && be.Info().Backend == "cpu" && !noted {
+			fmt.Fprintf(os.Stderr, "blip: --precision %s on the CPU backend widens the weights in every product: slower than fp32 here (it halves weight bytes on GPUs)\n", c.String("precision"))
+			noted = true
 		}
 	}
 	return nil
