@@ -41,6 +41,7 @@ func deviceInfo() gpu.DeviceInfo {
 		Driver:       runtime.Version(),
 		MemoryBytes:  physicalMemory(),
 		MaxBindBytes: allocLimit(),
+		Storage16:    true, // F16/BF16 views, widened in the kernels
 		Timestamps:   true,
 	}
 }
