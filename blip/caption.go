@@ -18,14 +18,7 @@ func (m *Model) ImageStates(be gpu.Backend, pixels []float32, batch int) ([]floa
 		return nil, err
 	}
 	vp, err := m.vision.get(be, batch, func() (*graph.Plan, *graph.Tensor, *graph.Tensor, error) {
-		g := graph.New()
-		in := g.Input("patches", gpu.F32, batch, v.NumPatches(), v.NumChannels*v.PatchSize*v.PatchSize)
-		out, err := m.VisionForward(g, in)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		p, err := g.Compile(be, graph.Config{Outputs: []*graph.Tensor{out}, DropoutOff: true})
-		return p, in, out, err
+		return m.VisionPlan(be, batch)
 	})
 	if err != nil {
 		return nil, err
@@ -37,6 +30,20 @@ func (m *Model) ImageStates(be gpu.Backend, pixels []float32, batch int) ([]floa
 		}
 	}
 	return states, nil
+}
+
+// VisionPlan compiles the vision encoder for batch images: the plan, its
+// patches input (Patchify's layout) and its last hidden states output.
+func (m *Model) VisionPlan(be gpu.Backend, batch int) (plan *graph.Plan, patches, states *graph.Tensor, err error) {
+	v := &m.Config.VisionConfig
+	g := graph.New()
+	in := g.Input("patches", gpu.F32, batch, v.NumPatches(), v.NumChannels*v.PatchSize*v.PatchSize)
+	out, err := m.VisionForward(g, in)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	p, err := g.Compile(be, graph.Config{Outputs: []*graph.Tensor{out}, DropoutOff: true})
+	return p, in, out, err
 }
 
 // planSlot keeps the compiled plan of one batch size (the last asked

@@ -64,18 +64,7 @@ func TestGenerateMatchesTransformers(t *testing.T) {
 		t.Run(bc.name, func(t *testing.T) {
 			be := bc.open(t)
 			m := loadTiny(t, "tiny-captioning", be)
-			cases := []struct {
-				name    string
-				cfg     func(*generate.Config)
-				prompts [][]int32
-				want    [][]int32
-			}{
-				{"greedy", func(c *generate.Config) { c.MaxLength = 12 }, nil, want.Greedy.IDs},
-				{"beam3", func(c *generate.Config) { c.NumBeams, c.MaxLength, c.MinLength = 3, 12, 5 }, nil, want.Beam3.IDs},
-				{"greedy_len20", func(c *generate.Config) { c.MaxNewTokens, c.MinNewTokens = 20, 20 }, nil, want.GreedyLen20.IDs},
-				{"prompt_greedy", func(c *generate.Config) { c.MaxLength = 12 }, want.PromptGreedy.PromptIDs, want.PromptGreedy.IDs},
-			}
-			for _, c := range cases {
+			for _, c := range want.cases() {
 				cfg := m.CaptionConfig()
 				c.cfg(&cfg)
 				out, err := m.GenerateCaptions(be, pixels, 4, c.prompts, cfg)
@@ -90,6 +79,26 @@ func TestGenerateMatchesTransformers(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// captionCase is one generation of the golden captions: the search, the
+// prompts and transformers' token ids.
+type captionCase struct {
+	name    string
+	cfg     func(*generate.Config)
+	prompts [][]int32
+	want    [][]int32
+}
+
+// cases are the golden generations: greedy, beam 3 with a minimum length,
+// 20 forced new tokens, and greedy after a prompt.
+func (g goldenCaptions) cases() []captionCase {
+	return []captionCase{
+		{"greedy", func(c *generate.Config) { c.MaxLength = 12 }, nil, g.Greedy.IDs},
+		{"beam3", func(c *generate.Config) { c.NumBeams, c.MaxLength, c.MinLength = 3, 12, 5 }, nil, g.Beam3.IDs},
+		{"greedy_len20", func(c *generate.Config) { c.MaxNewTokens, c.MinNewTokens = 20, 20 }, nil, g.GreedyLen20.IDs},
+		{"prompt_greedy", func(c *generate.Config) { c.MaxLength = 12 }, g.PromptGreedy.PromptIDs, g.PromptGreedy.IDs},
 	}
 }
 

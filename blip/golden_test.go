@@ -28,6 +28,23 @@ func openGolden(t *testing.T) *golden {
 	return &golden{t, f}
 }
 
+// texts are the golden ITM texts, tokenised ([CLS] ... [SEP]) without
+// their padding.
+func (g *golden) texts() [][]int32 {
+	s := g.shape("itm.input_ids")
+	b, tt := s[0], s[1]
+	ids, mask := g.i32("itm.input_ids"), g.i32("itm.attention_mask")
+	texts := make([][]int32, b)
+	for j := range b {
+		for k := range tt {
+			if mask[j*tt+k] == 1 {
+				texts[j] = append(texts[j], ids[j*tt+k])
+			}
+		}
+	}
+	return texts
+}
+
 func (g *golden) has(name string) bool { _, ok := g.f.Info(name); return ok }
 
 func (g *golden) f32(name string) []float32 {

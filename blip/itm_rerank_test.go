@@ -13,17 +13,8 @@ import (
 // over other states that leaves a slot of the first call unused.
 func TestITMScorerMatchesMatchTexts(t *testing.T) {
 	gd := openGolden(t)
-	s := gd.shape("itm.input_ids")
-	b, tt := s[0], s[1]
-	ids, mask := gd.i32("itm.input_ids"), gd.i32("itm.attention_mask")
-	texts := make([][]int32, b)
-	for j := range b {
-		for k := range tt {
-			if mask[j*tt+k] == 1 {
-				texts[j] = append(texts[j], ids[j*tt+k])
-			}
-		}
-	}
+	texts := gd.texts()
+	b := len(texts)
 	pixels := gd.f32("pixel_values")
 	for _, bc := range backends {
 		t.Run(bc.name, func(t *testing.T) {
@@ -37,7 +28,7 @@ func TestITMScorerMatchesMatchTexts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sc, err := m.NewITMScorer(be, b+1, 3, tt+2)
+			sc, err := m.NewITMScorer(be, b+1, 3, gd.shape("itm.input_ids")[1]+2)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -21,6 +21,12 @@ func ParsePrecision(s string) (gpu.DType, error) {
 	return gpu.F32, fmt.Errorf("precision %q: want fp32, fp16 or bf16", s)
 }
 
+// IsPrecision reports whether ParsePrecision accepts s.
+func IsPrecision(s string) bool {
+	_, err := ParsePrecision(s)
+	return err == nil
+}
+
 // SetPrecision selects the storage of the model's linear-layer weights for
 // inference: gpu.F32, or gpu.F16 / gpu.BF16, which keeps a 16-bit copy of
 // the weights that every product reads (half the weight bytes; activations,

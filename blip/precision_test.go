@@ -3,7 +3,6 @@ package blip
 import (
 	"testing"
 
-	"blip/blip/generate"
 	"blip/gpu"
 )
 
@@ -55,17 +54,7 @@ func TestPrecisionGolden(t *testing.T) {
 				if err := mc.SetPrecision(dt); err != nil {
 					t.Fatal(err)
 				}
-				for _, c := range []struct {
-					name    string
-					cfg     func(*generate.Config)
-					prompts [][]int32
-					want    [][]int32
-				}{
-					{"greedy", func(c *generate.Config) { c.MaxLength = 12 }, nil, want.Greedy.IDs},
-					{"beam3", func(c *generate.Config) { c.NumBeams, c.MaxLength, c.MinLength = 3, 12, 5 }, nil, want.Beam3.IDs},
-					{"greedy_len20", func(c *generate.Config) { c.MaxNewTokens, c.MinNewTokens = 20, 20 }, nil, want.GreedyLen20.IDs},
-					{"prompt_greedy", func(c *generate.Config) { c.MaxLength = 12 }, want.PromptGreedy.PromptIDs, want.PromptGreedy.IDs},
-				} {
+				for _, c := range want.cases() {
 					cfg := mc.CaptionConfig()
 					c.cfg(&cfg)
 					out, err := mc.GenerateCaptions(be, pixels, 4, c.prompts, cfg)

@@ -9,17 +9,8 @@ import (
 // and ITC cosines, and the embeddings' dot products are the cosines.
 func TestMatchTextsGolden(t *testing.T) {
 	gd := openGolden(t)
-	s := gd.shape("itm.input_ids")
-	b, tt := s[0], s[1]
-	ids, mask := gd.i32("itm.input_ids"), gd.i32("itm.attention_mask")
-	texts := make([][]int32, b)
-	for j := range b {
-		for k := range tt {
-			if mask[j*tt+k] == 1 {
-				texts[j] = append(texts[j], ids[j*tt+k])
-			}
-		}
-	}
+	texts := gd.texts()
+	b := len(texts)
 	pixels := gd.f32("pixel_values")
 	for _, bc := range backends {
 		t.Run(bc.name, func(t *testing.T) {

@@ -13,9 +13,6 @@
 // Workgroup (x, y, z) computes rows m0 = y*TM .. +TM-1 of batch z, and its
 // invocation i columns n0 = (x*NT + i)*TN .. +TN-1.
 #extension GL_EXT_control_flow_attributes : require
-#ifdef HALF_B
-#include "half.glsl"
-#endif
 #include "common.glsl"
 
 layout(local_size_x_id = 0) in;
@@ -27,27 +24,11 @@ layout(constant_id = 4) const uint TRANS_B = 0;  // B stored (N, K)
 layout(constant_id = 5) const uint VEC_A = 0;    // vec4 loads of A (contiguous dim, lda, offsets % 4 == 0)
 layout(constant_id = 6) const uint VEC_B = 0;    // vec4 loads of B
 layout(constant_id = 7) const uint VEC_C = 0;    // vec4 access of C and Bias (ldc, offsets % 4 == 0)
-#ifdef HALF_B
-layout(constant_id = 8) const uint BT = DT_F16; // B's type
-#endif
 
 layout(binding = 0) readonly buffer BufA { float A_[]; };
 layout(binding = 0) readonly buffer BufA4 { vec4 A4_[]; };
-#ifdef HALF_B
-// B in 16 bits (weights), widened on load: BT is DT_F16 or DT_BF16.
-layout(binding = 1) readonly buffer BufB { uint16_t B_[]; };
-layout(binding = 1) readonly buffer BufB4 { u16vec4 B4_[]; };
-float LDB(uint i) { return widen16(BT, uint(B_[i])); }
-vec4 LDB4(uint i) {
-    uvec4 u = uvec4(B4_[i]);
-    return vec4(widen16(BT, u.x), widen16(BT, u.y), widen16(BT, u.z), widen16(BT, u.w));
-}
-#else
-layout(binding = 1) readonly buffer BufB { float B_[]; };
-layout(binding = 1) readonly buffer BufB4 { vec4 B4_[]; };
-#define LDB(i) B_[i]
-#define LDB4(i) B4_[i]
-#endif
+#define GEMM_BT_ID 8
+#include "gemm_b.glsl"
 layout(binding = 2) buffer BufC { float C_[]; };
 layout(binding = 2) buffer BufC4 { vec4 C4_[]; };
 layout(binding = 3) readonly buffer BufBias { float Bias_[]; };

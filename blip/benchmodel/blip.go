@@ -11,7 +11,6 @@ import (
 	"blip/blip/finetune"
 	"blip/blip/pretrain"
 	"blip/gpu"
-	"blip/graph"
 )
 
 // Timing is one implementation's figure for a workload: seconds per call
@@ -184,23 +183,10 @@ func timeGenerate(be gpu.Backend, m *blip.Model, w Workload, reps int) (float64,
 	return sec, short, err
 }
 
-// visionPlan compiles the ViT forward for batch images.
-func visionPlan(be gpu.Backend, m *blip.Model, batch int) (*graph.Plan, *graph.Tensor, *graph.Tensor, error) {
-	v := &m.Config.VisionConfig
-	g := graph.New()
-	in := g.Input("patches", gpu.F32, batch, v.NumPatches(), v.NumChannels*v.PatchSize*v.PatchSize)
-	out, err := m.VisionForward(g, in)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	p, err := g.Compile(be, graph.Config{Outputs: []*graph.Tensor{out}, DropoutOff: true})
-	return p, in, out, err
-}
-
 // timeVision times the ViT forward alone: the images are on the device
 // and the states stay there, as a PyTorch forward of device tensors.
 func timeVision(be gpu.Backend, m *blip.Model, w Workload, reps int) (float64, error) {
-	p, in, _, err := visionPlan(be, m, w.Batch)
+	p, in, _, err := m.VisionPlan(be, w.Batch)
 	if err != nil {
 		return 0, err
 	}
@@ -225,7 +211,7 @@ const itmChunk = 32
 func timeITM(be gpu.Backend, m *blip.Model, w Workload, reps int) (float64, error) {
 	v := &m.Config.VisionConfig
 	chunk := min(w.Batch, itmChunk)
-	p, in, out, err := visionPlan(be, m, chunk)
+	p, in, out, err := m.VisionPlan(be, chunk)
 	if err != nil {
 		return 0, err
 	}

@@ -205,7 +205,7 @@ func (c *Config) Validate() error {
 		return bad("warmup_steps", c.WarmupSteps, "must be >= 0")
 	case !(c.LabelSmoothing >= 0 && c.LabelSmoothing < 1):
 		return bad("label_smoothing", c.LabelSmoothing, "must be in [0, 1)")
-	case !validPrecision(c.Precision):
+	case !blip.IsPrecision(c.Precision):
 		return bad("precision", fmt.Sprintf("%q", c.Precision), "must be fp32, fp16 or bf16")
 	case !(c.Dropout >= 0 && c.Dropout < 1):
 		return bad("dropout", c.Dropout, "must be in [0, 1)")
@@ -239,9 +239,4 @@ func (c *Config) Validate() error {
 		return bad("checkpoint_every", c.CheckpointEvery, "must be >= 0")
 	}
 	return nil
-}
-
-func validPrecision(s string) bool {
-	_, err := blip.ParsePrecision(s)
-	return err == nil
 }

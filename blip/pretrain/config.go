@@ -189,7 +189,7 @@ func (c *Config) Validate() error {
 		return bad("fixed_temp", c.FixedTemp, "must be 0 (learned) or in [0.001, 0.5]")
 	case !(c.LabelSmoothing >= 0 && c.LabelSmoothing < 1):
 		return bad("label_smoothing", c.LabelSmoothing, "must be in [0, 1)")
-	case !validPrecision(c.Precision):
+	case !blip.IsPrecision(c.Precision):
 		return bad("precision", fmt.Sprintf("%q", c.Precision), "must be fp32, fp16 or bf16")
 	case !(c.Dropout >= 0 && c.Dropout < 1):
 		return bad("dropout", c.Dropout, "must be in [0, 1)")
@@ -238,9 +238,4 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
-}
-
-func validPrecision(s string) bool {
-	_, err := blip.ParsePrecision(s)
-	return err == nil
 }

@@ -170,6 +170,19 @@ func (d *Device) attnGrid(rowTiles, heads int, f func(tile0, ntile, head0, nhead
 	}
 }
 
+// attnMaskLSE returns the mask and LSE views of batches b0..b0+n-1 (unset
+// views where the call has none).
+func attnMaskLSE(a gpu.Attention, b0, n int) (mask, lse gpu.View) {
+	s := a.AttentionShape
+	if a.Mask.Buf != nil {
+		mask = a.Mask.Slice(int64(b0)*int64(s.Tk), int64(n)*int64(s.Tk))
+	}
+	if a.LSE.Buf != nil {
+		lse = a.LSE.Slice(int64(b0)*int64(s.H)*int64(s.Tq), int64(n)*int64(s.H)*int64(s.Tq))
+	}
+	return mask, lse
+}
+
 func attnFlags(s gpu.AttentionShape, mask, lse bool) uint32 {
 	return b2u(mask) | b2u(s.Causal)<<1 | b2u(lse)<<2
 }
@@ -199,13 +212,7 @@ func attentionKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 	for b0 := 0; b0 < s.B; b0 += nb {
 		n := min(nb, s.B-b0)
 		q, kk, v, o := ts[0].chunk(s, b0, n), ts[1].chunk(s, b0, n), ts[2].chunk(s, b0, n), ts[3].chunk(s, b0, n)
-		var mask, lse gpu.View
-		if hasMask {
-			mask = a.Mask.Slice(int64(b0)*int64(s.Tk), int64(n)*int64(s.Tk))
-		}
-		if hasLSE {
-			lse = a.LSE.Slice(int64(b0)*int64(s.H)*int64(s.Tq), int64(n)*int64(s.H)*int64(s.Tq))
-		}
+		mask, lse := attnMaskLSE(a, b0, n)
 		vec := d.attnVec(s, ls, q, kk, v, o)
 		spec := []uint32{t.threads(), t.rows, t.cols, dp, b2u(vec), d.attnShuffle()}
 		d.attnGrid(tiles, s.H, func(tile0, ntile, head0, nhead int) {

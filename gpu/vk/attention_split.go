@@ -77,13 +77,7 @@ func attentionSplit(d *Device, a gpu.Attention, nb int, ts []attnTensorView) ([]
 	for b0 := 0; b0 < s.B; b0 += nb {
 		n := min(nb, s.B-b0)
 		q, kk, v, o := ts[0].chunk(s, b0, n), ts[1].chunk(s, b0, n), ts[2].chunk(s, b0, n), ts[3].chunk(s, b0, n)
-		var mask, lse gpu.View
-		if hasMask {
-			mask = a.Mask.Slice(int64(b0)*int64(s.Tk), int64(n)*int64(s.Tk))
-		}
-		if hasLSE {
-			lse = a.LSE.Slice(int64(b0)*int64(s.H)*int64(s.Tq), int64(n)*int64(s.H)*int64(s.Tq))
-		}
+		mask, lse := attnMaskLSE(a, b0, n)
 		vec := d.attnVec(s, ls, q, kk)
 		pv := part.Slice(0, int64(n)*int64(s.H)*int64(s.Tq)*int64(chunks)*rec)
 		for mode, rows := range []int{chunks, s.Tq} {
