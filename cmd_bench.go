@@ -48,6 +48,19 @@ type benchRow struct {
 	Info       json.RawMessage `json:"-"`
 }
 
+// torchDevice is --torch-device, with auto resolved: cuda when blip runs on
+// a GPU, else cpu.
+func torchDevice(c *cli.Context, onGPU bool) string {
+	dev := c.String("torch-device")
+	if dev == "auto" {
+		dev = "cpu"
+		if onGPU {
+			dev = "cuda"
+		}
+	}
+	return dev
+}
+
 func findTorchPython() string {
 	for _, p := range []string{"/usr/bin/python3", "python3"} {
 		path, err := exec.LookPath(p)
@@ -105,13 +118,7 @@ func benchKernels(c *cli.Context) error {
 		py = findTorchPython()
 	}
 	if py != "" {
-		dev := c.String("torch-device")
-		if dev == "auto" {
-			dev = "cpu"
-			if onGPU {
-				dev = "cuda"
-			}
-		}
+		dev := torchDevice(c, onGPU)
 		torch, err = bench.RunTorch(py, dev, cases, minTime)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "blip: PyTorch reference skipped:", err)

@@ -107,13 +107,7 @@ func benchModel(c *cli.Context) error {
 		}
 	}
 	if py != "" {
-		dev := c.String("torch-device")
-		if dev == "auto" {
-			dev = "cpu"
-			if onGPU {
-				dev = "cuda"
-			}
-		}
+		dev := torchDevice(c, onGPU)
 		torch, err = benchmodel.RunTorch(benchmodel.TorchOptions{Python: py, Device: dev, Impl: impl, Reps: reps, Progress: progress}, models, ws)
 		if err != nil {
 			rep.TorchError = err.Error()
