@@ -132,7 +132,20 @@ func sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []fl
 		t = blas.Trans
 	}
 	// gonum zeroes C first when beta is 0, so garbage in C is not read.
-	blas32.Sgemm(blas.NoTrans, t, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	// With few rows the product streams B once and gonum runs it on one
+	// core: the columns are split across the cores instead (decoding's
+	// matrix-vector products are bandwidth-bound).
+	work := int64(m) * int64(n) * int64(k)
+	if work < 1<<20 {
+		work = 0 // goroutines cost more than they save below ~100 µs
+	}
+	parallel(n, work, func(j0, j1 int) {
+		bj := b[j0:]
+		if tB {
+			bj = b[j0*ldb:]
+		}
+		blas32.Sgemm(blas.NoTrans, t, m, j1-j0, k, alpha, a, lda, bj, ldb, beta, c[j0:], ldc)
+	})
 }
 
 // transpose copies a (rows, cols) matrix with leading dimension ld into a
