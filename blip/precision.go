@@ -21,6 +21,18 @@ func ParsePrecision(s string) (gpu.DType, error) {
 	return gpu.F32, fmt.Errorf("precision %q: want fp32, fp16 or bf16", s)
 }
 
+// PrecisionName spells d as ParsePrecision reads it and the training
+// configs' "precision" setting holds it: fp32, fp16 or bf16.
+func PrecisionName(d gpu.DType) string {
+	switch d {
+	case gpu.F16:
+		return "fp16"
+	case gpu.BF16:
+		return "bf16"
+	}
+	return "fp32"
+}
+
 // IsPrecision reports whether ParsePrecision accepts s.
 func IsPrecision(s string) bool {
 	_, err := ParsePrecision(s)

@@ -37,14 +37,7 @@ layout(binding = 0) readonly buffer BufA4 { vec4 A4_[]; };
 layout(binding = 2) buffer BufC { float C_[]; };
 layout(binding = 3) readonly buffer BufBias { float Bias_[]; };
 
-layout(push_constant) uniform Push {
-    uint M, N, K;
-    uint lda, ldb, ldc;
-    uint offA, offB, offC, offBias;
-    uint strideA, strideB, strideC;
-    float alpha, beta;
-    uint flags; // bit 0: bias; bits 1..2: activation (gpu.Act)
-} p;
+#include "gemm_push.glsl"
 
 const uint WN_T = BN / TN;        // invocations along n
 const uint WM_T = BM / TM;        // invocations along m

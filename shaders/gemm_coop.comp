@@ -32,14 +32,7 @@ layout(binding = 1) readonly buffer BufB { float16_t B_[]; };
 layout(binding = 2) buffer BufC { float C_[]; };
 layout(binding = 3) readonly buffer BufBias { float Bias_[]; };
 
-layout(push_constant) uniform Push {
-    uint M, N, K;
-    uint lda, ldb, ldc;
-    uint offA, offB, offC, offBias;
-    uint strideA, strideB, strideC;
-    float alpha, beta;
-    uint flags; // bit 0: bias; bits 1..2: activation (gpu.Act)
-} p;
+#include "gemm_push.glsl"
 
 shared float16_t sA[BM * SK];
 shared float16_t sB[BN * SK];

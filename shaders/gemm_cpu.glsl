@@ -34,14 +34,7 @@ layout(binding = 2) buffer BufC4 { vec4 C4_[]; };
 layout(binding = 3) readonly buffer BufBias { float Bias_[]; };
 layout(binding = 3) readonly buffer BufBias4 { vec4 Bias4_[]; };
 
-layout(push_constant) uniform Push {
-    uint M, N, K;
-    uint lda, ldb, ldc;
-    uint offA, offB, offC, offBias;
-    uint strideA, strideB, strideC;
-    float alpha, beta;
-    uint flags; // bit 0: bias; bits 1..2: activation (gpu.Act)
-} p;
+#include "gemm_push.glsl"
 
 const uint TN4 = TN / 4;
 

@@ -262,7 +262,7 @@ func timeTrain(be gpu.Backend, l *loaded, w Workload, reps int, prec gpu.DType) 
 	m := l.m
 	cfg := finetune.Defaults("caption")
 	cfg.Init, cfg.BatchSize, cfg.MaxLength, cfg.Dropout = l.dir, w.Batch, w.TextLen, 0
-	cfg.Precision = precisionName(prec)
+	cfg.Precision = blip.PrecisionName(prec)
 	tr, err := finetune.NewTrainer(&cfg, m, be, 1<<20)
 	if err != nil {
 		return 0, err
@@ -287,7 +287,7 @@ func timeTrain(be gpu.Backend, l *loaded, w Workload, reps int, prec gpu.DType) 
 // on fresh weights, with texts of varied length as real batches have.
 func timePretrain(be gpu.Backend, m Model, w Workload, reps int, prec gpu.DType) (float64, error) {
 	js := fmt.Sprintf(`{"model": %s, "vocab": "unused", "batch_size": %d, "queue_size": %d, "max_length": %d, "workers": 1, "precision": %q}`,
-		m.JSON, w.Batch, w.Queue, w.TextLen, precisionName(prec))
+		m.JSON, w.Batch, w.Queue, w.TextLen, blip.PrecisionName(prec))
 	cfg, err := pretrain.Parse([]byte(js), "bench-model/pretrain.json")
 	if err != nil {
 		return 0, err
@@ -314,15 +314,4 @@ func timePretrain(be gpu.Backend, m Model, w Workload, reps int, prec gpu.DType)
 	}
 	b := &pretrain.Batch{Patches: patches, IDs: ids, Mask: mask}
 	return timed(reps, func() error { _, err := tr.Step(b); return err })
-}
-
-// precisionName spells a weight storage as the training configs do.
-func precisionName(d gpu.DType) string {
-	switch d {
-	case gpu.F16:
-		return "fp16"
-	case gpu.BF16:
-		return "bf16"
-	}
-	return "fp32"
 }

@@ -1,0 +1,10 @@
+// The push constants of every gpu.Gemm shader (gemm.glsl, gemm_cpu.glsl,
+// gemm_coop.comp), in the order gpu/vk/gemm.go writes them.
+layout(push_constant) uniform Push {
+    uint M, N, K;
+    uint lda, ldb, ldc;
+    uint offA, offB, offC, offBias;
+    uint strideA, strideB, strideC;
+    float alpha, beta;
+    uint flags; // bit 0: bias; bits 1..2: activation (gpu.Act)
+} p;
