@@ -212,6 +212,13 @@ func TestCaptionLossMatchesReference(t *testing.T) {
 	}
 	want := sum / float64(count)
 
+	checkStepLoss(t, "caption", cfg, m, be, batch, want)
+}
+
+// checkStepLoss runs one training step of cfg on batch and compares its
+// loss with the reference want (relative 1e-5).
+func checkStepLoss(t *testing.T, task string, cfg *Config, m *blip.Model, be gpu.Backend, batch *Batch, want float64) {
+	t.Helper()
 	tr, err := NewTrainer(cfg, m, be, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +229,7 @@ func TestCaptionLossMatchesReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	if math.Abs(mt.Loss-want) > 1e-5*math.Max(1, want) {
-		t.Errorf("caption loss %.7g, reference %.7g", mt.Loss, want)
+		t.Errorf("%s loss %.7g, reference %.7g", task, mt.Loss, want)
 	}
 }
 
@@ -299,18 +306,7 @@ func TestVQALossMatchesReference(t *testing.T) {
 		t.Fatalf("only %d answer rows in use: the data should give 8", used)
 	}
 
-	tr, err := NewTrainer(cfg, m, be, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
-	mt, err := tr.Step(batch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if math.Abs(mt.Loss-want) > 1e-5*math.Max(1, want) {
-		t.Errorf("vqa loss %.7g, reference %.7g", mt.Loss, want)
-	}
+	checkStepLoss(t, "vqa", cfg, m, be, batch, want)
 }
 
 // TestAnswerRows keeps the most frequent answers with BLIP's weights.
