@@ -159,10 +159,11 @@ func runFinetune(c *cli.Context) error {
 			bar.Set64(done)
 		},
 		Progress: func(m finetune.Metrics, sps float64) {
+			scale := lossScaleLog(bar, m.Step, m.LossScale, m.Skipped, m.SkippedSteps)
 			if cfg.Task == "retrieval" {
-				bar.Describe(fmt.Sprintf("ep %d loss %.4f (ita %.4f itm %.4f) lr %.2g %.1f samples/s", m.Epoch, m.Loss, m.ITA, m.ITM, m.LR, sps))
+				bar.Describe(fmt.Sprintf("ep %d loss %.4f (ita %.4f itm %.4f) lr %.2g%s %.1f samples/s", m.Epoch, m.Loss, m.ITA, m.ITM, m.LR, scale, sps))
 			} else {
-				bar.Describe(fmt.Sprintf("ep %d loss %.4f lr %.2g %.1f samples/s", m.Epoch, m.Loss, m.LR, sps))
+				bar.Describe(fmt.Sprintf("ep %d loss %.4f lr %.2g%s %.1f samples/s", m.Epoch, m.Loss, m.LR, scale, sps))
 			}
 			bar.Add(1)
 		},

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -53,5 +55,22 @@ func TestPrecisionCLI(t *testing.T) {
 	}
 	if _, err := run(t, "--precision", "fp16", "demo", "--out", t.TempDir()); err == nil || !strings.Contains(err.Error(), "training runs in fp32") {
 		t.Errorf("demo --precision fp16: %v", err)
+	}
+	// A config's fp16 loss scale does not survive --precision bf16 silently.
+	tiny, err := filepath.Abs(filepath.Join(tinyTestDir, "tiny-retrieval"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "pretrain.json")
+	js := fmt.Sprintf(`{"model_config": %q, "vocab": %q, "precision": "fp16", "loss_scale": 1024}`,
+		filepath.Join(tiny, "config.json"), filepath.Join(tiny, "vocab.txt"))
+	if err := os.WriteFile(cfg, []byte(js), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "--precision", "fp16", "pretrain", "--config", cfg, "--data", "none.json", "--out", t.TempDir()); err == nil || !strings.Contains(err.Error(), "none.json") {
+		t.Errorf("pretrain --precision fp16 with loss_scale: %v, want only the missing data refused", err)
+	}
+	if _, err := run(t, "--precision", "bf16", "pretrain", "--config", cfg, "--data", "none.json", "--out", t.TempDir()); err == nil || !strings.Contains(err.Error(), "loss_scale") {
+		t.Errorf("pretrain --precision bf16 with loss_scale: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,6 +76,9 @@ func runPretrain(c *cli.Context) error {
 	if err := trainingPrecision(c, &cfg.Precision); err != nil {
 		return err
 	}
+	if err := cfg.Validate(); err != nil { // --precision against the config's loss_scale
+		return fmt.Errorf("%s with --precision %s: %w", c.String("config"), c.String("precision"), err)
+	}
 	ds, err := openPairs(c.StringSlice("data"), c.String("image-root"))
 	if err != nil {
 		return err
@@ -99,7 +103,8 @@ func runPretrain(c *cli.Context) error {
 			bar.Set64(done)
 		},
 		Progress: func(m pretrain.Metrics, sps float64) {
-			bar.Describe(fmt.Sprintf("ep %d ita %.3f itm %.3f lm %.3f lr %.2g %.1f samples/s", m.Epoch, m.ITA, m.ITM, m.LM, m.LR, sps))
+			scale := lossScaleLog(bar, m.Step, m.LossScale, m.Skipped, m.SkippedSteps)
+			bar.Describe(fmt.Sprintf("ep %d ita %.3f itm %.3f lm %.3f lr %.2g%s %.1f samples/s", m.Epoch, m.ITA, m.ITM, m.LM, m.LR, scale, sps))
 			bar.Add(1)
 		},
 	}
@@ -130,4 +135,19 @@ func runPretrain(c *cli.Context) error {
 	}
 	fmt.Printf("  metrics    %s\n  plot       %s\n", filepath.Join(out, "metrics.jsonl"), filepath.Join(out, "loss.png"))
 	return nil
+}
+
+// lossScaleLog returns what an fp16 step adds to the progress line, its
+// loss scale ("" without one), and prints a line when its update was
+// skipped because the scaled gradients overflowed.
+func lossScaleLog(bar *progressbar.ProgressBar, step int64, scale float64, skipped bool, nSkipped int64) string {
+	if scale == 0 {
+		return ""
+	}
+	exp := int(math.Round(math.Log2(scale)))
+	if skipped {
+		bar.Clear()
+		fmt.Fprintf(os.Stderr, "step %d: gradients overflowed at loss scale 2^%d: update skipped (%d so far), scale backed off\n", step, exp, nSkipped)
+	}
+	return fmt.Sprintf(" scale 2^%d", exp)
 }

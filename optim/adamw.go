@@ -37,6 +37,10 @@ type AdamW struct {
 	clip   clipper
 	norm   float64
 	freed  bool
+	// scaler, when set, is the loss scale the gradients carry; skipped
+	// says whether the last Step skipped the update.
+	scaler  *Scaler
+	skipped bool
 }
 
 // pstate is the optimiser state of one parameter.
@@ -48,7 +52,8 @@ type pstate struct {
 }
 
 // ErrNonFinite is returned by Step when clipping finds a NaN or infinite
-// gradient norm; no parameter is updated then.
+// gradient norm (with a Scaler: only when backing off would take the scale
+// below its floor); no parameter is updated then.
 var ErrNonFinite = errors.New("optim: gradient norm is not finite")
 
 // New returns an AdamW over every parameter of ps (allocated) in the
@@ -151,47 +156,89 @@ func (o *AdamW) StepCount(p *graph.Param) int64 {
 	return 0
 }
 
-// GradNorm is the global gradient L2 norm the last Step measured (NaN
-// when clipping is off or before the first Step).
+// GradNorm is the global gradient L2 norm the last Step measured,
+// unscaled (NaN when neither clipping nor a Scaler is on, or before the
+// first Step).
 func (o *AdamW) GradNorm() float64 {
-	if o.cfg.MaxGradNorm == 0 {
+	if !o.measures() {
 		return math.NaN()
 	}
 	return o.norm
 }
+
+// measures says whether Step reads the gradient norm back: clipping needs
+// it, and so does loss scaling, to find overflowed steps.
+func (o *AdamW) measures() bool { return o.cfg.MaxGradNorm > 0 || o.scaler != nil }
+
+// SetScaler turns dynamic loss scaling on (nil turns it off): from then
+// on Step takes the gradients to be s.Scale() times the true ones, as a
+// backward pass seeded with s.Scale() leaves them. Step unscales them by
+// 1/S (folded into the kernel's gradient scale, with clipping measured on
+// the unscaled norm, as GradScaler.unscale_ then clip_grad_norm_), skips
+// the update when their norm is not finite, and updates s. State and
+// Load then carry s's state too.
+func (o *AdamW) SetScaler(s *Scaler) {
+	o.scaler = s
+	o.stale = true // the norm's calls may be needed now
+}
+
+// Scaler returns the attached scaler, or nil.
+func (o *AdamW) Scaler() *Scaler { return o.scaler }
+
+// Skipped reports whether the last Step skipped the update because the
+// scaled gradients were not finite (only with a Scaler).
+func (o *AdamW) Skipped() bool { return o.skipped }
 
 // Step records one AdamW update of every parameter that is not Frozen,
 // from the gradients accumulated in the params' gradient buffers. It does
 // not sync: the caller's Backend.Sync (after Plan.Record and this) runs the
 // step. Frozen parameters keep their values, moments and step counts.
 //
-// With clipping on, Step first records the gradient-norm reduction and
-// reads the norm back (a wait for everything recorded so far), then
-// records the update with the gradients scaled by
-// min(1, MaxGradNorm/(norm+1e-6)). A non-finite norm returns ErrNonFinite
-// and updates nothing.
+// With clipping or a Scaler on, Step first records the gradient-norm
+// reduction and reads the norm back (a wait for everything recorded so
+// far), then records the update with the gradients scaled by
+// min(1, MaxGradNorm/(norm+1e-6)) (clipping) and by 1/S (the Scaler's
+// scale, with norm the unscaled norm). A non-finite norm updates nothing:
+// without a Scaler Step returns ErrNonFinite; with one it skips the step
+// (Skipped reports it), backs the scale off and returns nil, unless the
+// scale is at its floor (then ErrNonFinite).
 func (o *AdamW) Step() error {
 	if o.freed {
 		return fmt.Errorf("optim: Step after Free")
 	}
+	o.skipped = false
 	if err := o.refresh(); err != nil {
 		return err
 	}
 	if len(o.runs) == 0 {
 		o.norm = 0 // everything frozen: no gradient counts
-		return nil
+		return o.scaled(true)
 	}
 	scale := 1.0
-	if o.cfg.MaxGradNorm > 0 {
+	if o.measures() {
 		norm, err := o.clip.norm(o.be)
 		if err != nil {
 			return err
 		}
+		unscale := 1.0
+		if o.scaler != nil {
+			// Exact for a power-of-two S: the squares were S^2 times
+			// the true ones, exponent shifts only, and so is the sum.
+			unscale = 1 / o.scaler.Scale()
+			norm *= unscale
+		}
 		o.norm = norm
 		if math.IsNaN(norm) || math.IsInf(norm, 0) {
-			return fmt.Errorf("%w (%g): step skipped", ErrNonFinite, norm)
+			if o.scaler == nil {
+				return fmt.Errorf("%w (%g): step skipped", ErrNonFinite, norm)
+			}
+			o.skipped = true
+			return o.scaled(false)
 		}
-		scale = min(1, o.cfg.MaxGradNorm/(norm+1e-6))
+		if o.cfg.MaxGradNorm > 0 {
+			scale = min(1, o.cfg.MaxGradNorm/(norm+1e-6))
+		}
+		scale *= unscale
 		// AdamW reads GradScale 0 as 1: keep a tiny scale tiny.
 		scale = max(scale, math.SmallestNonzeroFloat32)
 	}
@@ -221,7 +268,15 @@ func (o *AdamW) Step() error {
 			s.step++
 		}
 	}
-	return nil
+	return o.scaled(true)
+}
+
+// scaled reports a step's outcome to the scaler, if any.
+func (o *AdamW) scaled(finite bool) error {
+	if o.scaler == nil {
+		return nil
+	}
+	return o.scaler.update(finite)
 }
 
 // Free releases the moment buffers; the optimiser must not be used

@@ -16,7 +16,11 @@
 // Config.ExemptBiasNorm exempts biases and norms as LAVIS does, and
 // NewGroups takes torch-style groups with their own rate scale and decay.
 // Clipping (Config.MaxGradNorm) is off by default, as in BLIP: it needs
-// one host read of the gradient norm per step.
+// one host read of the gradient norm per step. A Scaler (AdamW.SetScaler)
+// adds torch.cuda.amp.GradScaler's dynamic loss scaling for fp16 runs:
+// the backward is seeded with its scale S, Step unscales by 1/S, skips
+// steps whose gradient norm overflowed and backs S off, and grows S after
+// a run of good steps.
 //
 // The schedules are those of salesforce/BLIP's utils.py: StepDecay
 // (pretraining: warmup in epoch 0, then init_lr * rate^epoch) and Cosine

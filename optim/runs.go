@@ -16,9 +16,9 @@ type run struct {
 	first, count int // states[first : first+count]
 }
 
-// refresh rebuilds the runs (and the clipping calls over them) when the
-// Frozen flags changed since they were built, or the step counts did
-// (Load).
+// refresh rebuilds the runs (and the gradient-norm calls over them) when
+// the Frozen flags changed since they were built, or the step counts did
+// (Load), or a Scaler was attached.
 func (o *AdamW) refresh() error {
 	if len(o.frozen) != len(o.states) {
 		o.frozen = make([]bool, len(o.states))
@@ -51,7 +51,7 @@ func (o *AdamW) refresh() error {
 		}
 		o.runs = append(o.runs, run{group: s.group, val: val, grad: grad, m: s.m, v: s.v, first: i, count: 1})
 	}
-	if o.cfg.MaxGradNorm > 0 {
+	if o.measures() {
 		grads := make([]gpu.View, len(o.runs))
 		for i, r := range o.runs {
 			grads[i] = r.grad

@@ -26,8 +26,9 @@ const (
 
 // State reads the moments and step counts of every parameter (frozen ones
 // included) into a map keyed by name + KeyExpAvg, KeyExpAvgSq, KeyStep,
-// for a checkpoint. It reads device memory, so it waits for the work
-// recorded before it.
+// and with a Scaler attached its state under KeyLossScale,
+// KeyGrowthTracker and KeySkipped, for a checkpoint. It reads device
+// memory, so it waits for the work recorded before it.
 func (o *AdamW) State() (map[string]StateTensor, error) {
 	if o.freed {
 		return nil, fmt.Errorf("optim: State after Free")
@@ -48,13 +49,19 @@ func (o *AdamW) State() (map[string]StateTensor, error) {
 		st[name+KeyExpAvgSq] = StateTensor{Shape: shape, F32: v}
 		st[name+KeyStep] = StateTensor{Shape: []int64{1}, I64: []int64{s.step}}
 	}
+	if o.scaler != nil {
+		o.scaler.state(st)
+	}
 	return st, nil
 }
 
 // Load restores the state State saved. Every parameter's three entries
 // must be present with matching shapes (other keys, such as model weights
 // kept in the same file, are ignored); nothing is written unless all are.
-// The learning rate is not state: the schedule sets it.
+// An attached Scaler takes the scaler entries when st has them and keeps
+// its own state when it has none (a checkpoint of a run without loss
+// scaling); without a Scaler they are ignored. The learning rate is not
+// state: the schedule sets it.
 func (o *AdamW) Load(st map[string]StateTensor) error {
 	if o.freed {
 		return fmt.Errorf("optim: Load after Free")
@@ -92,6 +99,14 @@ func (o *AdamW) Load(st map[string]StateTensor) error {
 		e.step = t.I64[0]
 		entries = append(entries, e)
 	}
+	var scaler Scaler
+	loadScaler := false
+	if o.scaler != nil {
+		var err error
+		if scaler, loadScaler, err = o.scaler.parseState(st); err != nil {
+			return err
+		}
+	}
 	for _, e := range entries {
 		if err := o.be.Write(e.s.m.Buf, e.s.m.ByteOff(), f32Bytes(e.m)); err != nil {
 			return fmt.Errorf("optim: load %q: %w", e.s.p.Name(), err)
@@ -100,6 +115,9 @@ func (o *AdamW) Load(st map[string]StateTensor) error {
 			return fmt.Errorf("optim: load %q: %w", e.s.p.Name(), err)
 		}
 		e.s.step = e.step
+	}
+	if loadScaler {
+		*o.scaler = scaler
 	}
 	o.stale = true // runs group equal step counts
 	return nil

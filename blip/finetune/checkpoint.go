@@ -15,7 +15,8 @@ import (
 )
 
 // A checkpoint is a folder holding state.safetensors (every parameter by
-// its HF name, and the AdamW state under "optim."; for retrieval also the
+// its HF name, and the AdamW state under "optim.", with the loss scaler's
+// in fp16 runs (pretrain.AddOptimState); for retrieval also the
 // momentum copies ("vision_model_m...."), the feature queues
 // "queue.image" and "queue.text" and the image-id queue "queue.idx") and
 // state.json (State and the config), written to a temporary sibling and

@@ -29,6 +29,8 @@ import (
 	"path/filepath"
 
 	"blip/blip"
+	"blip/gpu"
+	"blip/optim"
 )
 
 // Tasks are the fine-tuning tasks.
@@ -60,7 +62,12 @@ type Config struct {
 	// Precision is the storage of the weights the step's products read:
 	// "fp32" (default), or "fp16"/"bf16" for mixed precision (fp32 master
 	// weights, optimiser and gradients; graph.Params.SetStorage).
-	Precision      string  `json:"precision,omitempty"`
+	Precision string `json:"precision,omitempty"`
+	// LossScale is the initial loss scale of an fp16 run, which scales
+	// its loss dynamically as torch.cuda.amp.GradScaler (optim.Scaler):
+	// a power of two in [1, 2^126]; 0 gives GradScaler's 2^16. bf16 and
+	// fp32 runs do not scale their loss.
+	LossScale      float64 `json:"loss_scale,omitempty"`
 	LabelSmoothing float64 `json:"label_smoothing"`
 	// Dropout is the text transformers' hidden dropout (BERT's 0.1).
 	Dropout float64 `json:"dropout"`
@@ -182,6 +189,7 @@ func Decode(data []byte, path string) (*Config, error) {
 func (c *Config) Validate() error {
 	bad := func(name string, v any, want string) error { return fmt.Errorf("%s = %v: %s", name, v, want) }
 	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	prec, _ := blip.ParsePrecision(c.Precision) // checked below
 	switch {
 	case c.Task != "caption" && c.Task != "vqa" && c.Task != "retrieval":
 		return bad("task", fmt.Sprintf("%q", c.Task), fmt.Sprintf("must be one of %v", Tasks))
@@ -207,6 +215,10 @@ func (c *Config) Validate() error {
 		return bad("label_smoothing", c.LabelSmoothing, "must be in [0, 1)")
 	case !blip.IsPrecision(c.Precision):
 		return bad("precision", fmt.Sprintf("%q", c.Precision), "must be fp32, fp16 or bf16")
+	case c.LossScale != 0 && prec != gpu.F16:
+		return bad("loss_scale", c.LossScale, `applies to precision "fp16" only`)
+	case c.LossScale != 0 && !isLossScale(c.LossScale):
+		return bad("loss_scale", c.LossScale, "must be 0 (2^16) or a power of two in [1, 2^126]")
 	case !(c.Dropout >= 0 && c.Dropout < 1):
 		return bad("dropout", c.Dropout, "must be in [0, 1)")
 	case c.MaxWords < 1:
@@ -239,4 +251,22 @@ func (c *Config) Validate() error {
 		return bad("checkpoint_every", c.CheckpointEvery, "must be >= 0")
 	}
 	return nil
+}
+
+// isLossScale accepts the initial loss scales a config may set: powers of
+// two, which scale and unscale the gradients exactly, from the scaler's
+// floor 1 to its ceiling.
+func isLossScale(x float64) bool {
+	frac, _ := math.Frexp(x)
+	return frac == 0.5 && x >= optim.DefaultScalerConfig().MinScale && x <= optim.MaxLossScale
+}
+
+// scalerConfig is the loss scaling of an fp16 run: GradScaler's, starting
+// at loss_scale when set.
+func (c *Config) scalerConfig() optim.ScalerConfig {
+	sc := optim.DefaultScalerConfig()
+	if c.LossScale != 0 {
+		sc.InitScale = c.LossScale
+	}
+	return sc
 }

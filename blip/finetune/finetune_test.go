@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -400,6 +401,94 @@ func TestResumeEqualsUninterrupted(t *testing.T) {
 	}
 }
 
+// TestLossScaleResume: an fp16 caption run started at a loss scale its
+// gradients overflow (2^62) skips steps, halving the scale, until they
+// fit, then applies them; stopped while skipping and again after, and
+// resumed, it writes the model and metrics of an uninterrupted run bit for
+// bit, which needs the checkpoint to restore the scale.
+func TestLossScaleResume(t *testing.T) {
+	dir := filepath.Join(tinyDir, "tiny-captioning")
+	mk := func() *Config {
+		c := testConfig("caption", dir)
+		c.Epochs, c.InitLR, c.Precision, c.LossScale = 4, 1e-3, "fp16", 0x1p62
+		return c
+	}
+	ds := captionData(t, 8) // 2 steps per epoch
+	a := t.TempDir()
+	_, ma := runFinetune(t, mk(), ds, a, Options{})
+	firstApplied := slices.IndexFunc(ma, func(m Metrics) bool { return !m.Skipped })
+	if len(ma) != 8 || !ma[0].Skipped || firstApplied < 1 || firstApplied >= len(ma)-1 {
+		t.Fatalf("%d steps, first applied %d: want skips first, then applied steps", len(ma), firstApplied)
+	}
+	for i, m := range ma[:firstApplied] {
+		if want := math.Ldexp(1, 62-i); m.LossScale != want || m.SkippedSteps != int64(i+1) {
+			t.Fatalf("skipped step %d: scale %g, %d skipped, want %g and %d", m.Step, m.LossScale, m.SkippedSteps, want, i+1)
+		}
+	}
+	t.Logf("%d steps skipped, then training at loss scale %g", firstApplied, ma[firstApplied].LossScale)
+	b := t.TempDir()
+	runFinetune(t, mk(), ds, b, Options{StopAfter: 1})
+	runFinetune(t, mk(), ds, b, Options{Resume: true, StopAfter: int64(firstApplied) + 1})
+	runFinetune(t, mk(), ds, b, Options{Resume: true})
+	x, err := os.ReadFile(filepath.Join(ModelDir(a), "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := os.ReadFile(filepath.Join(ModelDir(b), "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(x, y) {
+		t.Error("the resumed run's model differs from the uninterrupted one")
+	}
+	la, _ := os.ReadFile(filepath.Join(a, "metrics.jsonl"))
+	lb, _ := os.ReadFile(filepath.Join(b, "metrics.jsonl"))
+	if !bytes.Equal(la, lb) {
+		t.Errorf("metrics differ:\n%s\nresumed:\n%s", la, lb)
+	}
+}
+
+// TestRetrievalLossScale: the retrieval step seeds its backward with the
+// loss scale too: at 2^126 its first steps overflow and are skipped, the
+// scale halving, and the parameters stay.
+func TestRetrievalLossScale(t *testing.T) {
+	rc := retrievalConfig()
+	rc.Precision, rc.LossScale = "fp16", 0x1p126
+	out := t.TempDir()
+	_, ms := runFinetune(t, rc, retrievalData(t), out, Options{StopAfter: 2})
+	if len(ms) != 2 {
+		t.Fatalf("%d steps, want 2", len(ms))
+	}
+	for i, m := range ms {
+		if want := math.Ldexp(1, 126-i); !m.Skipped || m.LossScale != want || m.SkippedSteps != int64(i+1) {
+			t.Errorf("step %d: skipped %v at scale %g (%d in all), want skipped at %g", m.Step, m.Skipped, m.LossScale, m.SkippedSteps, want)
+		}
+	}
+	ck, err := safetensors.Open(filepath.Join(CheckpointDir(out), stateTensors))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ck.Close()
+	init, err := safetensors.Open(filepath.Join(rc.Init, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer init.Close()
+	for _, name := range []string{"text_proj.weight", "vision_model.embeddings.patch_embedding.weight"} {
+		a, err := init.Float32(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := ck.Float32(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(a, b) {
+			t.Errorf("%s moved in skipped steps", name)
+		}
+	}
+}
+
 // TestRefusals: a folder of the wrong kind and impossible settings are
 // refused with the name of what is wrong.
 func TestRefusals(t *testing.T) {
@@ -424,6 +513,9 @@ func TestRefusals(t *testing.T) {
 		{`{"task": "caption", "init": "x", "init_lr": 0}`, "init_lr"},
 		{`{"task": "vqa", "init": "x", "answer_length": 2}`, "answer_length"},
 		{`{"task": "caption", "init": "x", "bogus": 1}`, "bogus"},
+		{`{"task": "caption", "init": "x", "precision": "bf16", "loss_scale": 1024}`, "loss_scale = 1024: applies to precision \"fp16\" only"},
+		{`{"task": "caption", "init": "x", "precision": "fp16", "loss_scale": 1000}`, "loss_scale = 1000: must be 0 (2^16) or a power of two"},
+		{`{"task": "caption", "init": "x", "precision": "fp16", "loss_scale": 0.5}`, "loss_scale = 0.5"},
 	} {
 		if _, err := Parse([]byte(c.js), "ft.json"); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want an error naming %s", c.js, err, c.want)

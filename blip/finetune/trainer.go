@@ -47,6 +47,13 @@ type Metrics struct {
 	ITM   float64 `json:"loss_itm,omitempty"`
 	Alpha float64 `json:"alpha,omitempty"`
 	Temp  float64 `json:"temp,omitempty"`
+	// LossScale is the loss scale the step's backward was seeded with (fp16
+	// runs; 0: none). Skipped says its scaled gradients overflowed, so
+	// AdamW skipped the update (and the scale backed off); SkippedSteps
+	// counts the skipped steps of the run so far.
+	LossScale    float64 `json:"loss_scale,omitempty"`
+	Skipped      bool    `json:"skipped,omitempty"`
+	SkippedSteps int64   `json:"skipped_steps,omitempty"`
 }
 
 // State is where a run is: what a checkpoint restores besides tensors.
@@ -88,6 +95,9 @@ type Trainer struct {
 	// params are the trained parameters.
 	params *graph.Params
 	ret    *retrievalStep
+	// lossSeed is the backward's seed, the loss scale, written every step
+	// (fp16 runs; nil otherwise).
+	lossSeed *graph.Tensor
 }
 
 // retrievalStep is what a retrieval step keeps besides the plan.
@@ -136,7 +146,7 @@ func NewTrainer(cfg *Config, m *blip.Model, be gpu.Backend, epochSteps int) (*Tr
 		t.a, t.ta = cfg.BatchSize*cfg.MaxAnswers, cfg.AnswerLength
 		t.in, t.loss = buildVQA(g, m, cfg.BatchSize, cfg.MaxLength, cfg.MaxAnswers, cfg.AnswerLength)
 	}
-	plan, err := g.Compile(be, graph.Config{Loss: t.loss, Outputs: []*graph.Tensor{t.loss}})
+	plan, err := g.Compile(be, t.compileConfig(g, dt, graph.Config{Loss: t.loss, Outputs: []*graph.Tensor{t.loss}}))
 	if err != nil {
 		return nil, fmt.Errorf("finetune: %w", err)
 	}
@@ -148,7 +158,19 @@ func NewTrainer(cfg *Config, m *blip.Model, be gpu.Backend, epochSteps int) (*Tr
 	return t, nil
 }
 
-// optimiser creates AdamW over t.params and the schedule.
+// compileConfig finishes the plan's config: fp16 runs seed the backward
+// with the loss scale through an input, so that the scale can change
+// between steps without compiling again.
+func (t *Trainer) compileConfig(g *graph.Graph, dt gpu.DType, pc graph.Config) graph.Config {
+	if dt == gpu.F16 {
+		t.lossSeed = g.Input("loss_scale", gpu.F32, pc.Loss.Shape()...)
+		pc.LossGrad = t.lossSeed
+	}
+	return pc
+}
+
+// optimiser creates AdamW over t.params (with a loss scaler when the step
+// seeds its backward with one) and the schedule.
 func (t *Trainer) optimiser() error {
 	cfg := t.Config
 	oc := optim.DefaultConfig()
@@ -157,6 +179,13 @@ func (t *Trainer) optimiser() error {
 	t.opt, err = optim.NewGroups(t.params, oc, optim.DecayGroups(t.params, oc))
 	if err != nil {
 		return err
+	}
+	if t.lossSeed != nil {
+		sc, err := optim.NewScaler(cfg.scalerConfig())
+		if err != nil {
+			return err
+		}
+		t.opt.SetScaler(sc)
 	}
 	t.sched = optim.Cosine{InitLR: cfg.InitLR, MinLR: cfg.MinLR, Epochs: cfg.Epochs}
 	return t.sched.Validate()
@@ -197,7 +226,7 @@ func NewRetrievalTrainer(cfg *Config, m *blip.Pretrain, be gpu.Backend, epochSte
 	}
 	g := graph.New()
 	r.in, r.out = m.BuildRetrievalStep(g, blip.RetrievalShape{Batch: cfg.BatchSize, TextLen: cfg.MaxLength, Queue: cfg.QueueSize})
-	plan, err := g.Compile(be, graph.Config{Loss: r.out.Loss, Outputs: []*graph.Tensor{r.out.Losses, r.out.ImageFeatM, r.out.TextFeatM}})
+	plan, err := g.Compile(be, t.compileConfig(g, dt, graph.Config{Loss: r.out.Loss, Outputs: []*graph.Tensor{r.out.Losses, r.out.ImageFeatM, r.out.TextFeatM}}))
 	if err != nil {
 		return nil, fmt.Errorf("finetune: %w", err)
 	}
@@ -312,13 +341,17 @@ func (t *Trainer) Step(b *Batch) (Metrics, error) {
 	}
 	r := rand.New(rand.NewPCG(t.seed, uint64(st.Step)))
 	p.SetSeed(r.Uint64())
+	scale, err := t.seedLossScale()
+	if err != nil {
+		return Metrics{}, fmt.Errorf("finetune: step %d: %w", st.Step+1, err)
+	}
 	if err := t.params.ZeroGrad(); err != nil {
 		return Metrics{}, err
 	}
 	if err := p.Run(); err != nil {
 		return Metrics{}, fmt.Errorf("finetune: step %d: %w", st.Step+1, err)
 	}
-	m := Metrics{Step: st.Step + 1, Epoch: st.Epoch, Iter: st.Iter, LR: lr}
+	m := Metrics{Step: st.Step + 1, Epoch: st.Epoch, Iter: st.Iter, LR: lr, LossScale: scale}
 	v := make([]float32, 1)
 	if err := p.ReadF32(t.loss, v); err != nil {
 		return m, err
@@ -327,7 +360,7 @@ func (t *Trainer) Step(b *Batch) (Metrics, error) {
 	if math.IsNaN(m.Loss) || math.IsInf(m.Loss, 0) {
 		return m, fmt.Errorf("%w at step %d (epoch %d, iteration %d): %g; the step was not applied", ErrNonFinite, m.Step, m.Epoch, m.Iter, m.Loss)
 	}
-	if err := t.opt.Step(); err != nil {
+	if err := t.optStep(&m); err != nil {
 		return m, err
 	}
 	if err := t.be.Sync(); err != nil {
@@ -340,6 +373,29 @@ func (t *Trainer) Step(b *Batch) (Metrics, error) {
 		st.Pos = dataset.Position{Epoch: st.Epoch}
 	}
 	return m, nil
+}
+
+// seedLossScale writes the loss scale into the backward's seed and
+// returns it (0 without loss scaling). The loss the forward reports stays
+// unscaled: only the gradients carry the scale, and AdamW takes it out.
+func (t *Trainer) seedLossScale() (float64, error) {
+	sc := t.opt.Scaler()
+	if sc == nil {
+		return 0, nil
+	}
+	s := sc.Scale()
+	return s, t.plan.WriteF32(t.lossSeed, []float32{float32(s)})
+}
+
+// optStep records the AdamW step and notes in m whether it was skipped.
+func (t *Trainer) optStep(m *Metrics) error {
+	if err := t.opt.Step(); err != nil {
+		return fmt.Errorf("finetune: step %d: %w", m.Step, err)
+	}
+	if sc := t.opt.Scaler(); sc != nil {
+		m.Skipped, m.SkippedSteps = t.opt.Skipped(), sc.Skipped()
+	}
+	return nil
 }
 
 // mix64 is splitmix64's finaliser, to derive per-step seeds.
@@ -395,13 +451,17 @@ func (t *Trainer) stepRetrieval(b *Batch) (Metrics, error) {
 		}
 	}
 	p.SetSeed(rand.New(rand.NewPCG(t.seed, uint64(st.Step))).Uint64())
+	scale, err := t.seedLossScale()
+	if err != nil {
+		return Metrics{}, fmt.Errorf("finetune: step %d: %w", st.Step+1, err)
+	}
 	if err := t.params.ZeroGrad(); err != nil {
 		return Metrics{}, err
 	}
 	if err := p.Run(); err != nil {
 		return Metrics{}, fmt.Errorf("finetune: step %d: %w", st.Step+1, err)
 	}
-	m := Metrics{Step: st.Step + 1, Epoch: st.Epoch, Iter: st.Iter, LR: lr, Alpha: alpha}
+	m := Metrics{Step: st.Step + 1, Epoch: st.Epoch, Iter: st.Iter, LR: lr, Alpha: alpha, LossScale: scale}
 	var l [2]float32
 	if err := p.ReadF32(r.out.Losses, l[:]); err != nil {
 		return m, err
@@ -434,7 +494,7 @@ func (t *Trainer) stepRetrieval(b *Batch) (Metrics, error) {
 	for i, id := range b.ImageIdx {
 		r.idxQueue[(st.QueuePtr+i)%cfg.QueueSize] = id
 	}
-	if err := t.opt.Step(); err != nil {
+	if err := t.optStep(&m); err != nil {
 		return m, err
 	}
 	if err := t.be.Do(r.ema...); err != nil {

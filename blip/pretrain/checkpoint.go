@@ -17,7 +17,10 @@ import (
 //	state.safetensors  every parameter by its HF name, the momentum copies
 //	                   ("vision_model_m...."), the queues ("queue.image",
 //	                   "queue.text") and the AdamW state ("optim." + torch's
-//	                   per-parameter keys)
+//	                   per-parameter keys; in fp16 runs also the loss
+//	                   scaler's "optim.scaler.scale", ".growth_tracker"
+//	                   and ".skipped", so that a resumed run keeps its
+//	                   scale)
 //	state.json         State, and the config the run was started with
 //
 // written to a temporary sibling and renamed into place, so that a crash

@@ -11,7 +11,8 @@ import (
 // state.safetensors (then torch's per-parameter keys).
 const OptimPrefix = "optim."
 
-// AddOptimState adds o's state to w under OptimPrefix.
+// AddOptimState adds o's state to w under OptimPrefix: the AdamW state
+// and, with loss scaling, the scaler's (optim.KeyLossScale, ...).
 func AddOptimState(w *safetensors.Writer, o *optim.AdamW) error {
 	st, err := o.State()
 	if err != nil {
@@ -31,7 +32,8 @@ func AddOptimState(w *safetensors.Writer, o *optim.AdamW) error {
 }
 
 // LoadOptimState reads the state AddOptimState wrote into o (every
-// parameter's state must be there, with its shape).
+// parameter's state must be there, with its shape; a checkpoint without
+// scaler state leaves o's scaler at its initial scale).
 func LoadOptimState(f *safetensors.File, o *optim.AdamW) error {
 	st := map[string]optim.StateTensor{}
 	for _, name := range f.Names() {
@@ -40,7 +42,7 @@ func LoadOptimState(f *safetensors.File, o *optim.AdamW) error {
 		}
 		info, _ := f.Info(name)
 		key := strings.TrimPrefix(name, OptimPrefix)
-		if strings.HasSuffix(key, optim.KeyStep) {
+		if info.DType == safetensors.I64 {
 			v, err := f.Int64(name)
 			if err != nil {
 				return err

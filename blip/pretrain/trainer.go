@@ -33,6 +33,14 @@ type Metrics struct {
 	LR    float64 `json:"lr"`
 	Alpha float64 `json:"alpha"`
 	Temp  float64 `json:"temp"`
+	// LossScale is the loss scale the step's backward was seeded with (fp16
+	// runs; 0: none). Skipped says its scaled gradients overflowed, so
+	// AdamW skipped the update (and the scale backed off); the queues and
+	// momentum copies moved as on any step. SkippedSteps counts the
+	// skipped steps of the run so far.
+	LossScale    float64 `json:"loss_scale,omitempty"`
+	Skipped      bool    `json:"skipped,omitempty"`
+	SkippedSteps int64   `json:"skipped_steps,omitempty"`
 }
 
 // ErrNonFinite is returned (wrapped, with the step and the loss
@@ -69,9 +77,12 @@ type Trainer struct {
 	sched optim.StepDecay
 	shape blip.StepShape
 	ema   []gpu.Call
-	dec   int32 // [DEC]
-	enc   int32 // [ENC]
-	pad   int32
+	// lossSeed is the backward's seed, the loss scale, written every step
+	// (fp16 runs; nil otherwise).
+	lossSeed *graph.Tensor
+	dec      int32 // [DEC]
+	enc      int32 // [ENC]
+	pad      int32
 }
 
 // NewTrainer builds the model from src (fresh weights, an HF folder or a
@@ -112,7 +123,14 @@ func (t *Trainer) build() error {
 	g := graph.New()
 	t.in, t.out = t.Model.BuildStep(g, t.shape)
 	o := t.out
-	plan, err := g.Compile(t.be, graph.Config{Loss: o.Loss, Outputs: []*graph.Tensor{o.Losses, o.ImageFeatM, o.TextFeatM}})
+	pc := graph.Config{Loss: o.Loss, Outputs: []*graph.Tensor{o.Losses, o.ImageFeatM, o.TextFeatM}}
+	if dt == gpu.F16 {
+		// The scale changes between steps: an input seeds the backward,
+		// so the plan need not be compiled again.
+		t.lossSeed = g.Input("loss_scale", gpu.F32, o.Loss.Shape()...)
+		pc.LossGrad = t.lossSeed
+	}
+	plan, err := g.Compile(t.be, pc)
 	if err != nil {
 		return err
 	}
@@ -122,6 +140,13 @@ func (t *Trainer) build() error {
 	t.opt, err = optim.NewGroups(t.Model.Params, oc, optim.DecayGroups(t.Model.Params, oc))
 	if err != nil {
 		return err
+	}
+	if dt == gpu.F16 {
+		sc, err := optim.NewScaler(cfg.scalerConfig())
+		if err != nil {
+			return err
+		}
+		t.opt.SetScaler(sc)
 	}
 	t.sched = optim.StepDecay{WarmupLR: cfg.WarmupLR, InitLR: cfg.InitLR, MinLR: cfg.MinLR, WarmupSteps: cfg.WarmupSteps, Rate: cfg.LRDecayRate}
 	if err := t.sched.Validate(); err != nil {
@@ -210,6 +235,10 @@ func (t *Trainer) Step(b *Batch) (Metrics, error) {
 		}
 	}
 	p.SetSeed(mix64(cfg.Seed ^ mix64(uint64(st.Step))))
+	scale, err := t.seedLossScale()
+	if err != nil {
+		return Metrics{}, fmt.Errorf("pretrain: step %d: %w", st.Step+1, err)
+	}
 
 	if err := t.Model.Params.ZeroGrad(); err != nil {
 		return Metrics{}, err
@@ -217,7 +246,7 @@ func (t *Trainer) Step(b *Batch) (Metrics, error) {
 	if err := p.Run(); err != nil {
 		return Metrics{}, fmt.Errorf("pretrain: step %d: %w", st.Step+1, err)
 	}
-	m := Metrics{Step: st.Step + 1, Epoch: st.Epoch, Iter: st.Iter, LR: lr, Alpha: alpha}
+	m := Metrics{Step: st.Step + 1, Epoch: st.Epoch, Iter: st.Iter, LR: lr, Alpha: alpha, LossScale: scale}
 	var l [3]float32
 	if err := p.ReadF32(t.out.Losses, l[:]); err != nil {
 		return m, err
@@ -251,7 +280,10 @@ func (t *Trainer) Step(b *Batch) (Metrics, error) {
 		return m, err
 	}
 	if err := t.opt.Step(); err != nil {
-		return m, err
+		return m, fmt.Errorf("pretrain: step %d: %w", m.Step, err)
+	}
+	if sc := t.opt.Scaler(); sc != nil {
+		m.Skipped, m.SkippedSteps = t.opt.Skipped(), sc.Skipped()
 	}
 	if err := t.be.Do(t.ema...); err != nil {
 		return m, err
@@ -271,6 +303,18 @@ func (t *Trainer) Step(b *Batch) (Metrics, error) {
 		st.Epoch, st.Iter = st.Epoch+1, 0
 	}
 	return m, nil
+}
+
+// seedLossScale writes the loss scale into the backward's seed and
+// returns it (0 without loss scaling). The loss the forward reports stays
+// unscaled: only the gradients carry the scale, and AdamW takes it out.
+func (t *Trainer) seedLossScale() (float64, error) {
+	sc := t.opt.Scaler()
+	if sc == nil {
+		return 0, nil
+	}
+	s := sc.Scale()
+	return s, t.plan.WriteF32(t.lossSeed, []float32{float32(s)})
 }
 
 // clampTemp keeps the temperature in [0.001, 0.5], as BLIP clamps it at
