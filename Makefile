@@ -6,8 +6,16 @@ GLSLC   ?= glslc
 SHADERS := $(wildcard shaders/*.comp)
 SPV     := $(patsubst shaders/%.comp,shaders/spv/%.spv,$(SHADERS))
 GLSLFLAGS := --target-env=vulkan1.1 -O -Ishaders
+# The cooperative-matrix GEMMs again, translated from NV to KHR cooperative
+# matrices by shaders/nv2khr (Debian 12's glslc compiles only the NV form).
+KHR     := shaders/spv/gemm_coop_khr.spv shaders/spv/gemm_coop8_khr.spv
+NV2KHR  := $(wildcard shaders/nv2khr/*.go)
+# Debian 13's spirv-val and Mesa 26 lavapipe (.ci/trixie-tools): the
+# validator that knows KHR cooperative matrices, and a CPU driver that
+# runs them.
+TRIXIE  := $(CURDIR)/.toolchain/trixie
 
-.PHONY: all build deps shaders shaders-check test demo bench clean gpu-run-prep
+.PHONY: all build deps shaders shaders-check test test-coopmat trixie-tools demo bench clean gpu-run-prep
 
 all: build
 
@@ -28,14 +36,21 @@ deps:
 build:
 	$(GO) build -o bin/blip .
 
-shaders: $(SPV)
+shaders: $(SPV) $(KHR)
 
 shaders/spv/%.spv: shaders/%.comp $(wildcard shaders/*.glsl)
 	@mkdir -p shaders/spv
 	$(GLSLC) $(GLSLFLAGS) -fshader-stage=compute -o $@ $<
 
-# Fails when the committed SPIR-V is not what the sources compile to.
-shaders-check:
+shaders/spv/%_khr.spv: shaders/spv/%.spv $(NV2KHR)
+	$(GO) run ./shaders/nv2khr $< $@
+
+trixie-tools:
+	.ci/trixie-tools $(TRIXIE)
+
+# Fails when the committed SPIR-V is not what the sources compile (and
+# translate) to, or does not validate.
+shaders-check: trixie-tools
 	@tmp=$$(mktemp -d); fail=0; \
 	for f in $(SHADERS); do \
 	  n=$$(basename $$f .comp); \
@@ -43,14 +58,32 @@ shaders-check:
 	  if ! cmp -s $$tmp/$$n.spv shaders/spv/$$n.spv; then echo "stale SPIR-V: shaders/spv/$$n.spv (run make shaders and commit)"; fail=1; fi; \
 	  spirv-val --target-env vulkan1.1 shaders/spv/$$n.spv || fail=1; \
 	done; \
+	for k in $(KHR); do \
+	  n=$$(basename $$k _khr.spv); \
+	  $(GO) run ./shaders/nv2khr $$tmp/$$n.spv $$tmp/$${n}_khr.spv || exit 1; \
+	  if ! cmp -s $$tmp/$${n}_khr.spv $$k; then echo "stale SPIR-V: $$k (run make shaders and commit)"; fail=1; fi; \
+	  $(TRIXIE)/spirv-val --target-env vulkan1.1 $$k || fail=1; \
+	done; \
 	for s in shaders/spv/*.spv; do \
-	  n=$$(basename $$s .spv); [ -f shaders/$$n.comp ] || { echo "orphan SPIR-V: $$s"; fail=1; }; \
+	  n=$$(basename $$s .spv); \
+	  [ -f shaders/$$n.comp ] || echo " $(KHR) " | grep -q " $$s " || { echo "orphan SPIR-V: $$s"; fail=1; }; \
 	done; \
 	rm -rf $$tmp; exit $$fail
 
 test: deps shaders-check
 	$(GO) vet ./...
 	BLIP_VALIDATE=1 BLIP_REQUIRE_VULKAN=1 BLIP_REQUIRE_CHROMIUM=1 $(GO) test -count=1 -timeout 25m ./...
+	$(MAKE) test-coopmat
+
+# The tensor-core GEMM (KHR cooperative matrices) against the CPU, on Mesa
+# 26 lavapipe: the system's lavapipe (Mesa 22) offers no cooperative
+# matrices, so without this nothing on CI would run that shader.
+test-coopmat: trixie-tools
+	@mkdir -p bin
+	$(GO) test -c -o bin/vk.test ./gpu/vk
+	$(GO) test -c -o bin/blip.test ./blip
+	cd gpu/vk && BLIP_REQUIRE_COOPMAT=1 BLIP_REQUIRE_VULKAN=1 $(TRIXIE)/run ../../bin/vk.test -test.count=1 -test.run 'TestGemmCoop'
+	cd blip && BLIP_REQUIRE_COOPMAT=1 BLIP_REQUIRE_VULKAN=1 $(TRIXIE)/run ../bin/blip.test -test.count=1 -test.run 'TestPrecisionGolden'
 
 demo: deps build
 	./bin/blip devices

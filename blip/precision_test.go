@@ -1,6 +1,7 @@
 package blip
 
 import (
+	"os"
 	"testing"
 
 	"blip/gpu"
@@ -32,6 +33,14 @@ func TestPrecisionGolden(t *testing.T) {
 		for _, dt := range []gpu.DType{gpu.F16, gpu.BF16} {
 			t.Run(bc.name+"/"+dt.String(), func(t *testing.T) {
 				be := bc.open(t)
+				if info := be.Info(); info.Backend == "vulkan" {
+					// make test-coopmat runs this on a device with the
+					// tensor-core GEMM, which must then carry the f16 products.
+					if os.Getenv("BLIP_REQUIRE_COOPMAT") == "1" && info.CoopGemm == "" {
+						t.Fatalf("%s: BLIP_REQUIRE_COOPMAT=1 but no cooperative-matrix GEMM", info.Name)
+					}
+					t.Logf("tensor GEMM: %q", info.CoopGemm)
+				}
 				m := loadTiny(t, "tiny-retrieval", be)
 				full := retrievalOutputs(t, m, be, gd)
 				if err := m.SetPrecision(dt); err != nil {

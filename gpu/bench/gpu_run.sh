@@ -3,7 +3,7 @@
 # device list, then the stages named in STAGES (default "vk coop model", whose
 # timeouts add up to under 10 minutes; "kernels" on request), in this order:
 #   vk      the Vulkan tests and parity table on the GPU
-#   coop    the tensor-core GEMM (BLIP_COOPMAT=1): its parity test and fp16
+#   coop    the tensor-core GEMM (KHR where offered, else NV): its parity test and fp16
 #           GEMM timings next to torch.matmul fp16, with and without it
 #   kernels kernel benchmarks next to PyTorch/cuBLAS (fp32, TF32 off)
 #   model   blip bench model (base, anchors' sizes, fp32 and fp16) next to
@@ -28,8 +28,8 @@ if has vk; then
 fi
 
 if has coop; then
-  echo "== tensor-core GEMM (BLIP_COOPMAT=1)"
-  BLIP_COOPMAT=1 BLIP_REQUIRE_VULKAN=1 timeout 60 bin/vk.test -test.run 'TestGemmCoop' -test.count=1 -test.v 2>&1 | grep -E '^(---|ok|FAIL|PASS)|worst|Error|error' | tail -n 40 | tee "$OUT/coop.txt"
+  echo "== tensor-core GEMM (KHR where offered, else NV: BLIP_COOPMAT=1)"
+  BLIP_COOPMAT=1 BLIP_REQUIRE_COOPMAT=1 BLIP_REQUIRE_VULKAN=1 timeout 60 bin/vk.test -test.run 'TestGemmCoop' -test.count=1 -test.v 2>&1 | grep -E '^(---|ok|FAIL|PASS)|worst|Error|error' | tail -n 40 | tee "$OUT/coop.txt"
   for coop in 0 1; do
     BLIP_COOPMAT=$coop timeout 60 bin/blip --backend vulkan bench kernels --no-cpu --torch python3 --torch-device cuda --min-time 300ms \
       --gemm 4096x4096x4096:01:f16 --gemm 18464x3072x768:01:f16 --gemm 577x768x768:01:f16 2>&1 | tail -n 4 | sed "s/^/coop=$coop /" | tee -a "$OUT/coop.txt"

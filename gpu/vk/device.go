@@ -36,7 +36,7 @@ type Device struct {
 	nextBlockID       uint64
 	deferred          []*buffer // freed while work was pending
 	scratch           *buffer   // kernels' partial results (attention_split.go)
-	coop              bool      // gemm_coop.comp enabled (gemm_coop.go)
+	coop              string    // the cooperative-matrix GEMM shader in use, or "" (gemm_coop.go)
 	peakUsed          int64
 	staging           *block // host-visible bounce buffer for unmapped memory
 
@@ -145,8 +145,8 @@ func newDevice(in *instance, idx int, pi physInfo) (*Device, error) {
 		put32(s16, 0, stStorage16)
 		put32(s16, 16, 1) // storageBuffer16BitAccess
 		ci.PNext = s16
-		if pi.coopNV && coopOptIn {
-			// gemm_coop.comp: cooperative matrices, f16 arithmetic, the
+		if shader, ext, st := coopChoice(pi); shader != "" {
+			// gemm_coop: cooperative matrices, f16 arithmetic, the
 			// Vulkan memory model.
 			f16, vmm, coop := cAlloc(sizeSmallFeatures), cAlloc(sizeSmallFeatures), cAlloc(sizeSmallFeatures)
 			defer cFree(f16)
@@ -156,25 +156,25 @@ func newDevice(in *instance, idx int, pi physInfo) (*Device, error) {
 			put32(f16, 16, 1) // shaderFloat16
 			put32(vmm, 0, stMemoryModel)
 			put32(vmm, 16, 1) // vulkanMemoryModel
-			put32(coop, 0, stCoopMatNV)
+			put32(coop, 0, st)
 			put32(coop, 16, 1) // cooperativeMatrix
 			putPtr(s16, 8, f16)
 			putPtr(f16, 8, vmm)
 			putPtr(vmm, 8, coop)
-			exts := []string{cstr("VK_NV_cooperative_matrix"), cstr("VK_KHR_vulkan_memory_model"), cstr("VK_KHR_shader_float16_int8")}
+			exts := []string{cstr(ext), cstr("VK_KHR_vulkan_memory_model"), cstr("VK_KHR_shader_float16_int8")}
 			ci.EnabledExtensionCount = uint32(len(exts))
 			ci.PpEnabledExtensionNames = exts
-			d.coop = true
+			d.coop = shader
 		}
 	}
 	var dev vk.Device
 	var r vk.Result
 	withoutGC(func() { r = vk.CreateDevice(d.pd, &ci, nil, &dev) })
-	if r != vk.Success && d.coop {
+	if r != vk.Success && d.coop != "" {
 		// A driver that lists the features but refuses them: go on
 		// without the tensor-core GEMM.
 		fmt.Fprintf(os.Stderr, "blip: %s: vkCreateDevice with cooperative matrices failed (%d); continuing without them\n", pi.info.Name, r)
-		d.coop = false
+		d.coop, d.info.CoopGemm = "", ""
 		ci.EnabledExtensionCount, ci.PpEnabledExtensionNames = 0, nil
 		putPtr(ci.PNext, 8, nil) // the 16-bit storage features alone
 		withoutGC(func() { r = vk.CreateDevice(d.pd, &ci, nil, &dev) })

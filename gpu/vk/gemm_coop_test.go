@@ -2,6 +2,7 @@ package vk
 
 import (
 	"math"
+	"os"
 	"strings"
 	"testing"
 
@@ -14,13 +15,18 @@ import (
 // against the CPU backend. The tensor cores read A in f16, so A is rounded
 // to f16 first: the products are then exact and only the fp32 summation
 // order differs, as for the other GEMMs. It runs on devices with the
-// tensor-core path (BLIP_COOPMAT=1 on a GPU with VK_NV_cooperative_matrix)
-// and is skipped elsewhere.
+// tensor-core path (VK_KHR_cooperative_matrix, or BLIP_COOPMAT=1 with
+// VK_NV_cooperative_matrix): in CI, Mesa 26 lavapipe (make test-coopmat).
+// Elsewhere it is skipped, unless BLIP_REQUIRE_COOPMAT=1 asks for it.
 func TestGemmCoop(t *testing.T) {
 	d := openTest(t)
-	if !d.coop {
-		t.Skipf("%s: no cooperative-matrix GEMM (needs BLIP_COOPMAT=1 and VK_NV_cooperative_matrix)", d.info.Name)
+	if d.coop == "" {
+		if os.Getenv("BLIP_REQUIRE_COOPMAT") == "1" {
+			t.Fatalf("%s: BLIP_REQUIRE_COOPMAT=1 but no cooperative-matrix GEMM (device: KHR %v, NV %v)", d.info.Name, d.info.CoopMatKHR, d.info.CoopMatNV)
+		}
+		t.Skipf("%s: no cooperative-matrix GEMM (needs VK_KHR_cooperative_matrix, or BLIP_COOPMAT=1 and VK_NV_cooperative_matrix)", d.info.Name)
 	}
+	t.Logf("%s: %s, workgroup %d", d.info.Name, d.coop, 4*d.info.SubgroupSize)
 	ref := cpu.New()
 	defer ref.Close()
 	n := 0

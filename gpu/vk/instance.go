@@ -199,6 +199,7 @@ type physInfo struct {
 	tsBits      uint32
 	apiVersion  uint32
 	coopNV      bool // gemm_coop.comp can run (features present)
+	coopKHR     int  // fragment size (16 or 8) of a KHR gemm_coop the device runs, or 0
 }
 
 func deviceExtensions(pd vk.PhysicalDevice) map[string]bool {
@@ -227,6 +228,9 @@ const (
 	stMemBudget       = 1000237000
 	stMemoryModel     = 1000211000 // VkPhysicalDeviceVulkanMemoryModelFeatures
 	stCoopMatNV       = 1000249000 // VkPhysicalDeviceCooperativeMatrixFeaturesNV
+	stCoopMatKHR      = 1000506000 // VkPhysicalDeviceCooperativeMatrixFeaturesKHR
+	stCoopPropsKHR    = 1000506001 // VkCooperativeMatrixPropertiesKHR
+	sizeCoopPropsKHR  = 56
 	sizeProps2        = 1024
 	sizeFeatures2     = 256
 	sizeMemProps2     = 16 + 520
@@ -340,6 +344,7 @@ func (in *instance) describe(idx int) physInfo {
 		putPtr(f2, 8, s16)
 		vmm := cAlloc(sizeSmallFeatures)
 		coop := cAlloc(sizeSmallFeatures)
+		khr := cAlloc(sizeSmallFeatures)
 		tail := s16
 		if v12 || pi.exts["VK_KHR_shader_float16_int8"] {
 			put32(f16, 0, stFloat16Int8)
@@ -354,6 +359,11 @@ func (in *instance) describe(idx int) physInfo {
 		if pi.exts["VK_NV_cooperative_matrix"] {
 			put32(coop, 0, stCoopMatNV)
 			putPtr(tail, 8, coop)
+			tail = coop
+		}
+		if pi.exts["VK_KHR_cooperative_matrix"] {
+			put32(khr, 0, stCoopMatKHR)
+			putPtr(tail, 8, khr)
 		}
 		callPD2(fn, pd, f2)
 		d.Storage16 = get32(s16, 16) != 0
@@ -364,12 +374,67 @@ func (in *instance) describe(idx int) physInfo {
 		pi.coopNV = d.FP16 && pi.exts["VK_KHR_shader_float16_int8"] &&
 			get32(vmm, 0) == stMemoryModel && get32(vmm, 16) != 0 &&
 			get32(coop, 0) == stCoopMatNV && get32(coop, 16) != 0
-		for _, p := range []unsafe.Pointer{f2, s16, f16, vmm, coop} {
+		// The same for the KHR form, which also lists the shapes it runs:
+		// gemm_coop needs f16 inputs, an f32 accumulator, subgroup scope,
+		// square fragments of 16 (or 8: lavapipe) and four subgroups per
+		// workgroup.
+		if d.FP16 && pi.exts["VK_KHR_shader_float16_int8"] &&
+			get32(vmm, 0) == stMemoryModel && get32(vmm, 16) != 0 &&
+			get32(khr, 0) == stCoopMatKHR && get32(khr, 16) != 0 &&
+			d.SubgroupSize > 0 && 4*d.SubgroupSize <= int(pi.limits.MaxComputeWorkGroupInvocations) {
+			for _, f := range []uint32{16, 8} {
+				if in.coopShape(pd, f, f, f) {
+					pi.coopKHR = int(f)
+					break
+				}
+			}
+		}
+		for _, p := range []unsafe.Pointer{f2, s16, f16, vmm, coop, khr} {
 			cFree(p)
 		}
 	}
 	pi.info = d
+	if shader, _, _ := coopChoice(pi); shader != "" {
+		pi.info.CoopGemm = coopNames[shader]
+	}
 	return pi
+}
+
+// coopShape reports whether the device lists an m x n x k KHR
+// cooperative-matrix shape with f16 A and B, f32 C and result, at
+// subgroup scope.
+func (in *instance) coopShape(pd vk.PhysicalDevice, m, n, k uint32) bool {
+	fn := instanceProc(in.h, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR")
+	if fn == nil {
+		return false
+	}
+	const f16, f32, subgroup = 0, 1, 3 // VkComponentTypeKHR, VkScopeKHR
+	cnt := cAlloc(4)
+	defer cFree(cnt)
+	if callCount(fn, pd, cnt, nil) != vk.Success {
+		return false
+	}
+	num := int(get32(cnt, 0))
+	if num == 0 {
+		return false
+	}
+	props := cAlloc(num * sizeCoopPropsKHR)
+	defer cFree(props)
+	for i := 0; i < num; i++ {
+		put32(props, i*sizeCoopPropsKHR, stCoopPropsKHR)
+	}
+	if r := callCount(fn, pd, cnt, props); r != vk.Success && r != vk.Incomplete {
+		return false
+	}
+	for i := 0; i < int(get32(cnt, 0)); i++ {
+		p := unsafe.Add(props, i*sizeCoopPropsKHR)
+		if get32(p, 16) == m && get32(p, 20) == n && get32(p, 24) == k &&
+			get32(p, 28) == f16 && get32(p, 32) == f16 && get32(p, 36) == f32 && get32(p, 40) == f32 &&
+			get32(p, 48) == subgroup {
+			return true
+		}
+	}
+	return false
 }
 
 // heapFree returns the free bytes of heap per VK_EXT_memory_budget, or -1.

@@ -20,6 +20,11 @@ static void* blip_gipa(void* gipa, void* instance, const char* name) {
 typedef void (*blip_pd2_fn)(void*, void*);
 static void blip_call_pd2(void* fn, void* pd, void* out) { ((blip_pd2_fn)fn)(pd, out); }
 
+// vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR: (VkPhysicalDevice,
+// uint32_t*, VkCooperativeMatrixPropertiesKHR*) -> VkResult.
+typedef int32_t (*blip_count_fn)(void*, uint32_t*, void*);
+static int32_t blip_call_count(void* fn, void* pd, uint32_t* n, void* out) { return ((blip_count_fn)fn)(pd, n, out); }
+
 // The calls made for every step build their structs here, on the C stack:
 // vulkan-go's marshalling of struct arrays frees its C copies from a Go
 // finalizer that can run while the driver is still reading them. The
@@ -137,6 +142,12 @@ func instanceProc(inst vk.Instance, name string) unsafe.Pointer {
 // vkGetPhysicalDeviceProperties2 with out pointing at C memory.
 func callPD2(fn unsafe.Pointer, pd vk.PhysicalDevice, out unsafe.Pointer) {
 	C.blip_call_pd2(fn, unsafe.Pointer(pd), out)
+}
+
+// callCount calls a (VkPhysicalDevice, uint32_t*, T*) enumeration such as
+// vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR; n and out are C memory.
+func callCount(fn unsafe.Pointer, pd vk.PhysicalDevice, n, out unsafe.Pointer) vk.Result {
+	return vk.Result(C.blip_call_count(fn, unsafe.Pointer(pd), (*C.uint32_t)(n), out))
 }
 
 // cAlloc returns zeroed C memory (for pNext chains, which must not live in Go

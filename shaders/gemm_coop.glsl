@@ -1,0 +1,130 @@
+// gpu.Gemm on tensor cores (cooperative matrices), for B in f16 (weights
+// stored with --precision fp16): the contract of gemm.comp, with A rounded
+// to f16 on its way into shared memory (as autocast does) and fp32
+// accumulation.
+//
+// A workgroup of four subgroups (WG = 4 * the device's subgroup size: 128 on
+// NVIDIA, 32 on lavapipe) computes a 64 x 64 block of C; subgroup s owns the
+// 32 x 32 quarter (s / 2, s % 2) as NF x NF matrices of FRAG x FRAG x FRAG,
+// the fragment shape the device lists: 16 (gemm_coop.comp, NVIDIA's tensor
+// cores) or 8 (gemm_coop8.comp, lavapipe's only shape). K advances in steps
+// of BK through shared memory: A as sA[m][k], B as sB[n][k] (so that a
+// block of B is a column-major load), rows padded against bank conflicts.
+// Ragged edges are zero-filled on load and skipped on store; the epilogue
+// (alpha, bias, activation, beta * C) runs from a shared fp32 tile.
+//
+// Written against GL_NV_cooperative_matrix, the extension Debian 12's
+// glslc compiles; the build translates each module to the Khronos one
+// (shaders/nv2khr: gemm_coop_khr.spv, gemm_coop8_khr.spv), the form AMD,
+// Intel and lavapipe run.
+#extension GL_EXT_control_flow_attributes : require
+#extension GL_NV_cooperative_matrix : require
+#extension GL_KHR_memory_scope_semantics : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#extension GL_EXT_shader_16bit_storage : require
+#extension GL_KHR_shader_subgroup_basic : require
+#include "common.glsl"
+
+layout(local_size_x_id = 0) in;
+layout(constant_id = 0) const uint WG = 128;     // invocations: four subgroups
+layout(constant_id = 1) const uint TRANS_A = 0;  // A stored (K, M)
+layout(constant_id = 2) const uint TRANS_B = 0;  // B stored (N, K)
+
+const uint BM = 64, BN = 64, BK = 32;
+const uint SK = BK + 8;   // shared row stride (f16 elements) of sA and sB
+const uint SC = BN + 4;   // shared row stride (floats) of the C tile
+
+layout(binding = 0) readonly buffer BufA { float A_[]; };
+layout(binding = 1) readonly buffer BufB { float16_t B_[]; };
+layout(binding = 2) buffer BufC { float C_[]; };
+layout(binding = 3) readonly buffer BufBias { float Bias_[]; };
+
+#include "gemm_push.glsl"
+
+shared float16_t sA[BM * SK];
+shared float16_t sB[BN * SK];
+shared float sC[BM * SC];
+
+const uint NF = 32 / FRAG; // fragments per side of a subgroup's quarter
+#define CM16 fcoopmatNV<16, gl_ScopeSubgroup, FRAG, FRAG>
+#define CM32 fcoopmatNV<32, gl_ScopeSubgroup, FRAG, FRAG>
+
+void main() {
+    const uint t = gl_LocalInvocationIndex;
+    const uint sg = gl_SubgroupID;
+    const uint m0 = gl_WorkGroupID.y * BM, n0 = gl_WorkGroupID.x * BN;
+    const uint batch = gl_WorkGroupID.z;
+    const uint aBase = p.offA + batch * p.strideA;
+    const uint bBase = p.offB + batch * p.strideB;
+    const uint cBase = p.offC + batch * p.strideC;
+    const uint sm = (sg / 2) * 32, sn = (sg % 2) * 32; // the subgroup's quarter
+
+    CM32 acc[NF][NF];
+    [[unroll]] for (uint i = 0; i < NF; i++) {
+        [[unroll]] for (uint j = 0; j < NF; j++) {
+            acc[i][j] = CM32(0.0);
+        }
+    }
+
+    for (uint k0 = 0; k0 < p.K; k0 += BK) {
+        // Stage the A and B tiles (BM x BK and BN x BK elements each).
+        for (uint i = t; i < BM * BK; i += WG) {
+            uint r = i / BK, c = i % BK;
+            uint gm = m0 + r, gk = k0 + c;
+            float v = 0.0;
+            if (gm < p.M && gk < p.K) {
+                v = TRANS_A != 0 ? A_[aBase + gk * p.lda + gm] : A_[aBase + gm * p.lda + gk];
+            }
+            sA[r * SK + c] = float16_t(v);
+        }
+        for (uint i = t; i < BN * BK; i += WG) {
+            uint r = i / BK, c = i % BK; // r: column n of B, c: k
+            uint gn = n0 + r, gk = k0 + c;
+            float16_t v = float16_t(0.0);
+            if (gn < p.N && gk < p.K) {
+                v = TRANS_B != 0 ? B_[bBase + gn * p.ldb + gk] : B_[bBase + gk * p.ldb + gn];
+            }
+            sB[r * SK + c] = v;
+        }
+        barrier();
+        [[unroll]] for (uint kk = 0; kk < BK; kk += FRAG) {
+            CM16 a[NF], b[NF];
+            [[unroll]] for (uint i = 0; i < NF; i++) {
+                coopMatLoadNV(a[i], sA, (sm + FRAG * i) * SK + kk, SK, false);
+                coopMatLoadNV(b[i], sB, (sn + FRAG * i) * SK + kk, SK, true);
+            }
+            [[unroll]] for (uint i = 0; i < NF; i++) {
+                [[unroll]] for (uint j = 0; j < NF; j++) {
+                    acc[i][j] = coopMatMulAddNV(a[i], b[j], acc[i][j]);
+                }
+            }
+        }
+        barrier();
+    }
+
+    [[unroll]] for (uint i = 0; i < NF; i++) {
+        [[unroll]] for (uint j = 0; j < NF; j++) {
+            coopMatStoreNV(acc[i][j], sC, (sm + FRAG * i) * SC + sn + FRAG * j, SC, false);
+        }
+    }
+    barrier();
+    const bool hasBias = (p.flags & 1u) != 0;
+    const uint act = (p.flags >> 1) & 3u;
+    for (uint i = t; i < BM * BN; i += WG) {
+        uint r = i / BN, c = i % BN;
+        uint gm = m0 + r, gn = n0 + c;
+        if (gm >= p.M || gn >= p.N) {
+            continue;
+        }
+        float v = p.alpha * sC[r * SC + c];
+        if (hasBias) {
+            v += Bias_[p.offBias + gn];
+        }
+        v = apply_act(act, v);
+        uint ci = cBase + gm * p.ldc + gn;
+        if (p.beta != 0.0) {
+            v = fma(p.beta, C_[ci], v);
+        }
+        C_[ci] = v;
+    }
+}
