@@ -172,6 +172,24 @@ type Backend interface {
 	Close() error
 }
 
+// Capturer is implemented by backends that can record a fixed list of calls
+// once and replay it: a compiled forward pass run every step or every
+// decoded token then costs the host one command instead of one per kernel.
+type Capturer interface {
+	// Capture checks calls (as Do does) and records them for replay. The
+	// views are bound as they are now; their contents are read when a
+	// replay runs.
+	Capture(calls ...Call) (Replay, error)
+}
+
+// Replay is a captured call list.
+type Replay interface {
+	// Record records the captured calls again, as Do(calls...) would.
+	Record() error
+	// Free releases the capture; Record must not be called after it.
+	Free()
+}
+
 // Call is one kernel invocation: a struct from calls.go. Check validates
 // shapes, dtypes and view sizes without touching device memory.
 type Call interface {

@@ -29,6 +29,7 @@ type Plan struct {
 	step     uint64
 	stats    Stats
 	closed   bool
+	replay   gpu.Replay // the captured calls (replay.go)
 }
 
 // Stats describe a plan.
@@ -209,6 +210,14 @@ func (p *Plan) Record() error {
 		}
 		refresh = append(refresh, ps.refreshCalls()...)
 	}
+	if p.replayable() {
+		if len(refresh) > 0 {
+			if err := p.be.Do(refresh...); err != nil {
+				return err
+			}
+		}
+		return p.recordReplay()
+	}
 	if len(refresh) > 0 {
 		return p.be.Do(append(refresh, p.calls...)...)
 	}
@@ -225,6 +234,10 @@ func (p *Plan) Run() error {
 
 // Close frees the plan's memory. Params are not touched.
 func (p *Plan) Close() {
+	if p.replay != nil {
+		p.replay.Free()
+		p.replay = nil
+	}
 	for _, b := range p.bufs {
 		p.be.Free(b)
 	}

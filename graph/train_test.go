@@ -20,7 +20,7 @@ type tblock struct {
 	rng                         *rand.Rand
 }
 
-func newBlock(t *testing.T, be gpu.Backend) *tblock {
+func newBlock(t testing.TB, be gpu.Backend) *tblock {
 	t.Helper()
 	const B, T, V, C, H, F, K = blockB, blockT, blockV, blockC, 2, 32, 3
 	ps := NewParams()
@@ -121,7 +121,7 @@ func newBlock(t *testing.T, be gpu.Backend) *tblock {
 const blockB, blockT, blockV, blockC = 4, 6, 20, 16
 
 // write sets the batch into a plan of the block's graph.
-func (b *tblock) write(t *testing.T, p *Plan) {
+func (b *tblock) write(t testing.TB, p *Plan) {
 	t.Helper()
 	for _, err := range []error{p.WriteI32(b.ids, b.idv), p.WriteF32(b.mask, b.maskv), p.WriteI32(b.labels, b.labv),
 		p.WriteI32(b.tokLabel, b.tokv)} {

@@ -28,6 +28,7 @@ type descKey struct {
 type descriptors struct {
 	pools []vk.DescriptorPool
 	cache map[descKey]vk.DescriptorSet
+	gen   uint64 // counts trims: sets from an older generation are gone
 }
 
 func (ds *descriptors) init(d *Device) error {
@@ -91,10 +92,16 @@ func (ds *descriptors) trim(d *Device) {
 	if len(ds.cache) < maxCachedSets {
 		return
 	}
+	ds.reset(d)
+}
+
+// reset frees every set. Only call it when no recorded work is pending.
+func (ds *descriptors) reset(d *Device) {
 	for _, p := range ds.pools {
 		vk.ResetDescriptorPool(d.dev, p, 0)
 	}
 	ds.cache = map[descKey]vk.DescriptorSet{}
+	ds.gen++
 }
 
 // dropDescriptors forgets sets that reference a destroyed block.

@@ -208,27 +208,13 @@ func (d *Device) Do(calls ...gpu.Call) error {
 	if d.closed {
 		return fmt.Errorf("vulkan: device is closed")
 	}
-	var all []dispatch
-	var names []string
-	for _, c := range calls {
-		if err := c.Check(); err != nil {
-			return err
-		}
-		if err := d.ownViews(c); err != nil {
-			return err
-		}
-		kf, ok := kernels[c.Kernel()]
-		if !ok {
-			return fmt.Errorf("%s: no Vulkan kernel registered", c.Kernel())
-		}
-		ds, err := kf(d, c)
-		if err != nil {
-			return err
-		}
-		for range ds {
-			names = append(names, c.Kernel())
-		}
-		all = append(all, ds...)
+	return d.doLocked(calls)
+}
+
+func (d *Device) doLocked(calls []gpu.Call) error {
+	all, names, err := d.lower(calls)
+	if err != nil {
+		return err
 	}
 	for i := range all {
 		if err := d.record(&all[i], names[i]); err != nil {
@@ -236,6 +222,34 @@ func (d *Device) Do(calls ...gpu.Call) error {
 		}
 	}
 	return nil
+}
+
+// lower checks calls and turns them into dispatches, with the kernel name
+// of each.
+func (d *Device) lower(calls []gpu.Call) ([]dispatch, []string, error) {
+	var all []dispatch
+	var names []string
+	for _, c := range calls {
+		if err := c.Check(); err != nil {
+			return nil, nil, err
+		}
+		if err := d.ownViews(c); err != nil {
+			return nil, nil, err
+		}
+		kf, ok := kernels[c.Kernel()]
+		if !ok {
+			return nil, nil, fmt.Errorf("%s: no Vulkan kernel registered", c.Kernel())
+		}
+		ds, err := kf(d, c)
+		if err != nil {
+			return nil, nil, err
+		}
+		for range ds {
+			names = append(names, c.Kernel())
+		}
+		all = append(all, ds...)
+	}
+	return all, names, nil
 }
 
 // ownViews checks that every view of c is a live buffer of this device.
@@ -260,25 +274,54 @@ func (d *Device) record(ds *dispatch, name string) error {
 		return err
 	}
 	r := &d.rec
-	pl, err := d.pipes.get(d, ds.shader, len(ds.binds), ds.spec)
+	pl, set, reads, writes, err := d.prepare(ds)
 	if err != nil {
 		return err
+	}
+	if d.prof.on {
+		d.barrier() // timing one kernel at a time
+		r.reads, r.writes = append(r.reads, reads...), append(r.writes, writes...)
+	} else {
+		d.hazard(reads, writes)
+	}
+	if d.prof.on {
+		d.prof.before(r.cur, name)
+	}
+	if err := d.emit(r.cur.cb, &r.lastPipe, pl, set, ds); err != nil {
+		return err
+	}
+	if d.prof.on {
+		d.prof.after(r.cur)
+	}
+	r.dispatches++
+	r.inCur++
+	if r.inCur >= maxPerCB || (d.prof.on && len(r.cur.names) >= maxTimed) {
+		return d.submit()
+	}
+	return nil
+}
+
+// prepare finds (or builds) a dispatch's pipeline and descriptor set and
+// lists the bytes it reads and writes.
+func (d *Device) prepare(ds *dispatch) (pl *pipeline, set vk.DescriptorSet, reads, writes []access, err error) {
+	pl, err = d.pipes.get(d, ds.shader, len(ds.binds), ds.spec)
+	if err != nil {
+		return nil, nil, nil, nil, err
 	}
 	var key descKey
 	key.n = len(ds.binds)
 	bufs := make([]vk.Buffer, len(ds.binds))
-	var reads, writes []access
 	for i, bd := range ds.binds {
 		v := bd.v
 		if v.Buf == nil {
-			v = gpu.View{Buf: r.dummy, Len: 1, DType: gpu.F32}
+			v = gpu.View{Buf: d.rec.dummy, Len: 1, DType: gpu.F32}
 		}
 		b := v.Buf.(*buffer)
 		lo := b.off + v.ByteOff()
 		hi := lo + max(v.Bytes(), 4)
 		start := lo / d.bindAlign * d.bindAlign
 		if hi-start > d.maxBind {
-			return fmt.Errorf("%s: binding %d spans %d bytes, over the device limit of %d (the kernel must split it)", ds.shader, i, hi-start, d.maxBind)
+			return nil, nil, nil, nil, fmt.Errorf("%s: binding %d spans %d bytes, over the device limit of %d (the kernel must split it)", ds.shader, i, hi-start, d.maxBind)
 		}
 		key.b[i] = bindKey{blk: b.blk.id, off: start, rng: hi - start}
 		bufs[i] = b.blk.buf
@@ -289,28 +332,16 @@ func (d *Device) record(ds *dispatch, name string) error {
 			reads = append(reads, a)
 		}
 	}
-	set, err := d.desc.set(d, key, bufs)
+	set, err = d.desc.set(d, key, bufs)
 	if err != nil {
-		return err
+		return nil, nil, nil, nil, err
 	}
-	if d.prof.on {
-		d.barrier() // timing one kernel at a time
-		r.reads, r.writes = append(r.reads, reads...), append(r.writes, writes...)
-	} else {
-		d.hazard(reads, writes)
-	}
-	cb := r.cur.cb
-	if pl.h != r.lastPipe {
-		vk.CmdBindPipeline(cb, vk.PipelineBindPointCompute, pl.h)
-		r.lastPipe = pl.h
-	}
-	vk.CmdBindDescriptorSets(cb, vk.PipelineBindPointCompute, pl.layout, 0, 1, []vk.DescriptorSet{set}, 0, nil)
-	if n := len(ds.push); n > 0 {
-		if n*4 > pushBytes {
-			return fmt.Errorf("%s: %d bytes of push constants, over %d", ds.shader, n*4, pushBytes)
-		}
-		vk.CmdPushConstants(cb, pl.layout, vk.ShaderStageFlags(vk.ShaderStageComputeBit), 0, uint32(n*4), unsafe.Pointer(&ds.push[0]))
-	}
+	return pl, set, reads, writes, nil
+}
+
+// emit records one dispatch into cb: pipeline (unless *last is it
+// already), descriptor set, push constants and the dispatch itself.
+func (d *Device) emit(cb vk.CommandBuffer, last *vk.Pipeline, pl *pipeline, set vk.DescriptorSet, ds *dispatch) error {
 	g := ds.groups
 	for i := range g {
 		if g[i] == 0 {
@@ -320,18 +351,18 @@ func (d *Device) record(ds *dispatch, name string) error {
 			return fmt.Errorf("%s: %d workgroups in dimension %d, over the device limit of %d", ds.shader, g[i], i, d.maxGroups[i])
 		}
 	}
-	if d.prof.on {
-		d.prof.before(r.cur, name)
+	if n := len(ds.push); n*4 > pushBytes {
+		return fmt.Errorf("%s: %d bytes of push constants, over %d", ds.shader, n*4, pushBytes)
+	}
+	if pl.h != *last {
+		vk.CmdBindPipeline(cb, vk.PipelineBindPointCompute, pl.h)
+		*last = pl.h
+	}
+	vk.CmdBindDescriptorSets(cb, vk.PipelineBindPointCompute, pl.layout, 0, 1, []vk.DescriptorSet{set}, 0, nil)
+	if n := len(ds.push); n > 0 {
+		vk.CmdPushConstants(cb, pl.layout, vk.ShaderStageFlags(vk.ShaderStageComputeBit), 0, uint32(n*4), unsafe.Pointer(&ds.push[0]))
 	}
 	vk.CmdDispatch(cb, g[0], g[1], g[2])
-	if d.prof.on {
-		d.prof.after(r.cur)
-	}
-	r.dispatches++
-	r.inCur++
-	if r.inCur >= maxPerCB || (d.prof.on && len(r.cur.names) >= maxTimed) {
-		return d.submit()
-	}
 	return nil
 }
 
