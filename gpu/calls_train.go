@@ -164,6 +164,11 @@ type Dropout struct {
 	N    int
 	P    float32 // drop probability in [0, 1)
 	Seed uint64
+	// Seeds, when set, holds the key instead of Seed: I32 words (Seed low
+	// 32 bits, Seed high 32 bits) at its first two elements, read when the
+	// call runs. A call list can then be recorded once and replayed with a
+	// new seed written there for every run (graph.Plan does).
+	Seeds View
 }
 
 // Kernel implements Call.
@@ -464,7 +469,12 @@ func (d Dropout) Check() error {
 	if err := need(k, "Y", d.Y, F32, int64(d.N)); err != nil {
 		return err
 	}
-	return sameBackend(k, d.X, d.Y)
+	if d.Seeds.Buf != nil {
+		if err := need(k, "Seeds", d.Seeds, I32, 2); err != nil {
+			return err
+		}
+	}
+	return sameBackend(k, d.X, d.Y, d.Seeds)
 }
 
 func checkEps(kernel string, eps float32) error {

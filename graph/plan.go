@@ -30,6 +30,8 @@ type Plan struct {
 	stats    Stats
 	closed   bool
 	replay   gpu.Replay // the captured calls (replay.go)
+	seeds    gpu.Buffer // the dropout keys of the current run (replay.go)
+	salts    []uint64   // per seed-table slot
 }
 
 // Stats describe a plan.
@@ -44,6 +46,7 @@ type Stats struct {
 type dropCall struct {
 	call *gpu.Dropout
 	salt uint64
+	slot int // its key's place in the seed table
 }
 
 func newPlan(be gpu.Backend, g *Graph, cfg Config, fwd, bwd []*node, gradOf map[*Tensor]*Tensor) (*Plan, error) {
@@ -140,6 +143,10 @@ func newPlan(be gpu.Backend, g *Graph, cfg Config, fwd, bwd []*node, gradOf map[
 			p.calls = append(p.calls, c)
 		}
 	}
+	if err := p.seedTable(); err != nil {
+		p.Close()
+		return nil, err
+	}
 	for ps := range e.lowParams {
 		p.lows = append(p.lows, ps)
 		if p.training {
@@ -199,8 +206,8 @@ func (p *Plan) Record() error {
 		return fmt.Errorf("graph: plan is closed")
 	}
 	p.step++
-	for _, d := range p.drops {
-		d.call.Seed = dropoutSeed(p.seed, p.step, d.salt)
+	if err := p.writeSeeds(); err != nil {
+		return err
 	}
 	var refresh []gpu.Call
 	for _, ps := range p.lows {
@@ -237,6 +244,10 @@ func (p *Plan) Close() {
 	if p.replay != nil {
 		p.replay.Free()
 		p.replay = nil
+	}
+	if p.seeds != nil {
+		p.be.Free(p.seeds)
+		p.seeds = nil
 	}
 	for _, b := range p.bufs {
 		p.be.Free(b)

@@ -7,10 +7,10 @@ import (
 	"blip/gpu/gputest"
 )
 
-// On the Vulkan backend an inference plan (dropout off) runs from a
-// capture: run after run with new inputs it gives exactly what recording
-// its calls every run gives (same kernels, same order), and a training
-// plan with live dropout is never captured (its seeds change every run).
+// On the Vulkan backend a plan runs from a capture: run after run with new
+// inputs (an inference plan) or new dropout masks (a training step) it
+// gives exactly what recording its calls every run gives (same kernels,
+// same order).
 func TestVulkanReplay(t *testing.T) {
 	vk := openVulkan(t)
 	run := func(replay bool) [][]float32 {
@@ -58,19 +58,54 @@ func TestVulkanReplay(t *testing.T) {
 		t.Error("the runs' inputs did not change the loss: the comparison proves nothing")
 	}
 
-	blk := newBlock(t, vk)
-	defer blk.ps.Free()
-	train, err := blk.g.Compile(vk, Config{Loss: blk.loss})
-	if err != nil {
-		t.Fatal(err)
+	// Training with live dropout: the keys come from the plan's seed
+	// table, so the step is captured too and each run draws new masks.
+	trainRuns := func(replay bool) (losses []float32, grads [][][]float32) {
+		old := replayOff
+		replayOff = !replay
+		defer func() { replayOff = old }()
+		blk := newBlock(t, vk)
+		defer blk.ps.Free()
+		train, err := blk.g.Compile(vk, Config{Loss: blk.loss, Outputs: []*Tensor{blk.loss}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer train.Close()
+		blk.write(t, train)
+		train.SetSeed(9)
+		for range 3 {
+			if err := blk.ps.ZeroGrad(); err != nil {
+				t.Fatal(err)
+			}
+			if err := train.Run(); err != nil {
+				t.Fatal(err)
+			}
+			l := make([]float32, 1)
+			if err := train.ReadF32(blk.loss, l); err != nil {
+				t.Fatal(err)
+			}
+			losses = append(losses, l[0])
+			grads = append(grads, readGrads(t, blk.ps))
+		}
+		if train.Replayed() != replay {
+			t.Errorf("training plan, replay %v: Replayed() = %v", replay, train.Replayed())
+		}
+		return losses, grads
 	}
-	defer train.Close()
-	blk.write(t, train)
-	if err := train.Run(); err != nil {
-		t.Fatal(err)
+	ld, gd := trainRuns(false)
+	lr, gr := trainRuns(true)
+	for run := range ld {
+		if ld[run] != lr[run] {
+			t.Errorf("training run %d: loss %v replayed, %v call by call", run, lr[run], ld[run])
+		}
+		for i := range gd[run] {
+			if d := maxRelDiff(gr[run][i], gd[run][i]); d != 0 {
+				t.Errorf("training run %d: gradient %d differs by %g replayed", run, i, d)
+			}
+		}
 	}
-	if train.Replayed() {
-		t.Error("a plan with live dropout was captured")
+	if ld[0] == ld[1] || ld[1] == ld[2] {
+		t.Errorf("losses %v: the dropout masks did not change between runs", ld)
 	}
 	if _, ok := vk.(gpu.Capturer); !ok {
 		t.Error("the Vulkan backend does not capture")

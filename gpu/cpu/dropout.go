@@ -12,6 +12,7 @@ func init() {
 
 // dropout: Y = X * KeepScale where word i%4 of Philox4x32-10 at counter i/4
 // is at least Threshold, else 0; P = 0 copies raw words. Y may alias X.
+// The key is Seed, or the two words at Seeds when that is set.
 func dropout(d gpu.Dropout) {
 	n := d.N
 	if d.P == 0 {
@@ -24,6 +25,10 @@ func dropout(d gpu.Dropout) {
 	x, y := f32(d.X)[:n], f32(d.Y)[:n]
 	thr, scale := d.Threshold(), d.KeepScale()
 	k0, k1 := uint32(d.Seed), uint32(d.Seed>>32)
+	if d.Seeds.Buf != nil {
+		w := u32(d.Seeds)
+		k0, k1 = w[0], w[1]
+	}
 	blocks := (n + 3) / 4
 	parallel(blocks, int64(n)*4, func(b0, b1 int) {
 		for b := b0; b < b1; b++ {

@@ -423,26 +423,49 @@ type dropoutCfg struct {
 	X     Fill
 	Alias bool
 	Off   [2]int
+	// SeedsAt > 0 passes the seed in a Seeds tensor at that offset (and a
+	// different, unused Seed field).
+	SeedsAt int
 }
 
 func dropoutCase(name string, d dropoutCfg) Case {
 	ts := []Tensor{f32("X", d.N, d.X).at(d.Off[0])}
+	if d.SeedsAt > 0 {
+		words := Const(0).With(0, float64(int32(uint32(d.Seed)))).With(1, float64(int32(uint32(d.Seed>>32))))
+		ts = append(ts, i32("Seeds", 2, words).at(d.SeedsAt))
+	}
 	if d.Alias {
 		ts[0].Out = true
 	} else {
 		ts = append(ts, f32("Y", d.N, Const(nan)).at(d.Off[1]).out())
 	}
 	t := gpu.Dropout{N: d.N, P: d.P, Seed: d.Seed}
+	call := t
+	if d.SeedsAt > 0 {
+		call.Seed = ^d.Seed // must not be used
+	}
 	return Case{
 		// Exact: the mask is bit-identical everywhere and X*KeepScale is
 		// one correctly rounded product.
 		Name: "dropout/" + name, Kernel: "dropout", Tol: 0, Floor: -1, Block: 1, Tensors: ts,
 		Build: func(v []gpu.View) gpu.Call {
-			c := t
+			c := call
 			c.X, c.Y = v[0], v[len(v)-1]
+			if d.Alias {
+				c.Y = v[0]
+			}
+			if d.SeedsAt > 0 {
+				c.Seeds = v[1]
+			}
 			return c
 		},
-		Ref: func(x [][]float64) { refDropout(t, x[0], x[len(x)-1]) },
+		Ref: func(x [][]float64) {
+			y := x[len(x)-1]
+			if d.Alias {
+				y = x[0]
+			}
+			refDropout(t, x[0], y)
+		},
 	}
 }
 
@@ -457,6 +480,8 @@ func dropoutCases() []Case {
 	add("p0.1_577x768_alias", dropoutCfg{N: 577 * 768, P: 0.1, Seed: 42, X: Normal(0, 1), Alias: true})
 	add("p0.5_n4099_specials", dropoutCfg{N: 4099, P: 0.5, Seed: 1 << 40, X: Normal(0, 1).With(0, inf).With(1, nan).With(2, ninf)})
 	add("p0.9_n1000_seed_max", dropoutCfg{N: 1000, P: 0.9, Seed: math.MaxUint64, X: Normal(0, 1), Off: [2]int{2, 3}})
+	add("p0.1_n1031_seedbuf", dropoutCfg{N: 1031, P: 0.1, Seed: 0xDEADBEEF12345678, X: Normal(0, 1), Off: [2]int{3, 1}, SeedsAt: 5})
+	add("p0.5_577x768_seedbuf_alias", dropoutCfg{N: 577 * 768, P: 0.5, Seed: 1<<63 | 99, X: Normal(0, 1), Alias: true, SeedsAt: 1})
 	return cs
 }
 
@@ -740,6 +765,8 @@ func trainErrorCases() []ErrorCase {
 		{"p_one", "dropout", func(e *Env) gpu.Call { return gpu.Dropout{X: e.F32(4), Y: e.F32(4), N: 4, P: 1} }},
 		{"p_negative", "dropout", func(e *Env) gpu.Call { return gpu.Dropout{X: e.F32(4), Y: e.F32(4), N: 4, P: -0.1} }},
 		{"y_outside", "dropout", func(e *Env) gpu.Call { return gpu.Dropout{X: e.F32(4), Y: e.Outside(4), N: 4, P: 0.1} }},
+		{"seeds_f32", "dropout", func(e *Env) gpu.Call { return gpu.Dropout{X: e.F32(4), Y: e.F32(4), N: 4, P: 0.1, Seeds: e.F32(2)} }},
+		{"seeds_short", "dropout", func(e *Env) gpu.Call { return gpu.Dropout{X: e.F32(4), Y: e.F32(4), N: 4, P: 0.1, Seeds: e.I32(1)} }},
 
 		{"eps_zero", "l2norm", func(e *Env) gpu.Call { return gpu.L2Normalize{X: e.F32(6), Y: e.F32(6), Rows: 2, Cols: 3} }},
 		{"y_short", "l2norm", func(e *Env) gpu.Call { return gpu.L2Normalize{X: e.F32(6), Y: e.F32(5), Rows: 2, Cols: 3, Eps: 1e-12} }},
