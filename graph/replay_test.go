@@ -133,13 +133,58 @@ func BenchmarkVulkanPlanRun(b *testing.B) {
 			}
 			defer plan.Close()
 			blk.write(b, plan)
-			b.ReportMetric(float64(plan.Stats().Calls), "calls/run")
 			b.ResetTimer()
 			for range b.N {
 				if err := plan.Run(); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(plan.Stats().Calls), "calls/run")
 		})
+	}
+}
+
+// BenchmarkVulkanPlanRecord times Plan.Record alone (the host's part; the
+// Sync that runs the work is outside the timer), for the small block's
+// inference plan and its training step with dropout, captured or recorded
+// call by call.
+func BenchmarkVulkanPlanRecord(b *testing.B) {
+	vk := gputest.Vulkan(b)
+	for _, train := range []bool{false, true} {
+		for _, replay := range []bool{false, true} {
+			name := map[bool]string{false: "infer", true: "train"}[train] + "/" + map[bool]string{false: "calls", true: "replay"}[replay]
+			b.Run(name, func(b *testing.B) {
+				old := replayOff
+				replayOff = !replay
+				defer func() { replayOff = old }()
+				blk := newBlock(b, vk)
+				defer blk.ps.Free()
+				cfg := Config{Outputs: []*Tensor{blk.loss}, DropoutOff: true}
+				if train {
+					cfg = Config{Loss: blk.loss}
+				}
+				plan, err := blk.g.Compile(vk, cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer plan.Close()
+				blk.write(b, plan)
+				if err := plan.Run(); err != nil { // the capture, outside the timing
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				for range b.N {
+					if err := plan.Record(); err != nil {
+						b.Fatal(err)
+					}
+					b.StopTimer()
+					if err := vk.Sync(); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
+				b.ReportMetric(float64(plan.Stats().Calls), "calls/run")
+			})
+		}
 	}
 }
