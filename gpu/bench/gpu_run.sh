@@ -6,8 +6,9 @@
 #   coop    the tensor-core GEMM (KHR where offered, else NV): its parity test and fp16
 #           GEMM timings next to torch.matmul fp16, with and without it
 #   kernels kernel benchmarks next to PyTorch/cuBLAS (fp32, TF32 off)
-#   model   blip bench model (base, anchors' sizes, fp32 and fp16) next to
-#           HF transformers in the same command
+#   model   blip bench model (base, anchors' sizes, fp32 and fp16, and the
+#           captions without command replay) next to HF transformers in the
+#           same command
 # Each stage has its own timeout. Expects bin/blip and bin/vk.test built here (make gpu-run-prep) and
 # the loader packages in .gl/ (see the device README). Writes to $OUT.
 set -u
@@ -24,14 +25,14 @@ has() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
 
 if has vk; then
   echo "== vulkan tests on the GPU"
-  BLIP_REQUIRE_VULKAN=1 timeout 120 bin/vk.test -test.count=1 -test.timeout 110s 2>&1 | tail -n 40 | tee "$OUT/vktest.txt"
+  BLIP_REQUIRE_VULKAN=1 timeout 100 bin/vk.test -test.count=1 -test.timeout 95s 2>&1 | tail -n 40 | tee "$OUT/vktest.txt"
 fi
 
 if has coop; then
   echo "== tensor-core GEMM (KHR where offered, else NV: BLIP_COOPMAT=1)"
   BLIP_COOPMAT=1 BLIP_REQUIRE_COOPMAT=1 BLIP_REQUIRE_VULKAN=1 timeout 60 bin/vk.test -test.run 'TestGemmCoop' -test.count=1 -test.v 2>&1 | grep -E '^(---|ok|FAIL|PASS)|worst|Error|error' | tail -n 40 | tee "$OUT/coop.txt"
   for coop in 0 1; do
-    BLIP_COOPMAT=$coop timeout 60 bin/blip --backend vulkan bench kernels --no-cpu --torch python3 --torch-device cuda --min-time 300ms \
+    BLIP_COOPMAT=$coop timeout 45 bin/blip --backend vulkan bench kernels --no-cpu --torch python3 --torch-device cuda --min-time 300ms \
       --gemm 4096x4096x4096:01:f16 --gemm 18464x3072x768:01:f16 --gemm 577x768x768:01:f16 2>&1 | tail -n 4 | sed "s/^/coop=$coop /" | tee -a "$OUT/coop.txt"
   done
 fi
@@ -56,7 +57,10 @@ if has model; then
   for only in caption1,beam3,caption-batch vit,itm train-caption,pretrain; do
     timeout 70 bin/blip --backend vulkan bench model --size base --quick --torch python3 --torch-device cuda --only $only 2>&1 | tail -n 8 | tee -a "$OUT/model_fp32.txt"
   done
-  echo "== the same with fp16 weights (BLIP_COOPMAT=1: tensor cores where they work)"
-  BLIP_COOPMAT=1 timeout 80 bin/blip --backend vulkan --precision fp16 bench model --size base --quick --torch python3 --torch-device cuda \
+  echo "== the same with fp16 weights (tensor cores: KHR cooperative matrices where offered)"
+  timeout 80 bin/blip --backend vulkan --precision fp16 bench model --size base --quick --torch python3 --torch-device cuda \
     --only caption1,caption-batch,vit,itm 2>&1 | tail -n 10 | tee "$OUT/model_fp16.txt"
+  echo "== captions with every plan recorded call by call (BLIP_REPLAY=0), to set against the fp32 table"
+  BLIP_REPLAY=0 timeout 35 bin/blip --backend vulkan bench model --size base --quick --torch python3 --torch-device cuda \
+    --only caption1,beam3 2>&1 | tail -n 4 | tee "$OUT/model_noreplay.txt"
 fi
