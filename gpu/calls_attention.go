@@ -157,6 +157,25 @@ type Attention struct {
 	Mask       View // optional, (B, Tk), additive
 	LSE        View // optional output, (B, H, Tq)
 	AttentionShape
+	// F16 asks for half-precision products, what tensor cores run (fp16
+	// inference): the two products read their operands rounded to f16
+	// (round to nearest even, as Round(F16, x)) and accumulate in fp32.
+	// Exactly:
+	//
+	//	s[i, j] = Scale * (f16(Q[i]) . f16(K[j])) + Mask[b, j]
+	//	m[i] = max_j s[i, j], p[i, j] = exp(s[i, j] - m[i]), l[i] = sum_j p[i, j]
+	//	O[i] = (sum_j f16(p[i, j]) * f16(V[j])) / l[i]
+	//
+	// with the dot products and sums in fp32; the softmax, the scaling,
+	// the mask, LSE (m + log l) and the normalisation stay fp32. The
+	// probabilities are rounded after the shift by the row's final
+	// maximum (not a running one), so that the result does not depend on
+	// how a backend tiles the keys. Backends round the same way (the
+	// Vulkan kernels without cooperative matrices too), so they differ
+	// only by fp32 summation order and by the rare probability that this
+	// order moves across an f16 rounding boundary (one f16 unit). Forward
+	// only: AttentionBackward has no F16.
+	F16 bool
 }
 
 // Kernel implements Call.

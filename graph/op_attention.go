@@ -41,7 +41,12 @@ type attnAttr struct {
 }
 
 // Attention returns softmax(Scale * q k^T + mask) v per head: q (B, Tq, H*D),
-// k and v (B, Tk, H*D), result (B, Tq, H*D).
+// k and v (B, Tk, H*D), result (B, Tq, H*D). Inference plans of a graph
+// whose weights are stored as f16 (Params.SetStorage) run the fused
+// kernel's products in f16 too (gpu.Attention.F16), as autocast runs
+// attention's matmuls; training plans never do (the fused backward has no
+// such variant), nor does the unfused path, nor attention over at most
+// f16MinQueries queries.
 func (g *Graph) Attention(q, k, v *Tensor, o AttentionOpts) *Tensor {
 	name := g.opName("attention")
 	ops := []*Tensor{q, k, v}
@@ -85,7 +90,11 @@ func (g *Graph) Attention(q, k, v *Tensor, o AttentionOpts) *Tensor {
 		a.lse = g.act(Shape{b, o.Heads, tq})
 		n.saved = []*Tensor{a.lse}
 		n.emit = func(e *emitCtx) []gpu.Call {
-			c := gpu.Attention{Q: e.v(q), K: e.v(k), V: e.v(v), O: e.v(y), AttentionShape: a.shape}
+			// Few queries (decoding) stay fp32: that attention is bound by
+			// reading K and V, which the split-K kernel spreads over the
+			// device; tensor cores would not help it.
+			c := gpu.Attention{Q: e.v(q), K: e.v(k), V: e.v(v), O: e.v(y), AttentionShape: a.shape,
+				F16: !e.training && a.shape.Tq > f16MinQueries && g.weightsF16()}
 			if a.mask != nil {
 				c.Mask = e.v(a.mask)
 			}
@@ -260,4 +269,22 @@ func attentionGrad(b *backCtx, n *node) {
 		}
 		return calls
 	}
+}
+
+// f16MinQueries: attention with at most this many queries per sequence
+// keeps fp32 products under fp16 weights (the Vulkan split-K decode path's
+// limit).
+const f16MinQueries = 4
+
+// weightsF16 reports whether any parameter of g is read from an f16 copy
+// (Params.SetStorage(gpu.F16)): the fp16 inference setting, under which
+// the attention products run in f16 as well. Plans are compiled after
+// SetStorage (it requires a recompile), so emit time is the time to ask.
+func (g *Graph) weightsF16() bool {
+	for p := range g.params {
+		if p.ps != nil && p.ps.Storage() == gpu.F16 {
+			return true
+		}
+	}
+	return false
 }

@@ -14,6 +14,14 @@
 // Tq or Tk.
 //
 // A query row with no visible key (every score -Inf) gives zeros and LSE +Inf.
+//
+// F16 (gpu.Attention.F16, the half-precision products where no tensor-core
+// kernel runs them): Q, K and V are rounded to f16 on their way into shared
+// memory, and a first pass over the key tiles takes the row maxima alone,
+// so that the second shifts every probability by its row's final maximum
+// (alpha is then 1) before rounding it to f16 for P V; the row sums add the
+// unrounded probabilities. Without F16 that pass does not run and nothing
+// is rounded: the fp32 arithmetic is unchanged.
 #extension GL_EXT_control_flow_attributes : require
 
 layout(local_size_x_id = 0) in;
@@ -23,8 +31,10 @@ layout(constant_id = 2) const uint BC = 32;   // keys per tile, a multiple of 8
 layout(constant_id = 3) const uint DP = 64;   // D rounded up to a multiple of 32
 layout(constant_id = 4) const uint VEC = 1;   // vec4 global access (D, strides, offsets % 4 == 0)
 layout(constant_id = 5) const uint SHUF = 1;  // subgroup shuffles for the row reductions
+layout(constant_id = 6) const uint F16 = 0;   // f16-rounded products (see above)
 
 #include "attention.glsl"
+#include "half.glsl"
 
 layout(binding = 0) readonly buffer BufQ { float Q_[]; };
 layout(binding = 0) readonly buffer BufQ4 { vec4 Q4_[]; };
@@ -65,6 +75,17 @@ ATT_LOAD4(loadQ, Q_, Q4_)
 ATT_LOAD4(loadK, K_, K4_)
 ATT_LOAD4(loadV, V_, V4_)
 ATT_STORE4(storeO, O_, O4_)
+
+// x rounded to f16 (to nearest even, gpu.Round's bits) under F16.
+vec4 h4(vec4 x) {
+    if (F16 == 0) {
+        return x;
+    }
+    for (uint e = 0; e < 4; e++) { // a loop, not four inlined copies
+        x[e] = f16_bits_to_f32(f32_to_f16_bits(x[e]));
+    }
+    return x;
+}
 
 // s[j] = Q[rows 4*tr..] . K[key tc + 8j] for j < jn (0 for the others).
 void scores(out vec4 s[NJ], uint tr, uint tc, uint jn) {
@@ -113,7 +134,7 @@ void main() {
 
     for (uint i = t; i < BR * DP4; i += NT) {
         uint r = i / DP4, d4 = i % DP4;
-        vec4 v = q0 + r < p.Tq ? loadQ(qBase + (q0 + r) * p.tokQ, 4 * d4, D) : vec4(0.0);
+        vec4 v = q0 + r < p.Tq ? h4(loadQ(qBase + (q0 + r) * p.tokQ, 4 * d4, D)) : vec4(0.0);
         uint a = 4 * d4 * BR4 + r / 4, c = r % 4;
         sQt[a][c] = v.x;
         sQt[a + BR4][c] = v.y;
@@ -130,67 +151,76 @@ void main() {
     const vec4 rowIdx = vec4(q0 + 4 * tr) + vec4(0.0, 1.0, 2.0, 3.0);
     const float shift = float(int(p.Tk) - int(p.Tq));
 
-    for (uint k0 = 0; k0 < kEnd; k0 += BC) {
-        const uint nk = min(BC, kEnd - k0);
-        barrier(); // the previous tile's sK, sV, sP are consumed
-        for (uint i = t; i < BC * DP4; i += NT) {
-            uint c = i / DP4, d4 = i % DP4;
-            bool ok = c < nk;
-            sK[c * KS + d4] = ok ? loadK(kBase + (k0 + c) * p.tokK, 4 * d4, D) : vec4(0.0);
-            sV[c * DP4 + d4] = ok ? loadV(vBase + (k0 + c) * p.tokV, 4 * d4, D) : vec4(0.0);
-        }
-        for (uint c = t; c < BC; c += NT) {
-            sM[c] = c < nk ? (hasMask ? M_[p.offM + b * p.Tk + k0 + c] : 0.0) : ATT_NEG_INF;
-        }
-        barrier();
-
-        // Scores of rows 4*tr.. against keys tc + 8j (only the column
-        // groups holding keys in the last, partial tile).
-        vec4 s[NJ];
-        if (nk == BC) {
-            scores(s, tr, tc, NJ);
-        } else {
-            scores(s, tr, tc, (nk + 7) / 8);
-        }
-        vec4 mx = vec4(ATT_NEG_INF);
-        [[unroll]] for (uint j = 0; j < NJ; j++) {
-            uint c = tc + 8 * j;
-            vec4 z = fma(s[j], vec4(p.scale), vec4(sM[c]));
-            if (causal) {
-                // key k0+c is hidden from row i when k0+c > i + Tk - Tq
-                bvec4 hide = greaterThan(vec4(float(k0 + c)), rowIdx + shift);
-                z = mix(z, vec4(ATT_NEG_INF), hide);
+    // Pass 0 (F16 only) takes the row maxima; pass 1 is the attention.
+    for (uint pass = F16 != 0 ? 0 : 1; pass < 2; pass++) {
+        for (uint k0 = 0; k0 < kEnd; k0 += BC) {
+            const uint nk = min(BC, kEnd - k0);
+            barrier(); // the previous tile's sK, sV, sP are consumed
+            for (uint i = t; i < BC * DP4; i += NT) {
+                uint c = i / DP4, d4 = i % DP4;
+                bool ok = c < nk;
+                sK[c * KS + d4] = ok ? h4(loadK(kBase + (k0 + c) * p.tokK, 4 * d4, D)) : vec4(0.0);
+                if (pass == 1) {
+                    sV[c * DP4 + d4] = ok ? h4(loadV(vBase + (k0 + c) * p.tokV, 4 * d4, D)) : vec4(0.0);
+                }
             }
-            s[j] = z;
-            mx = max(mx, z);
-        }
-        mx = max8(mx);
-        vec4 mNew = max(m, mx);
-        bvec4 none = equal(mNew, vec4(ATT_NEG_INF));
-        vec4 mSafe = mix(mNew, vec4(0.0), none);
-        vec4 alpha = exp2((m - mSafe) * ATT_LOG2E);
-        m = mNew;
-        l *= alpha;
-        [[unroll]] for (uint g = 0; g < NG; g++) {
-            [[unroll]] for (uint e = 0; e < 4; e++) {
-                o[g * 4 + e] *= alpha[e];
+            for (uint c = t; c < BC; c += NT) {
+                sM[c] = c < nk ? (hasMask ? M_[p.offM + b * p.Tk + k0 + c] : 0.0) : ATT_NEG_INF;
             }
-        }
-        [[unroll]] for (uint j = 0; j < NJ; j++) {
-            vec4 pj = exp2((s[j] - mSafe) * ATT_LOG2E);
-            l += pj;
-            sP[(tc + 8 * j) * PS + tr] = pj;
-        }
-        barrier();
+            barrier();
 
-        for (uint c = 0; c < nk; c++) {
-            vec4 pv = sP[c * PS + tr];
+            // Scores of rows 4*tr.. against keys tc + 8j (only the column
+            // groups holding keys in the last, partial tile).
+            vec4 s[NJ];
+            if (nk == BC) {
+                scores(s, tr, tc, NJ);
+            } else {
+                scores(s, tr, tc, (nk + 7) / 8);
+            }
+            vec4 mx = vec4(ATT_NEG_INF);
+            [[unroll]] for (uint j = 0; j < NJ; j++) {
+                uint c = tc + 8 * j;
+                vec4 z = fma(s[j], vec4(p.scale), vec4(sM[c]));
+                if (causal) {
+                    // key k0+c is hidden from row i when k0+c > i + Tk - Tq
+                    bvec4 hide = greaterThan(vec4(float(k0 + c)), rowIdx + shift);
+                    z = mix(z, vec4(ATT_NEG_INF), hide);
+                }
+                s[j] = z;
+                mx = max(mx, z);
+            }
+            mx = max8(mx);
+            if (pass == 0) {
+                m = max(m, mx);
+                continue;
+            }
+            vec4 mNew = max(m, mx);
+            bvec4 none = equal(mNew, vec4(ATT_NEG_INF));
+            vec4 mSafe = mix(mNew, vec4(0.0), none);
+            vec4 alpha = exp2((m - mSafe) * ATT_LOG2E);
+            m = mNew;
+            l *= alpha;
             [[unroll]] for (uint g = 0; g < NG; g++) {
-                vec4 vv = sV[c * DP4 + tc + 8 * g];
-                o[g * 4] = fma(vec4(pv.x), vv, o[g * 4]);
-                o[g * 4 + 1] = fma(vec4(pv.y), vv, o[g * 4 + 1]);
-                o[g * 4 + 2] = fma(vec4(pv.z), vv, o[g * 4 + 2]);
-                o[g * 4 + 3] = fma(vec4(pv.w), vv, o[g * 4 + 3]);
+                [[unroll]] for (uint e = 0; e < 4; e++) {
+                    o[g * 4 + e] *= alpha[e];
+                }
+            }
+            [[unroll]] for (uint j = 0; j < NJ; j++) {
+                vec4 pj = exp2((s[j] - mSafe) * ATT_LOG2E);
+                l += pj;
+                sP[(tc + 8 * j) * PS + tr] = h4(pj);
+            }
+            barrier();
+
+            for (uint c = 0; c < nk; c++) {
+                vec4 pv = sP[c * PS + tr];
+                [[unroll]] for (uint g = 0; g < NG; g++) {
+                    vec4 vv = sV[c * DP4 + tc + 8 * g];
+                    o[g * 4] = fma(vec4(pv.x), vv, o[g * 4]);
+                    o[g * 4 + 1] = fma(vec4(pv.y), vv, o[g * 4 + 1]);
+                    o[g * 4 + 2] = fma(vec4(pv.z), vv, o[g * 4 + 2]);
+                    o[g * 4 + 3] = fma(vec4(pv.w), vv, o[g * 4 + 3]);
+                }
             }
         }
     }

@@ -26,6 +26,41 @@ func newAttnTensor(v gpu.View, l gpu.AttentionLayout, d int) attnTensor {
 	return attnTensor{x: f32(v), tok: int(l.Tok), batch: int(l.Batch), d: d}
 }
 
+// attnTensors returns Q, K, V and O of a; with a.F16, Q, K and V are
+// copies rounded to f16 (memory linear in the tokens, not Tq*Tk), what the
+// half-precision products read.
+func attnTensors(a gpu.Attention) (q, k, v, o attnTensor) {
+	s := a.AttentionShape
+	ls := s.Layouts()
+	q, k, v, o = newAttnTensor(a.Q, ls[0], s.D), newAttnTensor(a.K, ls[1], s.D), newAttnTensor(a.V, ls[2], s.D), newAttnTensor(a.O, ls[3], s.D)
+	if a.F16 {
+		q, k, v = q.roundF16(), k.roundF16(), v.roundF16()
+	}
+	return q, k, v, o
+}
+
+// roundF16 is a copy of t with every element rounded to f16.
+func (t attnTensor) roundF16() attnTensor {
+	y := make([]float32, len(t.x))
+	parallel(len(y), int64(len(y))*8, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			y[i] = gpu.Round(gpu.F16, t.x[i])
+		}
+	})
+	t.x = y
+	return t
+}
+
+// roundP rounds probabilities to f16 in place where the call asks for
+// half-precision products (after their fp32 sum was taken).
+func roundP(f16 bool, p []float32) {
+	if f16 {
+		for j, x := range p {
+			p[j] = gpu.Round(gpu.F16, x)
+		}
+	}
+}
+
 // row is the D values of token t of head h in batch b.
 func (t attnTensor) row(b, i, h int) []float32 {
 	o := b*t.batch + i*t.tok + h*t.d
@@ -88,8 +123,7 @@ func attention(a gpu.Attention) {
 		attentionBlocked(a)
 		return
 	}
-	ls := s.Layouts()
-	q, k, v, o := newAttnTensor(a.Q, ls[0], s.D), newAttnTensor(a.K, ls[1], s.D), newAttnTensor(a.V, ls[2], s.D), newAttnTensor(a.O, ls[3], s.D)
+	q, k, v, o := attnTensors(a)
 	mask, lse := f32(a.Mask), f32(a.LSE)
 	scale := s.ScaleValue()
 	work := int64(s.B) * int64(s.H) * int64(s.Tq) * int64(s.Tk) * int64(s.D)
@@ -111,6 +145,9 @@ func attention(a gpu.Attention) {
 				for j := 0; j < n; j++ {
 					p := expf(z[j] - m)
 					sum += float64(p)
+					if a.F16 {
+						p = gpu.Round(gpu.F16, p)
+					}
 					if p != 0 {
 						axpy32(p, v.row(b, j, h), orow)
 					}

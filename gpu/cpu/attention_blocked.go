@@ -14,11 +14,10 @@ const attnQueryBlock = 64
 // head) and block of queries, the scores are one SGEMM (Q K^T), the softmax
 // runs row by row, and the output is a second SGEMM (P V), so the time goes
 // to the packed SGEMM kernel instead of scalar dot products. Same masking,
-// causality and LSE rules as attention.
+// causality, LSE and F16 rules as attention.
 func attentionBlocked(a gpu.Attention) {
 	s := a.AttentionShape
-	ls := s.Layouts()
-	q, k, v, o := newAttnTensor(a.Q, ls[0], s.D), newAttnTensor(a.K, ls[1], s.D), newAttnTensor(a.V, ls[2], s.D), newAttnTensor(a.O, ls[3], s.D)
+	q, k, v, o := attnTensors(a)
 	mask, lse := f32(a.Mask), f32(a.LSE)
 	scale := s.ScaleValue()
 	work := int64(s.B) * int64(s.H) * int64(s.Tq) * int64(s.Tk) * int64(s.D)
@@ -51,6 +50,7 @@ func attentionBlocked(a gpu.Attention) {
 						continue
 					}
 					sum := expShiftSum(zr[:n], m)
+					roundP(a.F16, zr[:n])
 					clear(zr[n:])
 					inv[r] = float32(1 / sum)
 					if lse != nil {

@@ -15,6 +15,9 @@ import (
 // are split by batch so that no binding exceeds maxBind, and by query/key
 // tiles and heads to stay within the grid. Nothing is allocated: the
 // memory used is the shaders' shared tiles, independent of Tq and Tk.
+// Forward calls with F16 run on attention_coop.comp where the device has
+// the tensor-core GEMM (attention_coop.go), otherwise on attention.comp's
+// F16 specialization.
 
 func init() {
 	kernels["attention"] = attentionKernel
@@ -202,7 +205,10 @@ func attentionKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 	if err != nil {
 		return nil, err
 	}
-	if useSplit(s) {
+	if d.useAttnCoop(a) {
+		return attentionCoop(d, a, nb, ts), nil
+	}
+	if useSplit(s) && !a.F16 { // F16: see attention_coop.go
 		return attentionSplit(d, a, nb, ts)
 	}
 	hasMask, hasLSE := a.Mask.Buf != nil, a.LSE.Buf != nil
@@ -214,7 +220,7 @@ func attentionKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 		q, kk, v, o := ts[0].chunk(s, b0, n), ts[1].chunk(s, b0, n), ts[2].chunk(s, b0, n), ts[3].chunk(s, b0, n)
 		mask, lse := attnMaskLSE(a, b0, n)
 		vec := d.attnVec(s, ls, q, kk, v, o)
-		spec := []uint32{t.threads(), t.rows, t.cols, dp, b2u(vec), d.attnShuffle()}
+		spec := []uint32{t.threads(), t.rows, t.cols, dp, b2u(vec), d.attnShuffle(), b2u(a.F16)}
 		d.attnGrid(tiles, s.H, func(tile0, ntile, head0, nhead int) {
 			out = append(out, dispatch{
 				shader: "attention",

@@ -1,0 +1,115 @@
+package vk
+
+import (
+	"os"
+
+	"blip/gpu"
+)
+
+// Attention on tensor cores (shaders/attention_coop.glsl) for calls with
+// F16 (half-precision products), on devices that run the cooperative-
+// matrix GEMM (d.coop). It uses the GEMM's form and fragment size (the
+// KHR form where d.coop is one of the *_khr shaders; fragments of 8 with
+// gemm_coop8_khr, lavapipe's shape, and of 16 otherwise), so the device
+// features it needs are those the GEMM enabled.
+//
+// What it takes: head dimensions up to attnCoopMaxD (BLIP's 64, the tiny
+// models' 16; others are zero-padded to 16, 32 or 64), subgroups of 8 to
+// 64 invocations (its workgroup is four of them, 64 query rows, and its
+// softmax gives each invocation at most four rows), and the shared memory
+// below. Every layout, offset, mask, causal shape and Tq, Tk of
+// gpu.Attention is supported: loads are scalar and bounds-checked. Other
+// F16 calls (D = 128, say) run on attention.comp, which rounds the same way
+// (its F16 specialization), as they do on devices without the GEMM. F16
+// calls never take the split-K decode path (attention_split.comp): its
+// chunks shift the probabilities by per-chunk maxima, which would round
+// them differently from F16's definition (the row's final maximum).
+//
+// BLIP_ATTN_COOP=0 turns it off (F16 calls then run on attention.comp).
+
+const (
+	attnCoopMaxD = 64
+	// The shader's shared memory: sH, sP (f16), sF, sMk, sInv (fp32).
+	attnCoopShared = 2*64*72 + 2*64*40 + 4*64*68 + 4*32 + 4*64
+)
+
+var attnCoopOff = os.Getenv("BLIP_ATTN_COOP") == "0"
+
+// attnCoopTPR, when not 0, overrides the invocations per softmax row
+// (the shader's TPR) where it is valid for the workgroup: the tests set it
+// to run on lavapipe's workgroups of 32 the shared-memory reductions that
+// larger workgroups (NVIDIA's 128: TPR 2) take.
+var attnCoopTPR uint32
+
+// attnCoopRowThreads is the shader's TPR for a workgroup of wg: wg / 64
+// (at least 1), or attnCoopTPR where that lies in [wg/64, wg/16].
+func attnCoopRowThreads(wg uint32) uint32 {
+	tpr := max(1, wg/64)
+	if o := attnCoopTPR; o != 0 && o&(o-1) == 0 && o >= tpr && 16*o <= wg {
+		tpr = o
+	}
+	return tpr
+}
+
+// attnCoopShader is the tensor-core attention shader matching the device's
+// cooperative-matrix GEMM, with its fragment size, or "" where there is
+// none.
+func (d *Device) attnCoopShader() string {
+	switch d.coop {
+	case "gemm_coop_khr":
+		return "attention_coop_khr"
+	case "gemm_coop8_khr":
+		return "attention_coop8_khr"
+	case "gemm_coop":
+		return "attention_coop"
+	}
+	return ""
+}
+
+// useAttnCoop reports whether a runs on attention_coop.
+func (d *Device) useAttnCoop(a gpu.Attention) bool {
+	sg := d.info.SubgroupSize
+	return a.F16 && !attnCoopOff && d.attnCoopShader() != "" &&
+		a.D <= attnCoopMaxD && sg >= 8 && sg <= 64 && sg&(sg-1) == 0 &&
+		attnCoopShared <= d.info.SharedMemBytes
+}
+
+// attentionCoop dispatches one workgroup per (64 queries, head, batch),
+// split into grids and batch chunks as attention.comp's dispatches are;
+// the push constants are attention.comp's.
+func attentionCoop(d *Device, a gpu.Attention, nb int, ts []attnTensorView) []dispatch {
+	s := a.AttentionShape
+	ls := s.Layouts()
+	const rows = 64
+	// D padded to 16, 32 or 64: three pipelines at most (each compiles
+	// for seconds on lavapipe), at most 2x the work of an exact fit.
+	dp := uint32(16)
+	for int(dp) < s.D {
+		dp *= 2
+	}
+	wg := 4 * uint32(d.info.SubgroupSize)
+	spec := []uint32{wg, dp, attnCoopRowThreads(wg)}
+	shader := d.attnCoopShader()
+	flags := attnFlags(s, a.Mask.Buf != nil, a.LSE.Buf != nil)
+	tiles := int(ceilDiv(int64(s.Tq), rows))
+	var out []dispatch
+	for b0 := 0; b0 < s.B; b0 += nb {
+		n := min(nb, s.B-b0)
+		q, kk, v, o := ts[0].chunk(s, b0, n), ts[1].chunk(s, b0, n), ts[2].chunk(s, b0, n), ts[3].chunk(s, b0, n)
+		mask, lse := attnMaskLSE(a, b0, n)
+		d.attnGrid(tiles, s.H, func(tile0, ntile, head0, nhead int) {
+			out = append(out, dispatch{
+				shader: shader,
+				spec:   spec,
+				binds:  []binding{rd(q), rd(kk), rd(v), wr(o), rd(mask), wr(lse)},
+				push: []uint32{uint32(s.Tq), uint32(s.Tk), uint32(s.H), uint32(s.D),
+					d.elemOff(q), d.elemOff(kk), d.elemOff(v), d.elemOff(o), offIfSet(d, mask), offIfSet(d, lse),
+					uint32(ls[0].Tok), uint32(ls[1].Tok), uint32(ls[2].Tok), uint32(ls[3].Tok),
+					uint32(ls[0].Batch), uint32(ls[1].Batch), uint32(ls[2].Batch), uint32(ls[3].Batch),
+					f32bits(s.ScaleValue()), flags, uint32(tile0), uint32(head0)},
+				groups: [3]uint32{uint32(ntile), uint32(nhead), uint32(n)},
+			})
+		})
+	}
+	return out
+}
