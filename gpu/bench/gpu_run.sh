@@ -30,7 +30,7 @@ fi
 
 if has coop; then
   echo "== tensor-core GEMM (KHR where offered, else NV: BLIP_COOPMAT=1)"
-  BLIP_COOPMAT=1 BLIP_REQUIRE_COOPMAT=1 BLIP_REQUIRE_VULKAN=1 timeout 60 bin/vk.test -test.run 'TestGemmCoop' -test.count=1 -test.v 2>&1 | grep -E '^(---|ok|FAIL|PASS)|worst|Error|error' | tail -n 40 | tee "$OUT/coop.txt"
+  BLIP_COOPMAT=1 BLIP_REQUIRE_COOPMAT=1 BLIP_REQUIRE_VULKAN=1 timeout 60 bin/vk.test -test.run 'TestGemmCoop|TestAttentionCoop' -test.count=1 -test.v 2>&1 | grep -E '^(---|ok|FAIL|PASS)|worst|Error|error' | tail -n 40 | tee "$OUT/coop.txt"
   for coop in 0 1; do
     BLIP_COOPMAT=$coop timeout 45 bin/blip --backend vulkan bench kernels --no-cpu --torch python3 --torch-device cuda --min-time 300ms \
       --gemm 4096x4096x4096:01:f16 --gemm 18464x3072x768:01:f16 --gemm 577x768x768:01:f16 2>&1 | tail -n 4 | sed "s/^/coop=$coop /" | tee -a "$OUT/coop.txt"
