@@ -44,6 +44,23 @@ func DefaultScalerConfig() ScalerConfig {
 	return ScalerConfig{InitScale: 0x1p16, GrowthFactor: 2, BackoffFactor: 0.5, GrowthInterval: 2000, MinScale: 1}
 }
 
+// IsLossScale accepts the initial loss scales a training config may set:
+// powers of two, which scale and unscale the gradients exactly, from the
+// default floor 1 to MaxLossScale.
+func IsLossScale(x float64) bool {
+	frac, _ := math.Frexp(x)
+	return frac == 0.5 && x >= DefaultScalerConfig().MinScale && x <= MaxLossScale
+}
+
+// ScalerFrom is DefaultScalerConfig starting at init (0: its 2^16).
+func ScalerFrom(init float64) ScalerConfig {
+	sc := DefaultScalerConfig()
+	if init != 0 {
+		sc.InitScale = init
+	}
+	return sc
+}
+
 // Validate reports the first setting out of range, by name.
 func (c ScalerConfig) Validate() error {
 	switch {

@@ -436,3 +436,23 @@ func TestScalerState(t *testing.T) {
 		}
 	})
 }
+
+// The initial scales a config may set, and the settings built from one.
+func TestIsLossScale(t *testing.T) {
+	for _, x := range []float64{1, 2, 1024, 0x1p16, MaxLossScale} {
+		if !IsLossScale(x) {
+			t.Errorf("IsLossScale(%g) = false", x)
+		}
+	}
+	for _, x := range []float64{0, 0.5, 3, 1000, 0x1p127, math.Inf(1), math.NaN(), -2} {
+		if IsLossScale(x) {
+			t.Errorf("IsLossScale(%g) = true", x)
+		}
+	}
+	if s := ScalerFrom(0); s != DefaultScalerConfig() {
+		t.Errorf("ScalerFrom(0) = %+v, want the default", s)
+	}
+	if s := ScalerFrom(4096); s.InitScale != 4096 || s.GrowthInterval != DefaultScalerConfig().GrowthInterval {
+		t.Errorf("ScalerFrom(4096) = %+v", s)
+	}
+}

@@ -201,7 +201,7 @@ func (c *Config) Validate() error {
 		return bad("precision", fmt.Sprintf("%q", c.Precision), "must be fp32, fp16 or bf16")
 	case c.LossScale != 0 && prec != gpu.F16:
 		return bad("loss_scale", c.LossScale, `applies to precision "fp16" only`)
-	case c.LossScale != 0 && !isLossScale(c.LossScale):
+	case c.LossScale != 0 && !optim.IsLossScale(c.LossScale):
 		return bad("loss_scale", c.LossScale, "must be 0 (2^16) or a power of two in [1, 2^126]")
 	case !(c.Dropout >= 0 && c.Dropout < 1):
 		return bad("dropout", c.Dropout, "must be in [0, 1)")
@@ -252,20 +252,6 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// isLossScale accepts the initial loss scales a config may set: powers of
-// two, which scale and unscale the gradients exactly, from the scaler's
-// floor 1 to its ceiling.
-func isLossScale(x float64) bool {
-	frac, _ := math.Frexp(x)
-	return frac == 0.5 && x >= optim.DefaultScalerConfig().MinScale && x <= optim.MaxLossScale
-}
-
 // scalerConfig is the loss scaling of an fp16 run: GradScaler's, starting
 // at loss_scale when set.
-func (c *Config) scalerConfig() optim.ScalerConfig {
-	sc := optim.DefaultScalerConfig()
-	if c.LossScale != 0 {
-		sc.InitScale = c.LossScale
-	}
-	return sc
-}
+func (c *Config) scalerConfig() optim.ScalerConfig { return optim.ScalerFrom(c.LossScale) }
