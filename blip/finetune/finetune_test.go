@@ -383,22 +383,7 @@ func TestResumeEqualsUninterrupted(t *testing.T) {
 	}
 	runFinetune(t, mk(), ds, b, Options{Resume: true, StopAfter: 3})
 	runFinetune(t, mk(), ds, b, Options{Resume: true})
-	x, err := os.ReadFile(filepath.Join(ModelDir(a), "model.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	y, err := os.ReadFile(filepath.Join(ModelDir(b), "model.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(x, y) {
-		t.Error("the resumed run's model differs from the uninterrupted one")
-	}
-	la, _ := os.ReadFile(filepath.Join(a, "metrics.jsonl"))
-	lb, _ := os.ReadFile(filepath.Join(b, "metrics.jsonl"))
-	if !bytes.Equal(la, lb) {
-		t.Errorf("metrics differ:\n%s\nresumed:\n%s", la, lb)
-	}
+	sameRun(t, a, b)
 }
 
 // TestLossScaleResume: an fp16 caption run started at a loss scale its
@@ -430,22 +415,7 @@ func TestLossScaleResume(t *testing.T) {
 	runFinetune(t, mk(), ds, b, Options{StopAfter: 1})
 	runFinetune(t, mk(), ds, b, Options{Resume: true, StopAfter: int64(firstApplied) + 1})
 	runFinetune(t, mk(), ds, b, Options{Resume: true})
-	x, err := os.ReadFile(filepath.Join(ModelDir(a), "model.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	y, err := os.ReadFile(filepath.Join(ModelDir(b), "model.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(x, y) {
-		t.Error("the resumed run's model differs from the uninterrupted one")
-	}
-	la, _ := os.ReadFile(filepath.Join(a, "metrics.jsonl"))
-	lb, _ := os.ReadFile(filepath.Join(b, "metrics.jsonl"))
-	if !bytes.Equal(la, lb) {
-		t.Errorf("metrics differ:\n%s\nresumed:\n%s", la, lb)
-	}
+	sameRun(t, a, b)
 }
 
 // TestRetrievalLossScale: the retrieval step seeds its backward with the
@@ -787,5 +757,27 @@ func TestRetrievalITMToken(t *testing.T) {
 	}
 	if cls.ITM == enc.ITM {
 		t.Errorf("ITM %v with [CLS] and with [ENC]: the token is not used", cls.ITM)
+	}
+}
+
+// sameRun fails unless the runs in folders a (uninterrupted) and b
+// (resumed) wrote the same model and metrics, byte for byte.
+func sameRun(t *testing.T, a, b string) {
+	t.Helper()
+	x, err := os.ReadFile(filepath.Join(ModelDir(a), "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := os.ReadFile(filepath.Join(ModelDir(b), "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(x, y) {
+		t.Error("the resumed run's model differs from the uninterrupted one")
+	}
+	la, _ := os.ReadFile(filepath.Join(a, "metrics.jsonl"))
+	lb, _ := os.ReadFile(filepath.Join(b, "metrics.jsonl"))
+	if !bytes.Equal(la, lb) {
+		t.Errorf("metrics differ:\n%s\nresumed:\n%s", la, lb)
 	}
 }
