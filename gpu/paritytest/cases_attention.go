@@ -252,6 +252,12 @@ func refScores(g attnGeom, q, k, mask []float64, b, h, i int, z []float64) int {
 // refAttention is the float64 forward: O (and LSE, if not nil). A row with
 // no visible key (all -Inf) gives zeros and LSE +Inf.
 func refAttention(g attnGeom, q, k, v, mask, o, lse []float64) {
+	refAttentionP(g, q, k, v, mask, o, lse, nil)
+}
+
+// refAttentionP is refAttention with each probability passed through pw
+// (when not nil) where it weights V; the row sum adds it as it is.
+func refAttentionP(g attnGeom, q, k, v, mask, o, lse []float64, pw func(float64) float64) {
 	s := g.s
 	forEachHead(s.B, s.H, func(b, h int) {
 		z := make([]float64, s.Tk)
@@ -278,6 +284,9 @@ func refAttention(g attnGeom, q, k, v, mask, o, lse []float64) {
 			for j := 0; j < n; j++ {
 				p := math.Exp(z[j] - m)
 				sum += p
+				if pw != nil {
+					p = pw(p)
+				}
 				vo := g.v.at(b, j, h, 0, s.D)
 				for d := range acc {
 					acc[d] += p * v[vo+d]

@@ -47,54 +47,15 @@ const (
 // to f16 (through fp32, as the backends hold it) in the weighted sum while
 // the row sum adds it unrounded.
 func refAttentionF16(g attnGeom, q, k, v, mask, o, lse []float64) {
-	s := g.s
+	f16 := func(x float64) float64 { return float64(gpu.Round(gpu.F16, float32(x))) }
 	round := func(x []float64) []float64 {
 		y := make([]float64, len(x))
 		for i, e := range x {
-			y[i] = float64(gpu.Round(gpu.F16, float32(e)))
+			y[i] = f16(e)
 		}
 		return y
 	}
-	q, k, v = round(q), round(k), round(v)
-	forEachHead(s.B, s.H, func(b, h int) {
-		z := make([]float64, s.Tk)
-		acc := make([]float64, s.D)
-		for i := 0; i < s.Tq; i++ {
-			n := refScores(g, q, k, mask, b, h, i, z)
-			m := math.Inf(-1)
-			for _, x := range z[:n] {
-				m = math.Max(m, x)
-			}
-			oo := g.o.at(b, i, h, 0, s.D)
-			li := (b*s.H+h)*s.Tq + i
-			if math.IsInf(m, -1) {
-				for d := 0; d < s.D; d++ {
-					o[oo+d] = 0
-				}
-				if lse != nil {
-					lse[li] = math.Inf(1)
-				}
-				continue
-			}
-			clear(acc)
-			var sum float64
-			for j := 0; j < n; j++ {
-				p := math.Exp(z[j] - m)
-				sum += p
-				p16 := float64(gpu.Round(gpu.F16, float32(p)))
-				vo := g.v.at(b, j, h, 0, s.D)
-				for d := range acc {
-					acc[d] += p16 * v[vo+d]
-				}
-			}
-			for d := range acc {
-				o[oo+d] = acc[d] / sum
-			}
-			if lse != nil {
-				lse[li] = m + math.Log(sum)
-			}
-		}
-	})
+	refAttentionP(g, round(q), round(k), round(v), mask, o, lse, f16)
 }
 
 // attentionF16Case is the F16 forward case of c: attentionCase's tensors
