@@ -14,9 +14,7 @@ import (
 func TestVulkanReplay(t *testing.T) {
 	vk := openVulkan(t)
 	run := func(replay bool) [][]float32 {
-		old := replayOff
-		replayOff = !replay
-		defer func() { replayOff = old }()
+		defer setReplay(replay)()
 		blk := newBlock(t, vk)
 		defer blk.ps.Free()
 		plan, err := blk.g.Compile(vk, Config{Outputs: []*Tensor{blk.loss}, DropoutOff: true})
@@ -61,9 +59,7 @@ func TestVulkanReplay(t *testing.T) {
 	// Training with live dropout: the keys come from the plan's seed
 	// table, so the step is captured too and each run draws new masks.
 	trainRuns := func(replay bool) (losses []float32, grads [][][]float32) {
-		old := replayOff
-		replayOff = !replay
-		defer func() { replayOff = old }()
+		defer setReplay(replay)()
 		blk := newBlock(t, vk)
 		defer blk.ps.Free()
 		train, err := blk.g.Compile(vk, Config{Loss: blk.loss, Outputs: []*Tensor{blk.loss}})
@@ -122,9 +118,7 @@ func BenchmarkVulkanPlanRun(b *testing.B) {
 		replay bool
 	}{{"calls", false}, {"replay", true}} {
 		b.Run(mode.name, func(b *testing.B) {
-			old := replayOff
-			replayOff = !mode.replay
-			defer func() { replayOff = old }()
+			defer setReplay(mode.replay)()
 			blk := newBlock(b, vk)
 			defer blk.ps.Free()
 			plan, err := blk.g.Compile(vk, Config{Outputs: []*Tensor{blk.loss}, DropoutOff: true})
@@ -154,9 +148,7 @@ func BenchmarkVulkanPlanRecord(b *testing.B) {
 		for _, replay := range []bool{false, true} {
 			name := map[bool]string{false: "infer", true: "train"}[train] + "/" + map[bool]string{false: "calls", true: "replay"}[replay]
 			b.Run(name, func(b *testing.B) {
-				old := replayOff
-				replayOff = !replay
-				defer func() { replayOff = old }()
+				defer setReplay(replay)()
 				blk := newBlock(b, vk)
 				defer blk.ps.Free()
 				cfg := Config{Outputs: []*Tensor{blk.loss}, DropoutOff: true}
@@ -187,4 +179,12 @@ func BenchmarkVulkanPlanRecord(b *testing.B) {
 			})
 		}
 	}
+}
+
+// setReplay turns capture on or off for the plans compiled next and
+// returns the function that restores the setting.
+func setReplay(on bool) (restore func()) {
+	old := replayOff
+	replayOff = !on
+	return func() { replayOff = old }
 }
