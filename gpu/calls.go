@@ -29,6 +29,8 @@ const (
 // B is stored (K, N), or (N, K) when TransB. Bias, if set, has N elements and
 // is added to every row. B may be F16 or BF16 (weights kept in 16 bits); A,
 // C and Bias are F32, and the products accumulate in fp32. With Beta 0, C is not read (it may hold garbage).
+// Without F16 the products read A and B as they are stored (a 16-bit B
+// widened exactly).
 type Gemm struct {
 	A, B, C View
 	Bias    View // optional, (N)
@@ -44,6 +46,22 @@ type Gemm struct {
 	Alpha                     float32 // 0 means 1
 	Beta                      float32
 	Act                       Act
+	// F16 asks for half-precision products, what tensor cores run (fp16
+	// inference and mixed-precision training, as autocast runs a linear
+	// layer): the product reads A and B rounded to f16 (round to nearest
+	// even, as Round(F16, x); a B stored in F16 is read as it is) and
+	// accumulates in fp32. Exactly:
+	//
+	//	C[b] = Beta*C[b] + Act(Alpha * (f16(op(A[b])) @ f16(op(B[b]))) + Bias)
+	//
+	// with the dot products in fp32; Alpha, Bias, the activation and
+	// Beta*C stay fp32. A B stored in BF16 is refused (its values are not
+	// f16 values). Every backend rounds the same way (the Vulkan kernels
+	// without cooperative matrices too), and a product of two f16 values
+	// is exact in fp32, so backends differ only by fp32 summation order.
+	// An f16 overflow (|x| >= 65520) reads as an infinity, as it would in
+	// an f16 tensor.
+	F16 bool
 }
 
 // Kernel implements Call.

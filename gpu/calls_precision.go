@@ -1,10 +1,12 @@
 package gpu
 
 // Reduced-precision storage. F16 and BF16 views hold values only: every
-// kernel converts them to fp32 on load and computes and accumulates in
-// fp32. Weights stored in 16 bits halve the memory and the bandwidth of the
-// products that read them (gpu.Gemm takes B in F16 or BF16); Cast makes
-// such copies and brings results back.
+// kernel converts them to fp32 on load and accumulates in fp32. Weights
+// stored in 16 bits halve the memory and the bandwidth of the products that
+// read them (gpu.Gemm takes B in F16 or BF16); Cast makes such copies and
+// brings results back. Half-precision arithmetic is asked for separately,
+// per call (gpu.Gemm.F16, gpu.Attention.F16: operands rounded to f16, what
+// tensor cores run).
 
 func init() {
 	KernelNames = append(KernelNames, "cast")

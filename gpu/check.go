@@ -128,6 +128,12 @@ func (g Gemm) Check() error {
 	if bt != F16 && bt != BF16 {
 		bt = F32 // B may be stored in 16 bits (weights); the rest is f32
 	}
+	if g.F16 && bt == BF16 {
+		// bf16 has 3 fewer mantissa bits and 3 more exponent bits than
+		// f16: rounding it to f16 would change values, and no f16 product
+		// of bf16 weights is what anyone asked for.
+		return shapeErr(k, "F16 (half-precision products) with B in bf16: B must be f32 or f16")
+	}
 	if err := need(k, "B "+desc, g.B, bt, span(batch, sb, br, bc, ldb)); err != nil {
 		return err
 	}

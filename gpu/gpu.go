@@ -138,9 +138,9 @@ type DeviceInfo struct {
 	CoopMatKHR     bool // VK_KHR_cooperative_matrix
 	CoopMatNV      bool // VK_NV_cooperative_matrix
 	CoopMat2NV     bool // VK_NV_cooperative_matrix2
-	// CoopGemm is the cooperative-matrix GEMM that products with f16
-	// weights run on ("KHR 16x16x16", "KHR 8x8x8", "NV 16x16x16"), or ""
-	// where the tiled shaders run them.
+	// CoopGemm is the cooperative-matrix GEMM that half-precision
+	// products (Gemm.F16, under fp16 weights) run on ("KHR 16x16x16",
+	// "KHR 8x8x8", "NV 16x16x16"), or "" where the tiled shaders run them.
 	CoopGemm   string
 	Timestamps bool // GPU timestamps usable for profiling
 }

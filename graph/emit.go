@@ -29,6 +29,17 @@ func (e *emitCtx) weight(t *Tensor) gpu.View {
 	return ps.lowView(r.param.value).Slice(off, int64(t.Numel()))
 }
 
+// halfProducts reports whether the products of a Linear with weight t run
+// in half precision (gpu.Gemm.F16): t is a parameter whose Params keep an
+// f16 copy (SetStorage(gpu.F16)), so that the plan is fp16 inference or
+// fp16 mixed-precision training. Autocast runs all three products of such
+// a layer in f16 (forward, dX, and dW from f16 copies of dY and X); with a
+// bf16 copy the products stay fp32 arithmetic on bf16 weights.
+func (e *emitCtx) halfProducts(t *Tensor) bool {
+	r, _ := t.root()
+	return r.kind == kParam && r.param.ps.low != nil && r.param.ps.low.dtype == gpu.F16
+}
+
 // has reports whether t has memory in this plan (a saved tensor of a
 // no-grad plan has none).
 func (e *emitCtx) has(t *Tensor) bool {

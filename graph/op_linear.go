@@ -54,7 +54,8 @@ func (g *Graph) LinearAct(x, w, b *Tensor, act gpu.Act) *Tensor {
 	n.attr = a
 	rows := x.shape.Rows()
 	n.emit = func(e *emitCtx) []gpu.Call {
-		c := gpu.Gemm{A: e.v(x), B: e.weight(w), C: e.v(y), M: rows, N: out, K: in, TransB: true, Act: act}
+		c := gpu.Gemm{A: e.v(x), B: e.weight(w), C: e.v(y), M: rows, N: out, K: in, TransB: true, Act: act,
+			F16: e.halfProducts(w)}
 		if b != nil {
 			c.Bias = e.v(b)
 		}
@@ -145,11 +146,16 @@ func linearGrad(b *backCtx, n *node) {
 		} else if db != nil {
 			calls = append(calls, colSum(e, e.v(dz), e.v(db), rows, out, scratch, dbAcc))
 		}
+		// Under fp16 weights all three products are half precision, as
+		// autocast runs them: dX reads the f16 copy of W, dW = dz^T x
+		// rounds both fp32 operands to f16 (the gradient is written and
+		// accumulated in fp32, into the fp32 master's gradient).
+		f16 := e.halfProducts(w)
 		if dx != nil {
-			calls = append(calls, gpu.Gemm{A: e.v(dz), B: e.weight(w), C: e.v(dx), M: rows, N: in, K: out, Beta: beta(dxAcc)})
+			calls = append(calls, gpu.Gemm{A: e.v(dz), B: e.weight(w), C: e.v(dx), M: rows, N: in, K: out, Beta: beta(dxAcc), F16: f16})
 		}
 		if dw != nil {
-			calls = append(calls, gpu.Gemm{A: e.v(dz), B: e.v(x), C: e.v(dw), M: out, N: in, K: rows, TransA: true, Beta: beta(dwAcc)})
+			calls = append(calls, gpu.Gemm{A: e.v(dz), B: e.v(x), C: e.v(dw), M: out, N: in, K: rows, TransA: true, Beta: beta(dwAcc), F16: f16})
 		}
 		return calls
 	}

@@ -11,13 +11,20 @@ import (
 // linear-layer weights from it: half the bytes per product, accumulation
 // still in fp32. Biases, LayerNorm and embeddings stay fp32.
 //
+// Under F16 a Linear's products are half precision (gpu.Gemm.F16), as
+// autocast runs them and tensor cores compute them: they read their other
+// operand (activations, gradients) rounded to f16 as well. Under BF16 that
+// operand stays fp32 (the products are fp32 arithmetic on bf16 weights).
+//
 // In training the fp32 values are the master weights: the optimiser updates
 // them, a training plan rewrites the copy from them at the start of every
 // step (as autocast casts the weights in every forward), and the products
-// of the forward pass and of the input gradients (dX = dY W) read the copy,
-// while weight gradients are computed and accumulated in fp32. Activations
-// and gradients stay fp32, so fp16's narrow range never meets a gradient
-// and no loss scaling is needed.
+// of the forward pass and of the input gradients (dX = dY W) read the copy.
+// Weight gradients are written and accumulated in fp32; under F16 their
+// product dW = dY^T X reads dY and X rounded to f16 (the third of
+// autocast's f16 products), so that gradients meet fp16's narrow range:
+// why fp16 runs scale the loss (blip/pretrain, optim.Scaler). Activations
+// and gradients are stored in fp32 throughout.
 //
 // An inference plan refreshes the copy before it runs when a Param.Write
 // or a training step changed the values since the last refresh. Kernels

@@ -11,11 +11,14 @@ import (
 
 // TestWeightStorage checks reduced-precision weights on both backends: an
 // inference plan of Linear (with bias and GELU) under SetStorage(F16/BF16)
-// gives what float64 arithmetic gives on the weights rounded to that type
-// (to fp32 accumulation accuracy) and not the fp32 result; a Param.Write
-// reaches the 16-bit copy before the next Run; a training plan reads the
-// copy in its forward and dX products, computes dW in fp32 and refreshes the
-// copy from the master weights every step.
+// gives what float64 arithmetic gives on the weights rounded to that type,
+// and under F16 on the input rounded to f16 too (half-precision products,
+// gpu.Gemm.F16), to fp32 accumulation accuracy, and not the fp32 result; a
+// Param.Write reaches the 16-bit copy before the next Run; a training plan
+// reads the copy in its forward and dX products, computes dW from fp32
+// operands (BF16) or from their f16 roundings (F16: all three products in
+// half precision, as autocast) into fp32, and refreshes the copy from the
+// master weights every step.
 func TestWeightStorage(t *testing.T) {
 	backends := map[string]gpu.Backend{"cpu": cpu.New()}
 	defer backends["cpu"].Close()
@@ -80,17 +83,25 @@ func testWeightStorage(t *testing.T, be gpu.Backend, dt gpu.DType) {
 		}
 		return got
 	}
+	// half: the products' other operand is rounded to f16 as well.
+	half := dt == gpu.F16
+	act := func(v float32) float32 {
+		if half {
+			return gpu.Round(gpu.F16, v)
+		}
+		return v
+	}
 	ref := func(round bool) []float64 {
 		o := make([]float64, rows*out)
 		for i := range rows {
 			for j := range out {
 				s := float64(bv[j])
 				for k := range in {
-					wk := wv[j*in+k]
+					wk, xk := wv[j*in+k], xv[i*in+k]
 					if round {
-						wk = gpu.Round(dt, wk)
+						wk, xk = gpu.Round(dt, wk), act(xk)
 					}
-					s += float64(xv[i*in+k]) * float64(wk)
+					s += float64(xk) * float64(wk)
 				}
 				o[i*out+j] = s / 2 * (1 + math.Erf(s/math.Sqrt2))
 			}
@@ -106,9 +117,9 @@ func testWeightStorage(t *testing.T, be gpu.Backend, dt gpu.DType) {
 			errLow = math.Max(errLow, math.Abs(float64(got[i])-low[i]))
 			gap = math.Max(gap, math.Abs(low[i]-full[i]))
 		}
-		t.Logf("%s: max |y - y(rounded weights)| %.3g; rounding the weights moves y by %.3g", what, errLow, gap)
+		t.Logf("%s: max |y - y(rounded operands)| %.3g; rounding moves y by %.3g", what, errLow, gap)
 		if errLow > 1e-5 {
-			t.Errorf("%s: output is %.3g from the product with %s weights", what, errLow, dt)
+			t.Errorf("%s: output is %.3g from the product with %s weights (f16 input: %v)", what, errLow, dt, half)
 		}
 		if gap < 100*errLow || gap < 1e-4 {
 			t.Errorf("%s: the case cannot tell %s from f32 weights (gap %.3g, error %.3g)", what, dt, gap, errLow)
@@ -121,9 +132,10 @@ func testWeightStorage(t *testing.T, be gpu.Backend, dt gpu.DType) {
 	}
 	check("after Param.Write")
 
-	// Training: the forward product and dX read the 16-bit copy, dW is
-	// fp32; the copy follows the master weights even when they change
-	// behind Param.Write's back (as an optimiser step changes them).
+	// Training: the forward product and dX read the 16-bit copy, dW
+	// reads fp32 operands (rounded to f16 under F16); the copy follows
+	// the master weights even when they change behind Param.Write's back
+	// (as an optimiser step changes them). dL/dy = 1 is an f16 value.
 	tg := New()
 	tx := tg.Input("x", gpu.F32, rows, in)
 	ty := tg.Linear(tx, tg.Param(w), nil)
@@ -165,7 +177,7 @@ func testWeightStorage(t *testing.T, be gpu.Backend, dt gpu.DType) {
 			for j := range out {
 				var s float64
 				for k := range in {
-					s += float64(xv[i*in+k]) * float64(gpu.Round(dt, wv[j*in+k]))
+					s += float64(act(xv[i*in+k])) * float64(gpu.Round(dt, wv[j*in+k]))
 				}
 				if d := math.Abs(float64(got[i*out+j]) - s); d > 1e-5 {
 					t.Fatalf("training step %d: y[%d,%d] = %g, %s weights give %g", step, i, j, got[i*out+j], dt, s)
@@ -183,9 +195,9 @@ func testWeightStorage(t *testing.T, be gpu.Backend, dt gpu.DType) {
 		}
 		for j := range out {
 			for k := range in {
-				var s float64 // dL/dw[j,k] = sum_i x[i,k], exact fp32 inputs
+				var s float64 // dL/dw[j,k] = sum_i x[i,k] (f16(x) under F16)
 				for i := range rows {
-					s += float64(xv[i*in+k])
+					s += float64(act(xv[i*in+k]))
 				}
 				if d := math.Abs(float64(dw[j*in+k]) - s); d > 1e-5 {
 					t.Fatalf("training step %d: dw[%d,%d] = %g, want %g", step, j, k, dw[j*in+k], s)

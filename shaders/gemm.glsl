@@ -12,8 +12,9 @@
 //   columns  n0 + j*4*(BN/TN) + tx*4 + c     (j < TN/4, c < 4)
 //   rows     m0 + i*4*(BM/TM) + ty*4 + r     (i < TM/4, r < 4)
 // so that the vec4 reads of a warp from Bs are consecutive (no bank
-// conflicts) and those from As are broadcasts. CPU drivers use
-// gemm_cpu.comp instead.
+// conflicts) and those from As are broadcasts. With F16 (gpu.Gemm.F16) A
+// and an f32 B are rounded to f16 as they are fetched (gemm_b.glsl). CPU
+// drivers use gemm_cpu.comp instead.
 #extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
 
@@ -32,7 +33,8 @@ layout(constant_id = 10) const uint DBUF = 0;    // two shared buffers
 
 layout(binding = 0) readonly buffer BufA { float A_[]; };
 layout(binding = 0) readonly buffer BufA4 { vec4 A4_[]; };
-#define GEMM_BT_ID 11
+#define GEMM_F16_ID 11
+#define GEMM_BT_ID 12
 #include "gemm_b.glsl"
 layout(binding = 2) buffer BufC { float C_[]; };
 layout(binding = 3) readonly buffer BufBias { float Bias_[]; };
@@ -76,7 +78,7 @@ void fetchA(uint k0) {
                 uint gm = m0 + r, gk = k0 + kq * 4;
                 vec4 v = vec4(0.0);
                 if (idx < CNT_A4 && gm < p.M && gk < p.K) {
-                    v = A4_[(aBase + gm * p.lda + gk) >> 2];
+                    v = opF16(A4_[(aBase + gm * p.lda + gk) >> 2]);
                 }
                 stA4[l] = v;
             }
@@ -87,7 +89,7 @@ void fetchA(uint k0) {
                 uint gm = m0 + r, gk = k0 + kk;
                 float v = 0.0;
                 if (idx < CNT_A1 && gm < p.M && gk < p.K) {
-                    v = A_[aBase + gm * p.lda + gk];
+                    v = opF16(A_[aBase + gm * p.lda + gk]);
                 }
                 stA1[l] = v;
             }
@@ -101,7 +103,7 @@ void fetchA(uint k0) {
                 uint gm = m0 + rq * 4, gk = k0 + kk;
                 vec4 v = vec4(0.0);
                 if (idx < CNT_A4 && gm < p.M && gk < p.K) {
-                    v = A4_[(aBase + gk * p.lda + gm) >> 2];
+                    v = opF16(A4_[(aBase + gk * p.lda + gm) >> 2]);
                 }
                 stA4[l] = v;
             }
@@ -112,7 +114,7 @@ void fetchA(uint k0) {
                 uint gm = m0 + r, gk = k0 + kk;
                 float v = 0.0;
                 if (idx < CNT_A1 && gm < p.M && gk < p.K) {
-                    v = A_[aBase + gk * p.lda + gm];
+                    v = opF16(A_[aBase + gk * p.lda + gm]);
                 }
                 stA1[l] = v;
             }

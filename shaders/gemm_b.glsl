@@ -1,8 +1,20 @@
-// The B operand of gemm.glsl and gemm_cpu.glsl: binding 1, read through
-// LDB(i) (one element) and LDB4(i) (vec4 i, elements 4i..4i+3). With
-// HALF_B it is stored in 16 bits (weights) and widened on load, its type
-// the specialization constant GEMM_BT_ID (DT_F16 or DT_BF16); the includer
-// defines GEMM_BT_ID first.
+// The operands of gemm.glsl and gemm_cpu.glsl. The includer defines the
+// specialization constant ids GEMM_F16_ID and GEMM_BT_ID first.
+//
+// F16 (gpu.Gemm.F16): the product reads A and B rounded to f16; each load
+// goes through opF16 (A) or LDB/LDB4 (B), which round then. As a
+// specialization constant it costs nothing when 0: the rounding is folded
+// away and the loads are what they were without it.
+//
+// B: binding 1, read through LDB(i) (one element) and LDB4(i) (vec4 i,
+// elements 4i..4i+3). With HALF_B it is stored in 16 bits (weights) and
+// widened on load, its type the specialization constant GEMM_BT_ID (DT_F16
+// or DT_BF16); an f16 B holds f16 values, so F16 leaves it as it is (and
+// gpu.Gemm.Check refuses F16 with a bf16 B).
+#include "gemm_round.glsl"
+layout(constant_id = GEMM_F16_ID) const uint F16 = 0; // half-precision products
+float opF16(float x) { return F16 != 0 ? rnd16(x) : x; }
+vec4 opF16(vec4 x) { return F16 != 0 ? rnd16(x) : x; }
 #ifdef HALF_B
 #include "half.glsl"
 layout(constant_id = GEMM_BT_ID) const uint BT = DT_F16; // B's type
@@ -16,6 +28,6 @@ vec4 LDB4(uint i) {
 #else
 layout(binding = 1) readonly buffer BufB { float B_[]; };
 layout(binding = 1) readonly buffer BufB4 { vec4 B4_[]; };
-#define LDB(i) B_[i]
-#define LDB4(i) B4_[i]
+#define LDB(i) opF16(B_[i])
+#define LDB4(i) opF16(B4_[i])
 #endif

@@ -1,7 +1,10 @@
-// gpu.Gemm on tensor cores (cooperative matrices), for B in f16 (weights
-// stored with --precision fp16): the contract of gemm.comp, with A rounded
-// to f16 on its way into shared memory (as autocast does) and fp32
-// accumulation.
+// gpu.Gemm with F16 (half-precision products) on tensor cores
+// (cooperative matrices): the contract of gemm.comp, with A, and B where it
+// is stored in f32 (B_F32: the weight gradient of mixed-precision
+// training, dW = dY^T X), rounded to f16 on their way into shared memory
+// (round to nearest even, gemm_round.glsl, as gpu.Gemm.F16 defines) and fp32
+// accumulation. A B stored in f16 (weights under --precision fp16) is
+// copied as it is.
 //
 // A workgroup of four subgroups (WG = 4 * the device's subgroup size: 128 on
 // NVIDIA, 32 on lavapipe) computes a 64 x 64 block of C; subgroup s owns the
@@ -24,18 +27,25 @@
 #extension GL_EXT_shader_16bit_storage : require
 #extension GL_KHR_shader_subgroup_basic : require
 #include "common.glsl"
+#include "gemm_round.glsl"
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 128;     // invocations: four subgroups
-layout(constant_id = 1) const uint TRANS_A = 0;  // A stored (K, M)
-layout(constant_id = 2) const uint TRANS_B = 0;  // B stored (N, K)
+// TransA and TransB are flag bits 3 and 4 (gemm_push.glsl), not
+// specialization constants: they only pick the strides of the staging
+// loads, and each pipeline of this shader costs seconds to build where
+// cooperative matrices are emulated (lavapipe).
 
 const uint BM = 64, BN = 64, BK = 32;
 const uint SK = BK + 8;   // shared row stride (f16 elements) of sA and sB
 const uint SC = BN + 4;   // shared row stride (floats) of the C tile
 
 layout(binding = 0) readonly buffer BufA { float A_[]; };
+#ifdef B_F32
+layout(binding = 1) readonly buffer BufB { float B_[]; };
+#else
 layout(binding = 1) readonly buffer BufB { float16_t B_[]; };
+#endif
 layout(binding = 2) buffer BufC { float C_[]; };
 layout(binding = 3) readonly buffer BufBias { float Bias_[]; };
 
@@ -58,6 +68,11 @@ void main() {
     const uint bBase = p.offB + batch * p.strideB;
     const uint cBase = p.offC + batch * p.strideC;
     const uint sm = (sg / 2) * 32, sn = (sg % 2) * 32; // the subgroup's quarter
+    // Strides of A's element (m, k) and B's (k, n): A stored (K, M) with
+    // TransA, B stored (N, K) with TransB.
+    const bool ta = (p.flags & 8u) != 0, tb = (p.flags & 16u) != 0;
+    const uint am = ta ? 1u : p.lda, ak = ta ? p.lda : 1u;
+    const uint bk = tb ? 1u : p.ldb, bn = tb ? p.ldb : 1u;
 
     CM32 acc[NF][NF];
     [[unroll]] for (uint i = 0; i < NF; i++) {
@@ -73,18 +88,27 @@ void main() {
             uint gm = m0 + r, gk = k0 + c;
             float v = 0.0;
             if (gm < p.M && gk < p.K) {
-                v = TRANS_A != 0 ? A_[aBase + gk * p.lda + gm] : A_[aBase + gm * p.lda + gk];
+                v = A_[aBase + gm * am + gk * ak];
             }
-            sA[r * SK + c] = float16_t(v);
+            // rnd16's result is an f16 value: the conversion is exact.
+            sA[r * SK + c] = float16_t(rnd16(v));
         }
         for (uint i = t; i < BN * BK; i += WG) {
             uint r = i / BK, c = i % BK; // r: column n of B, c: k
             uint gn = n0 + r, gk = k0 + c;
+#ifdef B_F32
+            float v = 0.0;
+            if (gn < p.N && gk < p.K) {
+                v = B_[bBase + gk * bk + gn * bn];
+            }
+            sB[r * SK + c] = float16_t(rnd16(v));
+#else
             float16_t v = float16_t(0.0);
             if (gn < p.N && gk < p.K) {
-                v = TRANS_B != 0 ? B_[bBase + gn * p.ldb + gk] : B_[bBase + gk * p.ldb + gn];
+                v = B_[bBase + gk * bk + gn * bn];
             }
             sB[r * SK + c] = v;
+#endif
         }
         barrier();
         [[unroll]] for (uint kk = 0; kk < BK; kk += FRAG) {

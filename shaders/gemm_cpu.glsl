@@ -8,7 +8,9 @@
 // fetching per four steps of K one vec4 of A per row (the same addresses in
 // every lane of a workgroup, which share their rows) and one vec4 of B per
 // column (B[k..k+3][col] regrouped in registers). The cost per four K steps
-// is about TM + TN lane-loops against 4*TM*TN FMAs.
+// is about TM + TN lane-loops against 4*TM*TN FMAs. With F16
+// (gpu.Gemm.F16) A and an f32 B are rounded to f16 as they are loaded
+// (gemm_b.glsl).
 //
 // Workgroup (x, y, z) computes rows m0 = y*TM .. +TM-1 of batch z, and its
 // invocation i columns n0 = (x*NT + i)*TN .. +TN-1.
@@ -27,7 +29,8 @@ layout(constant_id = 7) const uint VEC_C = 0;    // vec4 access of C and Bias (l
 
 layout(binding = 0) readonly buffer BufA { float A_[]; };
 layout(binding = 0) readonly buffer BufA4 { vec4 A4_[]; };
-#define GEMM_BT_ID 8
+#define GEMM_F16_ID 8
+#define GEMM_BT_ID 9
 #include "gemm_b.glsl"
 layout(binding = 2) buffer BufC { float C_[]; };
 layout(binding = 2) buffer BufC4 { vec4 C4_[]; };
@@ -46,13 +49,13 @@ uint aBase, bBase, m0, n0;
 vec4 loadArow(uint row, uint k, bool chk) {
     uint i = aBase + row * p.lda + k;
     if (VEC_A != 0 && !chk) {
-        return A4_[i >> 2];
+        return opF16(A4_[i >> 2]);
     }
     vec4 v;
     [[unroll]] for (uint j = 0; j < 4; j++) {
         v[j] = (!chk || k + j < p.K) ? A_[i + j] : 0.0;
     }
-    return v;
+    return opF16(v);
 }
 
 // A[k+j][row] for j < 4 (A transposed, scalar loads).
@@ -61,7 +64,7 @@ vec4 loadAcol(uint row, uint k, bool chk) {
     [[unroll]] for (uint j = 0; j < 4; j++) {
         v[j] = (!chk || k + j < p.K) ? A_[aBase + (k + j) * p.lda + row] : 0.0;
     }
-    return v;
+    return opF16(v);
 }
 
 // Fills bq for k..k+3.
@@ -123,7 +126,7 @@ void quad(uint k, bool chk) {
             uint row = min(m0 + 4 * h, p.M - 4);
             vec4 at[4];
             [[unroll]] for (uint j = 0; j < 4; j++) {
-                at[j] = (!chk || k + j < p.K) ? A4_[(aBase + (k + j) * p.lda + row) >> 2] : vec4(0.0);
+                at[j] = (!chk || k + j < p.K) ? opF16(A4_[(aBase + (k + j) * p.lda + row) >> 2]) : vec4(0.0);
             }
             [[unroll]] for (uint c = 0; c < 4; c++) {
                 fmaRow(4 * h + c, vec4(at[0][c], at[1][c], at[2][c], at[3][c]));

@@ -6,5 +6,5 @@ layout(push_constant) uniform Push {
     uint offA, offB, offC, offBias;
     uint strideA, strideB, strideC;
     float alpha, beta;
-    uint flags; // bit 0: bias; bits 1..2: activation (gpu.Act)
+    uint flags; // bit 0: bias; bits 1..2: activation (gpu.Act); gemm_coop: bit 3 TransA, bit 4 TransB
 } p;

@@ -174,7 +174,8 @@ func ParseGemm(spec string) (Case, error) {
 	return c, nil
 }
 
-// halfB turns a GEMM case into one with B stored as d (f16 or bf16).
+// halfB turns a GEMM case into one with B stored as d (f16 or bf16), with
+// f16 products (Gemm.F16) for f16.
 func halfB(c Case, d gpu.DType) Case {
 	c.Name += " B " + d.String()
 	c.Torch["dtype"] = map[gpu.DType]string{gpu.F16: "float16", gpu.BF16: "bfloat16"}[d]
@@ -191,6 +192,9 @@ func halfB(c Case, d gpu.DType) Case {
 			return nil, nil, err
 		}
 		g.B = h
+		// An f16 B is fp16 inference's product: f16 operands, what the
+		// tensor-core kernel runs (bf16 has no such kernel here).
+		g.F16 = d == gpu.F16
 		return g, func() { rel(); release(b, h)() }, nil
 	}
 	return c

@@ -30,7 +30,8 @@ func gemmEngine() string {
 // The product goes through sgemm; with an epilogue (bias, activation) it is
 // computed into C when Beta is 0, else into a scratch matrix, and the
 // epilogue then runs over the rows. Batches run concurrently when each is
-// too small to be worth splitting.
+// too small to be worth splitting. With F16 the product reads copies of A
+// and B rounded to f16 (gemm_f16.go).
 func gemm(g gpu.Gemm) {
 	batch, lda, ldb, ldc, sa, sb, sc := g.Dims()
 	A, C, bias := f32(g.A), f32(g.C), f32(g.Bias)
@@ -57,6 +58,14 @@ func gemm(g gpu.Gemm) {
 	// Elements one batch of A and B spans.
 	aLen := int64(aRows-1)*int64(lda) + int64(aCols)
 	bLen := int64(bRows-1)*int64(ldb) + int64(bCols)
+	if g.F16 {
+		// Offsets into the copies are those into the views: each copy
+		// starts where its view does and covers every batch.
+		A = roundedF16(A[:int64(batch-1)*sa+aLen])
+		if g.B.DType == gpu.F32 {
+			B = roundedF16(B[:int64(batch-1)*sb+bLen])
+		} // a B stored in f16 holds f16 values (and Check refuses bf16)
+	}
 	epilogue := bias != nil || g.Act != gpu.ActNone
 
 	one := func(b int, scratch *[]float32) {

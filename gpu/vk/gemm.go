@@ -132,6 +132,7 @@ type gemmShape struct {
 	lda, ldb, ldc  int64
 	sa, sb, sc     int64
 	ta, tb         bool
+	f16            bool // gpu.Gemm.F16
 }
 
 func (s *gemmShape) spanA(nb, mc int64) int64 {
@@ -171,7 +172,7 @@ func gemmKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 	s := gemmShape{A: g.A, B: g.B, C: g.C, Bias: g.Bias,
 		batch: int64(batch), m: int64(g.M), n: int64(g.N), k: int64(g.K),
 		lda: int64(lda), ldb: int64(ldb), ldc: int64(ldc), sa: sa, sb: sb, sc: sc,
-		ta: g.TransA, tb: g.TransB}
+		ta: g.TransA, tb: g.TransB, f16: g.F16}
 	alpha := g.Alpha
 	if alpha == 0 {
 		alpha = 1
@@ -270,17 +271,18 @@ func (d *Device) gemmDispatch(s *gemmShape, t gemmTile, av, bv, cv, bias gpu.Vie
 	if t.coop {
 		return d.coopDispatch(s, av, bv, cv, bias, push, groups)
 	}
-	// 16-bit B runs the _h build of the same shader, B's type its last
-	// specialization constant.
+	// F16 is a specialization constant (A and an f32 B rounded to f16 as
+	// they are loaded; folded away when 0). 16-bit B runs the _h build of
+	// the same shader, B's type its last specialization constant.
 	var shader string
 	var spec []uint32
 	if t.cpu {
 		vecC := s.ldc%4 == 0 && sc%4 == 0 && d.elemOff(cv)%4 == 0 && (bias.Buf == nil || d.elemOff(bias)%4 == 0)
 		shader = "gemm_cpu"
-		spec = []uint32{t.bn / t.tn, t.tm, t.tn, b2u(s.ta), b2u(s.tb), b2u(vecA), b2u(vecB), b2u(vecC)}
+		spec = []uint32{t.bn / t.tn, t.tm, t.tn, b2u(s.ta), b2u(s.tb), b2u(vecA), b2u(vecB), b2u(vecC), b2u(s.f16)}
 	} else {
 		shader = "gemm"
-		spec = []uint32{t.threads(), t.bm, t.bn, t.bk, t.tm, t.tn, b2u(s.ta), b2u(s.tb), b2u(vecA), b2u(vecB), t.dbuf}
+		spec = []uint32{t.threads(), t.bm, t.bn, t.bk, t.tm, t.tn, b2u(s.ta), b2u(s.tb), b2u(vecA), b2u(vecB), t.dbuf, b2u(s.f16)}
 	}
 	if bv.DType != gpu.F32 {
 		shader += "_h"

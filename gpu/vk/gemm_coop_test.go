@@ -1,7 +1,6 @@
 package vk
 
 import (
-	"math"
 	"os"
 	"strings"
 	"testing"
@@ -9,15 +8,20 @@ import (
 	"blip/gpu"
 	"blip/gpu/cpu"
 	"blip/gpu/paritytest"
+	"blip/shaders"
 )
 
-// TestGemmCoop runs every gemm case with B in f16 through gemm_coop.comp
-// against the CPU backend. The tensor cores read A in f16, so A is rounded
-// to f16 first: the products are then exact and only the fp32 summation
-// order differs, as for the other GEMMs. It runs on devices with the
+// TestGemmCoop runs the F16 gemm cases of the parity table (gemm/f16_*:
+// B in f32, the _bf32 builds, and in f16) through gemm_coop against the CPU
+// backend at the cases' tolerances (cases_gemm_f16.go: the backends round
+// A and B alike, so only fp32 summation order differs; the exact cases
+// must match bit for bit, and fail if either operand's rounding to f16 is
+// dropped or goes another way at a tie). It runs on devices with the
 // tensor-core path (VK_KHR_cooperative_matrix, or BLIP_COOPMAT=1 with
 // VK_NV_cooperative_matrix): in CI, Mesa 26 lavapipe (make test-coopmat).
-// Elsewhere it is skipped, unless BLIP_REQUIRE_COOPMAT=1 asks for it.
+// Elsewhere it is skipped, unless BLIP_REQUIRE_COOPMAT=1 asks for it;
+// TestParity runs the same cases on any device, through the tiled
+// shaders' F16 specialization where there is no tensor-core GEMM.
 func TestGemmCoop(t *testing.T) {
 	d := openTest(t)
 	if d.coop == "" {
@@ -29,40 +33,42 @@ func TestGemmCoop(t *testing.T) {
 	t.Logf("%s: %s, workgroup %d", d.info.Name, d.coop, 4*d.info.SubgroupSize)
 	ref := cpu.New()
 	defer ref.Close()
-	n := 0
+	n := map[gpu.DType]int{}
 	for _, c := range paritytest.Cases() {
-		if c.Kernel != "gemm" || !strings.HasPrefix(c.Name, "gemm/f16b_") {
+		if c.Kernel != "gemm" || !strings.HasPrefix(c.Name, "gemm/f16_") {
 			continue
 		}
-		n++
-		t.Run(c.Name, func(t *testing.T) {
-			in := c.Inputs()
-			for i, w := range in[0] {
-				in[0][i] = math.Float32bits(gpu.Round(gpu.F16, math.Float32frombits(w)))
-			}
-			rb, err := c.Exec(ref, in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := make([][]uint32, len(c.Tensors))
-			for k, tn := range c.Tensors {
-				want[k] = rb[k][tn.Off : tn.Off+tn.Len]
-			}
-			got, err := c.Exec(d, in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := c.Compare(want, got)
-			t.Logf("worst error %.3g (tol %.3g)", r.Worst, c.Tol)
-			for _, p := range r.Problems {
-				t.Error(p)
-			}
-			for _, m := range r.Bad {
-				t.Errorf("%s[%d] = %s, want %s (error %.3g > tol %.3g)", m.Tensor, m.Index, m.Got, m.Want, m.Err, c.Tol)
-			}
-		})
+		// The call, from views of the case's sizes: it must run here.
+		views := make([]gpu.View, len(c.Tensors))
+		for i, tn := range c.Tensors {
+			views[i] = gpu.View{Len: int64(tn.Len), DType: tn.DType}
+		}
+		g := c.Build(views).(gpu.Gemm)
+		if !d.useCoop(g) {
+			t.Fatalf("%s does not run on %s", c.Name, d.coop)
+		}
+		n[g.B.DType]++
+		t.Run(c.Name, func(t *testing.T) { checkF16Case(t, d, ref, c, d.coopShader(g.B.DType)) })
 	}
-	if n < 10 {
-		t.Fatalf("only %d f16 gemm cases", n)
+	if n[gpu.F32] < 10 || n[gpu.F16] < 10 {
+		t.Fatalf("only %d F16 gemm cases with B in f32 and %d with B in f16", n[gpu.F32], n[gpu.F16])
+	}
+}
+
+// TestCoopShaders checks that every form of the tensor-core GEMM a device
+// may get has its build for each type of B embedded (only the KHR 8x8x8
+// form runs in CI).
+func TestCoopShaders(t *testing.T) {
+	for coop := range coopNames {
+		d := &Device{coop: coop}
+		for _, bt := range []gpu.DType{gpu.F16, gpu.F32} {
+			name := d.coopShader(bt)
+			if _, err := shaders.SPIRV(name); err != nil {
+				t.Errorf("%s with B in %s: %v", coop, bt, err)
+			}
+			if bt == gpu.F32 && name == coop {
+				t.Errorf("%s with B in f32 runs the f16-B build", coop)
+			}
+		}
 	}
 }

@@ -1,0 +1,6 @@
+#version 450
+// gemm_coop.glsl with 16 x 16 x 16 fragments and B in f32 (rounded to f16
+// on the way in): the weight gradient of fp16 mixed-precision training.
+#define FRAG 16
+#define B_F32
+#include "gemm_coop.glsl"
