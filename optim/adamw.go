@@ -182,6 +182,19 @@ func (o *AdamW) SetScaler(s *Scaler) {
 	o.stale = true // the norm's calls may be needed now
 }
 
+// SeedScale writes the attached scaler's scale into seed, the tensor plan's
+// backward is seeded from (graph.Config.LossGrad), and returns it; without
+// a scaler it writes nothing and returns 0. The loss the forward reports
+// stays unscaled: only the gradients carry the scale, and Step takes it
+// out.
+func (o *AdamW) SeedScale(plan *graph.Plan, seed *graph.Tensor) (float64, error) {
+	if o.scaler == nil {
+		return 0, nil
+	}
+	s := o.scaler.Scale()
+	return s, plan.WriteF32(seed, []float32{float32(s)})
+}
+
 // Scaler returns the attached scaler, or nil.
 func (o *AdamW) Scaler() *Scaler { return o.scaler }
 

@@ -306,16 +306,8 @@ func (t *Trainer) Step(b *Batch) (Metrics, error) {
 }
 
 // seedLossScale writes the loss scale into the backward's seed and
-// returns it (0 without loss scaling). The loss the forward reports stays
-// unscaled: only the gradients carry the scale, and AdamW takes it out.
-func (t *Trainer) seedLossScale() (float64, error) {
-	sc := t.opt.Scaler()
-	if sc == nil {
-		return 0, nil
-	}
-	s := sc.Scale()
-	return s, t.plan.WriteF32(t.lossSeed, []float32{float32(s)})
-}
+// returns it (0 without loss scaling).
+func (t *Trainer) seedLossScale() (float64, error) { return t.opt.SeedScale(t.plan, t.lossSeed) }
 
 // clampTemp keeps the temperature in [0.001, 0.5], as BLIP clamps it at
 // the start of every forward, and returns it.
