@@ -12,6 +12,7 @@ import (
 	"blip/blip"
 	"blip/blip/benchmodel"
 	"blip/gpu"
+	"blip/graph"
 )
 
 func benchModelCmd() *cli.Command {
@@ -97,6 +98,8 @@ func benchModel(c *cli.Context) error {
 		return fmt.Errorf("--precision: %w", err)
 	}
 	rep := &benchmodel.Report{Size: size, Device: info, Backend: be.Name(), Reps: reps, Note: note, Precision: c.String("precision")}
+	_, capture := be.(gpu.Capturer)
+	rep.Replay = capture && graph.Replaying()
 	blipT := benchmodel.RunBlip(be, models, ws, reps, prec, progress)
 
 	var torch *benchmodel.TorchRun

@@ -18,6 +18,10 @@ import (
 
 var replayOff = os.Getenv("BLIP_REPLAY") == "0"
 
+// Replaying reports whether plans capture and replay their calls where
+// the backend can (BLIP_REPLAY is not 0).
+func Replaying() bool { return !replayOff }
+
 // replayable reports whether Record replays a capture.
 func (p *Plan) replayable() bool {
 	if replayOff || len(p.calls) == 0 {

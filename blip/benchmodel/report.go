@@ -18,6 +18,9 @@ type Report struct {
 	Reps    int            `json:"reps"`
 	// Precision is blip's weight storage (--precision).
 	Precision string `json:"precision"`
+	// Replay says whether compiled plans ran from captured command
+	// buffers (graph.Replaying; only a Vulkan device captures).
+	Replay bool `json:"replay"`
 	// Note says how the sizes differ from the anchors' (CPU defaults).
 	Note       string    `json:"note,omitempty"`
 	Torch      *TorchRun `json:"torch,omitempty"`
@@ -67,6 +70,13 @@ func (r *Report) Print(w io.Writer) {
 	d := r.Device
 	fmt.Fprintf(w, "blip bench model, %s size, random weights: blip %s on %s (%s backend, %s), %d timed reps after a warm-up\n",
 		r.Size, r.Precision, d.Name, r.Backend, d.Type, r.Reps)
+	if r.Backend != "cpu" {
+		tensor := d.CoopGemm
+		if tensor == "" {
+			tensor = "none"
+		}
+		fmt.Fprintf(w, "tensor-core GEMM for fp16 products: %s; plans replayed from captured command buffers: %v\n", tensor, r.Replay)
+	}
 	if r.Note != "" {
 		fmt.Fprintln(w, r.Note)
 	}
