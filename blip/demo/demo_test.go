@@ -21,10 +21,12 @@ func miniature(out string) Options {
 // (ITC and ITM too: with a fast momentum encoder or BERT's 0.02 init they
 // stayed at their uniform values), captions, retrieval and VQA beat their
 // chance levels (VQA also the question-only prior), and every output is
-// written.
+// written. The output folder is relative, as `make demo` gives it (the
+// run's configs resolve paths against their own folder).
 func TestMiniatureLearns(t *testing.T) {
 	start := time.Now()
-	out := t.TempDir()
+	t.Chdir(t.TempDir())
+	out := "demo-out"
 	r, err := Run(miniature(out), cpu.New())
 	if err != nil {
 		t.Fatal(err)

@@ -58,7 +58,12 @@ type trainResult struct {
 // ("on the left", "left of"), so the demo trains on the images as they
 // are, shuffled per epoch, every paraphrase a pair.
 func train(o *Options, be gpu.Backend, world string, scenes []shapes.Scene) (*trainResult, error) {
-	vocabPath := filepath.Join(world, shapes.VocabFile)
+	// Absolute: the config resolves relative paths against its own
+	// folder (o.Out), not the working directory.
+	vocabPath, err := filepath.Abs(filepath.Join(world, shapes.VocabFile))
+	if err != nil {
+		return nil, err
+	}
 	tok, err := tokenizer.LoadVocab(vocabPath)
 	if err != nil {
 		return nil, err
