@@ -15,23 +15,24 @@ import (
 // outputs, and the gradients of gradient inputs, after it. Parameter
 // gradients accumulate in the Params' buffers.
 type Plan struct {
-	be       gpu.Backend
-	g        *Graph
-	training bool
-	bufs     []gpu.Buffer
-	views    map[*Tensor]gpu.View // roots
-	readable map[*Tensor]bool     // roots that hold their values after Run
-	gradOf   map[*Tensor]*Tensor
-	calls    []gpu.Call
-	lows     []*Params // whose 16-bit weight copies the calls read
-	drops    []dropCall
-	seed     uint64
-	step     uint64
-	stats    Stats
-	closed   bool
-	replay   gpu.Replay // the captured calls (replay.go)
-	seeds    gpu.Buffer // the dropout keys of the current run (replay.go)
-	salts    []uint64   // per seed-table slot
+	be        gpu.Backend
+	g         *Graph
+	training  bool
+	bufs      []gpu.Buffer
+	views     map[*Tensor]gpu.View // roots
+	readable  map[*Tensor]bool     // roots that hold their values after Run
+	gradOf    map[*Tensor]*Tensor
+	calls     []gpu.Call
+	lows      []*Params // whose 16-bit weight copies the calls read
+	drops     []dropCall
+	seed      uint64
+	step      uint64
+	stats     Stats
+	closed    bool
+	replay    gpu.Replay // the captured calls (replay.go)
+	seeds     gpu.Buffer // the dropout keys of the current run (replay.go)
+	salts     []uint64   // per seed-table slot
+	seedBytes []byte     // the table's host copy, reused every run
 }
 
 // Stats describe a plan.

@@ -76,7 +76,10 @@ func (p *Plan) writeSeeds() error {
 	if p.seeds == nil {
 		return nil
 	}
-	b := make([]byte, 8*len(p.salts))
+	if p.seedBytes == nil {
+		p.seedBytes = make([]byte, 8*len(p.salts))
+	}
+	b := p.seedBytes
 	for i, salt := range p.salts {
 		binary.LittleEndian.PutUint64(b[8*i:], dropoutSeed(p.seed, p.step, salt))
 	}

@@ -38,6 +38,10 @@ type recorder struct {
 	reads       []access
 	writes      []access
 	outstanding bool // work recorded or submitted since the last Sync
+	// touched is, per block, the range of bytes that work recorded or
+	// submitted since the last Sync reads or writes (widened): a Write
+	// elsewhere in mapped memory needs no wait.
+	touched []access
 	lastPipe    vk.Pipeline
 	dummy       *buffer // bound in place of unset optional views
 	barriers    int     // statistics: barriers and dispatches recorded
@@ -179,6 +183,7 @@ func (d *Device) hazard(reads, writes []access) {
 	}
 	r.reads = append(r.reads, reads...)
 	r.writes = append(r.writes, writes...)
+	r.touched = widen(widen(r.touched, reads), writes)
 }
 
 // submit ends and submits the recording command buffer without waiting.
@@ -281,6 +286,7 @@ func (d *Device) record(ds *dispatch, name string) error {
 	if d.prof.on {
 		d.barrier() // timing one kernel at a time
 		r.reads, r.writes = append(r.reads, reads...), append(r.writes, writes...)
+		r.touched = widen(widen(r.touched, reads), writes)
 	} else {
 		d.hazard(reads, writes)
 	}
@@ -416,7 +422,7 @@ func (d *Device) syncLocked() error {
 		s.submitted = false
 	}
 	r.outstanding = false
-	r.reads, r.writes = r.reads[:0], r.writes[:0]
+	r.reads, r.writes, r.touched = r.reads[:0], r.writes[:0], r.touched[:0]
 	for _, b := range d.deferred {
 		d.release(b)
 	}

@@ -270,3 +270,56 @@ func TestValidationMessagesFail(t *testing.T) {
 		t.Fatalf("the message must be reported once: %v", err)
 	}
 }
+
+// A Write to mapped bytes that no pending work touches lands without
+// waiting for that work; a Write to bytes it reads still waits, so the work
+// sees the old values.
+func TestWriteBesidePendingWork(t *testing.T) {
+	d := openTest(t)
+	const n = 1000
+	var vs []gpu.View
+	for range 3 {
+		b, err := d.Alloc(4 * n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Free(b)
+		vs = append(vs, gpu.Whole(b, gpu.F32))
+	}
+	x, y, other := vs[0], vs[1], vs[2]
+	old := make([]float32, n)
+	for i := range old {
+		old[i] = float32(i)
+	}
+	if err := d.Write(x.Buf, 0, f32bytes(old)); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Do(gpu.Unary{Op: gpu.UnaryScale, X: x, Y: y, N: n, Alpha: 2}); err != nil {
+		t.Fatal(err)
+	}
+	seven := make([]float32, n)
+	for i := range seven {
+		seven[i] = 7
+	}
+	if err := d.Write(other.Buf, 0, f32bytes(seven)); err != nil {
+		t.Fatal(err)
+	}
+	if other.Buf.(*buffer).blk.mapped != nil && !d.pendingWork() {
+		t.Error("a Write to mapped bytes no pending work touches waited for that work")
+	}
+	if err := d.Write(x.Buf, 0, f32bytes(seven)); err != nil { // read by the pending scale
+		t.Fatal(err)
+	}
+	if d.pendingWork() {
+		t.Error("a Write to bytes pending work reads did not wait for it")
+	}
+	if err := d.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	gy, gother := readF32(t, d, y), readF32(t, d, other)
+	for i := range old {
+		if gy[i] != 2*old[i] || gother[i] != 7 {
+			t.Fatalf("element %d: y = %v (want %v), other = %v (want 7)", i, gy[i], 2*old[i], gother[i])
+		}
+	}
+}

@@ -67,8 +67,12 @@ func (d *Device) Write(gb gpu.Buffer, off int64, src []byte) error {
 	if err != nil || len(src) == 0 {
 		return err
 	}
-	// Work recorded before this Write must not see the new bytes.
-	if d.pendingWork() {
+	// Work recorded before this Write must not see the new bytes: wait for
+	// it, unless the bytes are mapped and none of it touches them (a
+	// plan's dropout seeds, say, written after the step's first calls).
+	lo := b.off + off
+	mappedFree := b.blk.mapped != nil && !overlaps(d.rec.touched, access{b.blk.id, lo, lo + int64(len(src))})
+	if d.pendingWork() && !mappedFree {
 		if err := d.syncLocked(); err != nil {
 			return err
 		}
