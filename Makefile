@@ -96,3 +96,4 @@ clean:
 # Binaries for gpu/bench/gpu_run.sh on a lent GPU machine (no Go there).
 gpu-run-prep: build
 	$(GO) test -c -o bin/vk.test ./gpu/vk
+	$(GO) test -c -o bin/blip.test ./blip

@@ -25,6 +25,7 @@ func benchModelCmd() *cli.Command {
 			&cli.StringFlag{Name: "only", Usage: "comma-separated workloads: " + strings.Join(benchmodel.Names, ",")},
 			&cli.StringFlag{Name: "batch", Usage: "batch override: N for every batched workload, or name=N,... (default: the anchors' 32 and 128; base on a CPU device: smaller)"},
 			&cli.BoolFlag{Name: "quick", Usage: "fewer timed repetitions"},
+			&cli.BoolFlag{Name: "profile", Usage: "after timing, run each workload once more with GPU timestamps around every dispatch and print the device time per kernel (the limiter)"},
 			&cli.IntFlag{Name: "reps", Usage: "timed repetitions after one warm-up (0: 5 on a GPU, 2 on a CPU, 1 for base there; --quick: 2 and 1)"},
 			&cli.BoolFlag{Name: "json", Usage: "JSON output"},
 			&cli.StringFlag{Name: "torch", Value: "auto", Usage: "python interpreter with PyTorch for the reference; \"auto\" finds one, \"\" skips"},
@@ -100,7 +101,7 @@ func benchModel(c *cli.Context) error {
 	rep := &benchmodel.Report{Size: size, Device: info, Backend: be.Name(), Reps: reps, Note: note, Precision: c.String("precision")}
 	_, capture := be.(gpu.Capturer)
 	rep.Replay = capture && graph.Replaying()
-	blipT := benchmodel.RunBlip(be, models, ws, reps, prec, progress)
+	blipT := benchmodel.RunBlip(be, models, ws, reps, prec, c.Bool("profile"), progress)
 
 	var torch *benchmodel.TorchRun
 	py := c.String("torch")

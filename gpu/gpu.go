@@ -202,7 +202,8 @@ type Profiler interface {
 	// SetProfiling turns per-kernel timing on or off.
 	SetProfiling(on bool)
 	// Profile returns the time spent per kernel name since the last call
-	// (after a Sync), in nanoseconds, and resets the counters.
+	// (after a Sync), in nanoseconds, and resets the counters. Vulkan names
+	// a kernel that has several shaders kernel/shader (gemm/gemm_coop_khr).
 	Profile() map[string]KernelTime
 }
 

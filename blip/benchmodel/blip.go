@@ -1,10 +1,12 @@
 package benchmodel
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"time"
 
 	"blip/blip"
@@ -25,6 +27,25 @@ type Timing struct {
 	// above 1 blip is faster.
 	Ratio float64 `json:"torch_over_blip,omitempty"`
 	Error string  `json:"error,omitempty"`
+	// Profile is blip's GPU time per kernel for one call (--profile).
+	Profile *Profile `json:"profile,omitempty"`
+}
+
+// Profile is the device time of one workload call by kernel, from GPU
+// timestamps around each dispatch in a separate, untimed run (one warm-up
+// and one call, halved): the dispatches run one at a time there, so the
+// sum is busy time without overlap, set against the timed wall clock.
+type Profile struct {
+	GPUSeconds float64       `json:"gpu_seconds"`
+	Kernels    []KernelShare `json:"kernels"`
+	Error      string        `json:"error,omitempty"`
+}
+
+// KernelShare is one kernel's part of a Profile.
+type KernelShare struct {
+	Name    string  `json:"name"`
+	Calls   int     `json:"calls"`
+	Seconds float64 `json:"seconds"`
 }
 
 // RunBlip times the workloads on be: one warm-up call (plan compilation,
@@ -33,13 +54,16 @@ type Timing struct {
 // next needs another; prec is their weight storage (blip.SetPrecision;
 // mixed precision in the training steps). A failing workload gets its
 // error and the rest run.
-func RunBlip(be gpu.Backend, models map[string]Model, ws []Workload, reps int, prec gpu.DType, progress io.Writer) []Timing {
+//
+// With profile (and a backend that is a gpu.Profiler) each workload that
+// ran is run once more with per-dispatch timestamps: Timing.Profile.
+func RunBlip(be gpu.Backend, models map[string]Model, ws []Workload, reps int, prec gpu.DType, profile bool, progress io.Writer) []Timing {
 	out := make([]Timing, len(ws))
 	var cur *loaded
 	defer func() { cur.close() }()
 	for i, w := range ws {
 		t0 := time.Now()
-		sec, tokens, err := func() (float64, int, error) {
+		run := func(reps int) (float64, int, error) {
 			if w.Kind != "pretrain" && (cur == nil || cur.name != w.Model) {
 				cur.close()
 				cur = nil
@@ -68,17 +92,52 @@ func RunBlip(be gpu.Backend, models map[string]Model, ws []Workload, reps int, p
 				return s, 0, err
 			}
 			return 0, 0, fmt.Errorf("unknown kind %q", w.Kind)
-		}()
+		}
+		sec, tokens, err := run(reps)
 		if err != nil {
 			out[i] = Timing{Error: err.Error()}
 		} else {
 			out[i] = Timing{Seconds: sec, PerSecond: float64(w.Batch) / sec, NewTokens: tokens}
+			if p, ok := be.(gpu.Profiler); ok && profile {
+				out[i].Profile = profiled(be, p, func() error { _, _, err := run(1); return err })
+			}
 		}
 		if progress != nil {
 			fmt.Fprintf(progress, "blip %s: %s (%.0fs)\n", w.Name, brief(out[i]), time.Since(t0).Seconds())
 		}
 	}
 	return out
+}
+
+// profiled runs f (a warm-up and one call) with kernel timing on and
+// returns the device time per call by kernel, largest first.
+func profiled(be gpu.Backend, p gpu.Profiler, f func() error) *Profile {
+	if err := be.Sync(); err != nil {
+		return &Profile{Error: err.Error()}
+	}
+	p.Profile() // drop what came before
+	p.SetProfiling(true)
+	err := f()
+	if err == nil {
+		err = be.Sync()
+	}
+	p.SetProfiling(false)
+	times := p.Profile()
+	if err != nil {
+		return &Profile{Error: err.Error()}
+	}
+	const calls = 2 // the warm-up and the call
+	var pr Profile
+	for name, kt := range times {
+		sec := kt.Nanos / 1e9 / calls
+		pr.GPUSeconds += sec
+		pr.Kernels = append(pr.Kernels, KernelShare{Name: name, Calls: kt.Calls / calls, Seconds: sec})
+	}
+	if len(times) == 0 {
+		pr.Error = "no timestamps (the device has none, or nothing ran)"
+	}
+	slices.SortFunc(pr.Kernels, func(a, b KernelShare) int { return cmp.Compare(b.Seconds, a.Seconds) })
+	return &pr
 }
 
 func brief(t Timing) string {

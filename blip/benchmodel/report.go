@@ -122,6 +122,7 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	tw.Flush()
+	r.printProfiles(w)
 	var errs []string
 	for _, row := range r.Rows {
 		if row.Blip.Error != "" {
@@ -165,4 +166,29 @@ func timingCells(t *Timing, ratio bool) []string {
 		out[2] = fmt.Sprintf("%.2fx", t.Ratio)
 	}
 	return out
+}
+
+// printProfiles writes, per workload profiled, the device busy time of one
+// call against its timed wall clock and the kernels that take the most.
+func (r *Report) printProfiles(w io.Writer) {
+	const top = 8
+	for _, row := range r.Rows {
+		p := row.Blip.Profile
+		if p == nil {
+			continue
+		}
+		if p.Error != "" {
+			fmt.Fprintf(w, "profile %s: %s\n", row.Name, p.Error)
+			continue
+		}
+		fmt.Fprintf(w, "profile %s: GPU busy %.2f ms per call of %.2f ms wall (dispatches timed one at a time):", row.Name, 1e3*p.GPUSeconds, 1e3*row.Blip.Seconds)
+		for i, k := range p.Kernels {
+			if i == top {
+				fmt.Fprintf(w, " ... (%d more)", len(p.Kernels)-top)
+				break
+			}
+			fmt.Fprintf(w, " %s %.2f ms (%d)", k.Name, 1e3*k.Seconds, k.Calls)
+		}
+		fmt.Fprintln(w)
+	}
 }

@@ -378,6 +378,37 @@ func AttentionCase(b, h, t, d int, backward bool) Case {
 	}
 }
 
+// ParseAttention is a forward attention case from "BxHxTxD" or
+// "BxHxTxD:f16" (`blip bench kernels --attention`). The f16 one is
+// Attention.F16 (f16-rounded operands, fp32 softmax and accumulation: the
+// tensor-core kernel where the device has one); PyTorch's reference for it
+// is SDPA on half tensors.
+func ParseAttention(spec string) (Case, error) {
+	shape, dt, _ := strings.Cut(spec, ":")
+	var b, h, t, d int
+	if _, err := fmt.Sscanf(shape, "%dx%dx%dx%d", &b, &h, &t, &d); err != nil || b < 1 || h < 1 || t < 1 || d < 1 ||
+		(dt != "" && dt != "f16" && dt != "f32") || fmt.Sprintf("%dx%dx%dx%d", b, h, t, d) != shape {
+		return Case{}, fmt.Errorf("--attention %q: want BxHxTxD or BxHxTxD:f16", spec)
+	}
+	c := AttentionCase(b, h, t, d, false)
+	if dt != "f16" {
+		return c, nil
+	}
+	c.Name += " f16"
+	c.Torch["dtype"] = "float16"
+	build := c.Build
+	c.Build = func(be gpu.Backend) (gpu.Call, func(), error) {
+		call, rel, err := build(be)
+		if err != nil {
+			return nil, nil, err
+		}
+		a := call.(gpu.Attention)
+		a.F16 = true
+		return a, rel, nil
+	}
+	return c, nil
+}
+
 // AttentionDecodeCase is one decoding step's cross-attention: one query
 // per (batch, head) over tk image tokens, as beam search runs it for every
 // new token (the split-K path on Vulkan). Its cost is reading K and V.

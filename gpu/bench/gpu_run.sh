@@ -1,43 +1,65 @@
 #!/usr/bin/env bash
 # One prepared run on a lent NVIDIA machine (the device tool): Vulkan loader,
-# device list, then the stages named in STAGES (default "vk coop model", whose
-# timeouts add up to under 10 minutes; "kernels" on request), in this order:
-#   vk      the Vulkan tests and parity table on the GPU
-#   coop    the tensor-core GEMM (KHR where offered, else NV): its parity test and fp16
-#           GEMM timings next to torch.matmul fp16, with and without it
-#   kernels kernel benchmarks next to PyTorch/cuBLAS (fp32, TF32 off)
-#   model   blip bench model (base, anchors' sizes, fp32 and fp16, and the
-#           captions without command replay) next to HF transformers in the
-#           same command
-# Each stage has its own timeout. Expects bin/blip and bin/vk.test built here (make gpu-run-prep) and
-# the loader packages in .gl/ (see the device README). Writes to $OUT.
+# device list, then the stages named in STAGES, in the order named (default
+# "vk coop model32 model16 noreplay"; their timeouts add up to under 10 minutes):
+#   vk       the Vulkan tests and parity table on the GPU
+#   coop     the tensor-core kernels (KHR where offered, else NV): their parity
+#            tests, then GEMM fp32/fp16 and attention fp32/fp16 timings next to
+#            torch.matmul and SDPA in the same command (fp16 GEMM also without
+#            tensor cores: BLIP_COOPMAT=0)
+#   kernels  the built-in kernel benchmarks next to PyTorch/cuBLAS (fp32, TF32 off)
+#   model32  blip bench model (base, the anchors' sizes) next to HF transformers in
+#            the same command, one command per group of MODEL_GROUPS (default: all three)
+#   model16  the same with --precision fp16 (tensor cores), inference and the
+#            caption training step (against PyTorch fp16 / bf16 autocast)
+#   noreplay captions with every plan recorded call by call (BLIP_REPLAY=0)
+#   runtime  the Vulkan runtime tests alone (a short check of memory and replay)
+#   profile  GPU time per kernel of the captions, ITM (fp32) and ViT (fp16)
+# Each stage has its own timeout and prints its wall time. Expects bin/blip,
+# bin/vk.test and bin/blip.test built here (make gpu-run-prep) and the loader packages in .gl/
+# (see the device README). Writes at most 7 files to $OUT.
 set -u
 OUT=${OUT:-/tmp/out}
-STAGES=${STAGES:-vk coop model}
+STAGES=${STAGES:-vk coop model32 model16 noreplay}
+MODEL_GROUPS=${MODEL_GROUPS:-caption1,beam3,caption-batch vit,itm train-caption,pretrain}
 mkdir -p "$OUT"
 for f in .gl/*.deb; do dpkg -x "$f" /; done
 ldconfig
 icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 [ -f "$icd" ] && export VK_DRIVER_FILES=$icd
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv | tee "$OUT/gpu.txt"
-bin/blip devices | tee "$OUT/devices.txt"
-has() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
+bin/blip devices | tee -a "$OUT/gpu.txt"
+python3 -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)' 2>&1 | tail -n 1 | tee -a "$OUT/gpu.txt"
+t0=$(date +%s)
+# took STAGE FILE: the stage's wall time, appended to FILE (not in a pipeline:
+# t0 must change in this shell).
+took() { echo "-- $1 took $(($(date +%s) - t0)) s" | tee -a "$2"; t0=$(date +%s); }
 
-if has vk; then
+stage_vk() {
   echo "== vulkan tests on the GPU"
-  BLIP_REQUIRE_VULKAN=1 timeout 100 bin/vk.test -test.count=1 -test.timeout 95s 2>&1 | tail -n 40 | tee "$OUT/vktest.txt"
-fi
+  # -test.v to a file: a timeout still shows which tests passed, and which ran.
+  BLIP_REQUIRE_VULKAN=1 timeout 110 bin/vk.test -test.count=1 -test.v -test.timeout 105s > /tmp/vktest.log 2>&1
+  echo "exit $?" >> /tmp/vktest.log
+  grep -E '^(--- (FAIL|SKIP)|FAIL|ok|PASS|panic: test timed out)|^exit|_test.go:[0-9]+: .*(want|error|mismatch)' /tmp/vktest.log | head -n 60 | tee "$OUT/vktest.txt"
+  grep -cE '^--- PASS' /tmp/vktest.log | sed 's/^/tests passed: /' | tee -a "$OUT/vktest.txt"
+  grep -E '^=== RUN' /tmp/vktest.log | tail -n 3 | tee -a "$OUT/vktest.txt"
+  took vk "$OUT/vktest.txt"
+}
 
-if has coop; then
-  echo "== tensor-core GEMM (KHR where offered, else NV: BLIP_COOPMAT=1)"
+stage_coop() {
+  echo "== tensor-core kernels (KHR where offered, else NV: BLIP_COOPMAT=1)"
   BLIP_COOPMAT=1 BLIP_REQUIRE_COOPMAT=1 BLIP_REQUIRE_VULKAN=1 timeout 60 bin/vk.test -test.run 'TestGemmCoop|TestAttentionCoop' -test.count=1 -test.v 2>&1 | grep -E '^(---|ok|FAIL|PASS)|worst|Error|error' | tail -n 40 | tee "$OUT/coop.txt"
-  for coop in 0 1; do
-    BLIP_COOPMAT=$coop timeout 45 bin/blip --backend vulkan bench kernels --no-cpu --torch python3 --torch-device cuda --min-time 300ms \
-      --gemm 4096x4096x4096:01:f16 --gemm 18464x3072x768:01:f16 --gemm 577x768x768:01:f16 2>&1 | tail -n 4 | sed "s/^/coop=$coop /" | tee -a "$OUT/coop.txt"
-  done
-fi
+  (cd blip && BLIP_REQUIRE_COOPMAT=1 BLIP_REQUIRE_VULKAN=1 timeout 30 ../bin/blip.test -test.run TestPrecisionGolden -test.count=1 -test.v 2>&1 | grep -E '^(---|ok|FAIL|PASS)|worst|max|Error|error' | tail -n 20) | tee -a "$OUT/coop.txt"
+  took coop-parity "$OUT/coop.txt"
+  BLIP_COOPMAT=1 timeout 60 bin/blip --backend vulkan bench kernels --no-cpu --torch python3 --torch-device cuda --min-time 300ms \
+    --gemm 4096x4096x4096 --gemm 4096x4096x4096:01:f16 --gemm 18464x3072x768:01:f16 --gemm 577x768x768:01:f16 \
+    --attention 32x12x577x64 --attention 32x12x577x64:f16 2>&1 | grep -v ' done$' | tail -n 9 | sed "s/^/coop=1 /" | tee -a "$OUT/coop.txt"
+  BLIP_COOPMAT=0 BLIP_ATTN_COOP=0 timeout 40 bin/blip --backend vulkan bench kernels --no-cpu --torch python3 --torch-device cuda --min-time 300ms \
+    --gemm 4096x4096x4096:01:f16 --attention 32x12x577x64:f16 2>&1 | grep -v ' done$' | tail -n 4 | sed "s/^/coop=0 /" | tee -a "$OUT/coop.txt"
+  took coop-bench "$OUT/coop.txt"
+}
 
-if has kernels; then
+stage_kernels() {
   echo "== kernel benchmarks (blip on the GPU, PyTorch CUDA fp32 in the same run)"
   timeout 150 bin/blip --backend vulkan bench kernels --no-cpu --torch python3 --torch-device cuda --min-time 300ms --json > "$OUT/bench.json" 2> "$OUT/bench.err"
   python3 - "$OUT/bench.json" <<'PY'
@@ -49,18 +71,48 @@ for r in d["results"]:
     print(f'{r["case"]:40s} blip {dv.get("gflops",0):9.1f} GF/s {dv.get("seconds_per_call",0)*1e3:9.3f} ms | torch {r.get("torch_gflops",0):9.1f} GF/s | blip/torch {r.get("device_vs_torch",0):.2f}x {dv.get("error","")}')
 PY
   tail -n 5 "$OUT/bench.err"
-fi
+}
 
-if has model; then
+stage_runtime() {
+  echo "== the Vulkan runtime tests alone (descriptor pools, staged reads of BAR memory, ordering, replay)"
+  BLIP_REQUIRE_VULKAN=1 timeout 40 bin/vk.test -test.count=1 -test.v \
+    -test.run 'TestDescriptorPools|TestReadUncachedMapping|TestRecordingOrder|TestWrite|TestFree|TestReplay|TestCapture' 2>&1 |
+    grep -E '^(--- |ok|FAIL|PASS)|_test.go' | tail -n 30 | tee "$OUT/runtime.txt"
+  took runtime "$OUT/runtime.txt"
+}
+
+stage_profile() {
+  echo "== GPU time per kernel (bench model --profile; blip alone): fp32 captions and ITM, fp16 ViT"
+  timeout 60 bin/blip --backend vulkan bench model --size base --quick --torch "" --only caption1,caption-batch,itm --profile 2>&1 |
+    grep -E '^(profile|workload|caption|itm|error)' | tee "$OUT/profile.txt"
+  timeout 40 bin/blip --backend vulkan --precision fp16 bench model --size base --quick --torch "" --only vit --profile 2>&1 |
+    grep -E '^(profile|vit|error)' | tee -a "$OUT/profile.txt"
+  took profile "$OUT/profile.txt"
+}
+
+stage_model32() {
   # In groups, so that a timeout loses one group's table, not all of them.
   echo "== blip bench model next to HF transformers (same command per group), fp32"
-  for only in caption1,beam3,caption-batch vit,itm train-caption,pretrain; do
-    timeout 70 bin/blip --backend vulkan bench model --size base --quick --torch python3 --torch-device cuda --only $only 2>&1 | tail -n 8 | tee -a "$OUT/model_fp32.txt"
+  for only in $MODEL_GROUPS; do
+    timeout 75 bin/blip --backend vulkan bench model --size base --quick --torch python3 --torch-device cuda --only $only 2>&1 | tail -n 8 | tee -a "$OUT/model_fp32.txt"
+    took "model32 $only" "$OUT/model_fp32.txt"
   done
+}
+
+stage_model16() {
   echo "== the same with fp16 weights (tensor cores: KHR cooperative matrices where offered)"
-  timeout 80 bin/blip --backend vulkan --precision fp16 bench model --size base --quick --torch python3 --torch-device cuda \
-    --only caption1,caption-batch,vit,itm 2>&1 | tail -n 10 | tee "$OUT/model_fp16.txt"
+  timeout 100 bin/blip --backend vulkan --precision fp16 bench model --size base --quick --torch python3 --torch-device cuda \
+    --only caption1,caption-batch,vit,itm,train-caption 2>&1 | tail -n 10 | tee "$OUT/model_fp16.txt"
+  took model16 "$OUT/model_fp16.txt"
+}
+
+stage_noreplay() {
   echo "== captions with every plan recorded call by call (BLIP_REPLAY=0), to set against the fp32 table"
   BLIP_REPLAY=0 timeout 35 bin/blip --backend vulkan bench model --size base --quick --torch python3 --torch-device cuda \
     --only caption1,beam3 2>&1 | tail -n 4 | tee "$OUT/model_noreplay.txt"
-fi
+  took noreplay "$OUT/model_noreplay.txt"
+}
+
+for st in $STAGES; do
+  if declare -F "stage_$st" >/dev/null; then "stage_$st"; else echo "unknown stage $st"; fi
+done

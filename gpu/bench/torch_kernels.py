@@ -66,6 +66,9 @@ def build(t):
     if op == "add":
         x, y = r(t["n"]), r(t["n"])
         return lambda: x + y
+    if op == "attention" and t.get("dtype"):
+        dt = getattr(torch, t["dtype"])  # half: flash attention on CUDA
+        r = lambda *s: torch.randn(*s, device=dev).to(dt)
     if op == "attention":
         # (B, H, T, D) tensors; fp32 picks the memory-efficient kernel on CUDA.
         # PyTorch < 2.0 has no fused attention: the reference is then what a

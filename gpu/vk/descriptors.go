@@ -1,6 +1,7 @@
 package vk
 
 import (
+	"fmt"
 	"unsafe"
 
 	vk "github.com/vulkan-go/vulkan"
@@ -10,6 +11,11 @@ import (
 // every step (or every decode token) reuses its sets instead of writing new
 // ones.
 
+// Sets come from pools of setsPerPool sets, filled one after another: blip
+// counts what it takes from each, since drivers differ in what they do
+// past a pool's size (lavapipe grows it; NVIDIA's returns
+// VK_ERROR_OUT_OF_POOL_MEMORY). A reset empties every pool and starts
+// again from the first, so the pools made are reused, not leaked.
 const (
 	setsPerPool   = 1024
 	maxCachedSets = 32768
@@ -26,22 +32,28 @@ type descKey struct {
 }
 
 type descriptors struct {
-	pools []vk.DescriptorPool
-	cache map[descKey]vk.DescriptorSet
-	gen   uint64 // counts trims: sets from an older generation are gone
+	pools     []vk.DescriptorPool
+	perPool   int // sets per pool: setsPerPool (smaller in tests)
+	cur, used int // the pool sets come from, and how many it gave
+	allocated int // sets allocated since the last reset
+	cache     map[descKey]vk.DescriptorSet
+	gen       uint64 // counts trims: sets from an older generation are gone
 }
 
 func (ds *descriptors) init(d *Device) error {
 	ds.cache = map[descKey]vk.DescriptorSet{}
+	if ds.perPool == 0 {
+		ds.perPool = setsPerPool
+	}
 	return ds.addPool(d)
 }
 
 func (ds *descriptors) addPool(d *Device) error {
 	ci := vk.DescriptorPoolCreateInfo{
 		SType:         vk.StructureTypeDescriptorPoolCreateInfo,
-		MaxSets:       setsPerPool,
+		MaxSets:       uint32(ds.perPool),
 		PoolSizeCount: 1,
-		PPoolSizes:    []vk.DescriptorPoolSize{{Type: vk.DescriptorTypeStorageBuffer, DescriptorCount: setsPerPool * maxBindings}},
+		PPoolSizes:    []vk.DescriptorPoolSize{{Type: vk.DescriptorTypeStorageBuffer, DescriptorCount: uint32(ds.perPool * maxBindings)}},
 	}
 	var p vk.DescriptorPool
 	var r vk.Result
@@ -53,30 +65,43 @@ func (ds *descriptors) addPool(d *Device) error {
 	return nil
 }
 
+// next moves allocation to the following pool, making it if needed.
+func (ds *descriptors) next(d *Device) error {
+	ds.cur, ds.used = ds.cur+1, 0
+	if ds.cur < len(ds.pools) {
+		return nil
+	}
+	return ds.addPool(d)
+}
+
 // set returns a descriptor set binding the given ranges to bindings 0..n-1.
 func (ds *descriptors) set(d *Device, key descKey, bufs []vk.Buffer) (vk.DescriptorSet, error) {
 	if s, ok := ds.cache[key]; ok {
 		return s, nil
 	}
-	layout := d.pipes.setLayouts[key.n]
-	var s vk.DescriptorSet
-	ai := vk.DescriptorSetAllocateInfo{
-		SType:              vk.StructureTypeDescriptorSetAllocateInfo,
-		DescriptorPool:     ds.pools[len(ds.pools)-1],
-		DescriptorSetCount: 1,
-		PSetLayouts:        []vk.DescriptorSetLayout{layout},
+	if key.n < 1 || key.n > maxBindings {
+		return nil, fmt.Errorf("vk: descriptor set of %d bindings (1..%d)", key.n, maxBindings)
 	}
-	r := vk.AllocateDescriptorSets(d.dev, &ai, &s)
-	if r == vk.ErrorOutOfPoolMemory || r == vk.ErrorFragmentedPool {
-		if err := ds.addPool(d); err != nil {
+	if ds.used == ds.perPool {
+		if err := ds.next(d); err != nil {
 			return nil, err
 		}
-		ai.DescriptorPool = ds.pools[len(ds.pools)-1]
-		r = vk.AllocateDescriptorSets(d.dev, &ai, &s)
+	}
+	layout := d.pipes.setLayouts[key.n]
+	s, r := d.fn.allocateSet(d.dev, ds.pools[ds.cur], layout)
+	if r == vk.ErrorOutOfPoolMemory || r == vk.ErrorFragmentedPool {
+		// Not expected with the counting above; a driver may still
+		// refuse early, and the next pool is empty.
+		if err := ds.next(d); err != nil {
+			return nil, err
+		}
+		s, r = d.fn.allocateSet(d.dev, ds.pools[ds.cur], layout)
 	}
 	if err := check("vkAllocateDescriptorSets", r); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w (pool %d of %d, %d sets allocated)", err, ds.cur+1, len(ds.pools), ds.allocated)
 	}
+	ds.used++
+	ds.allocated++
 	hs, offs, rngs := make([]uint64, key.n), make([]uint64, key.n), make([]uint64, key.n)
 	for i := 0; i < key.n; i++ {
 		hs[i], offs[i], rngs[i] = h64(unsafe.Pointer(bufs[i])), uint64(key.b[i].off), uint64(key.b[i].rng)
@@ -86,10 +111,11 @@ func (ds *descriptors) set(d *Device, key descKey, bufs []vk.Buffer) (vk.Descrip
 	return s, nil
 }
 
-// trim resets the pools when the cache has grown too large. Only call it when
-// no recorded work is pending.
+// trim resets the pools when too many sets were allocated since the last
+// reset (counting those of freed buffers, which dropDescriptors forgets but
+// cannot free). Only call it when no recorded work is pending.
 func (ds *descriptors) trim(d *Device) {
-	if len(ds.cache) < maxCachedSets {
+	if ds.allocated < maxCachedSets {
 		return
 	}
 	ds.reset(d)
@@ -101,6 +127,7 @@ func (ds *descriptors) reset(d *Device) {
 		vk.ResetDescriptorPool(d.dev, p, 0)
 	}
 	ds.cache = map[descKey]vk.DescriptorSet{}
+	ds.cur, ds.used, ds.allocated = 0, 0, 0
 	ds.gen++
 }
 

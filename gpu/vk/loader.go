@@ -61,6 +61,17 @@ static void blip_update_storage_set(void* fn, void* dev, uint64_t set, uint32_t 
 	((blip_update_fn)fn)(dev, n, w, 0, 0);
 }
 
+// vkAllocateDescriptorSets for one set. (vulkan-go's marshalling also
+// caches a struct's C copy in the Go value: an allocate info whose pool was
+// changed for a retry still named the old, full pool.)
+#define ST_DESCRIPTOR_SET_ALLOCATE_INFO 34
+typedef struct { uint32_t sType; const void* pNext; uint64_t pool; uint32_t count; const uint64_t* layouts; } blip_set_alloc_info;
+typedef int32_t (*blip_alloc_sets_fn)(void*, const blip_set_alloc_info*, uint64_t*);
+static int32_t blip_allocate_set(void* fn, void* dev, uint64_t pool, uint64_t layout, uint64_t* set) {
+	blip_set_alloc_info ai = {ST_DESCRIPTOR_SET_ALLOCATE_INFO, 0, pool, 1, &layout};
+	return ((blip_alloc_sets_fn)fn)(dev, &ai, set);
+}
+
 typedef struct {
 	uint32_t sType; const void* pNext; uint32_t waitSemaphoreCount; const void* pWaitSemaphores;
 	const void* pWaitDstStageMask; uint32_t commandBufferCount; void* const* pCommandBuffers;
@@ -179,17 +190,18 @@ func cstr(s string) string {
 // direct holds the Vulkan entry points blip calls without vulkan-go's
 // marshalling (see the C comment above).
 type direct struct {
-	barrier, update, submit, copy unsafe.Pointer
+	barrier, update, submit, copy, allocSet unsafe.Pointer
 }
 
 func loadDirect(inst vk.Instance) (direct, error) {
 	d := direct{
-		barrier: instanceProc(inst, "vkCmdPipelineBarrier"),
-		update:  instanceProc(inst, "vkUpdateDescriptorSets"),
-		submit:  instanceProc(inst, "vkQueueSubmit"),
-		copy:    instanceProc(inst, "vkCmdCopyBuffer"),
+		barrier:  instanceProc(inst, "vkCmdPipelineBarrier"),
+		update:   instanceProc(inst, "vkUpdateDescriptorSets"),
+		submit:   instanceProc(inst, "vkQueueSubmit"),
+		copy:     instanceProc(inst, "vkCmdCopyBuffer"),
+		allocSet: instanceProc(inst, "vkAllocateDescriptorSets"),
 	}
-	if d.barrier == nil || d.update == nil || d.submit == nil || d.copy == nil {
+	if d.barrier == nil || d.update == nil || d.submit == nil || d.copy == nil || d.allocSet == nil {
 		return d, fmt.Errorf("vkGetInstanceProcAddr: core Vulkan 1.0 functions missing")
 	}
 	return d, nil
@@ -206,6 +218,16 @@ func (f direct) cmdBarrier(cb vk.CommandBuffer, srcStage, dstStage vk.PipelineSt
 func (f direct) updateStorageSet(dev vk.Device, set uint64, bufs, offs, ranges []uint64) {
 	C.blip_update_storage_set(f.update, unsafe.Pointer(dev), C.uint64_t(set), C.uint32_t(len(bufs)),
 		(*C.uint64_t)(unsafe.Pointer(&bufs[0])), (*C.uint64_t)(unsafe.Pointer(&offs[0])), (*C.uint64_t)(unsafe.Pointer(&ranges[0])))
+}
+
+// allocateSet allocates one descriptor set of layout from pool.
+func (f direct) allocateSet(dev vk.Device, pool vk.DescriptorPool, layout vk.DescriptorSetLayout) (vk.DescriptorSet, vk.Result) {
+	// The handle is written straight into set (a pointer-sized handle
+	// type holding no Go pointer), as vulkan-go's own out parameters are.
+	var set vk.DescriptorSet
+	r := C.blip_allocate_set(f.allocSet, unsafe.Pointer(dev), C.uint64_t(h64(unsafe.Pointer(pool))), C.uint64_t(h64(unsafe.Pointer(layout))),
+		(*C.uint64_t)(unsafe.Pointer(&set)))
+	return set, vk.Result(r)
 }
 
 func (f direct) queueSubmit(q vk.Queue, cb vk.CommandBuffer, fence uint64) vk.Result {

@@ -30,7 +30,12 @@ type block struct {
 	mem    vk.DeviceMemory
 	size   int64
 	mapped unsafe.Pointer // non-nil when host-visible
-	free   []span         // sorted by offset, coalesced
+	// cached: the mapping is host-cached, so the CPU reads it at memory
+	// speed. A discrete GPU's device-local memory mapped through the PCIe
+	// BAR is not: each CPU read is an uncached bus transaction (tens of
+	// MB/s), so Read copies such blocks through the staging block.
+	cached bool
+	free   []span // sorted by offset, coalesced
 	used   int64
 }
 
@@ -60,6 +65,15 @@ func (d *Device) pickMemoryTypes() error {
 		}
 		if f&hostMemFlags == hostMemFlags && d.hostType < 0 {
 			d.hostType = int(i)
+		}
+	}
+	// Staging prefers host-cached memory: Read copies out of it with the
+	// CPU, which is slow from uncached (write-combined) memory.
+	for i := uint32(0); i < mem.MemoryTypeCount; i++ {
+		f := vk.MemoryPropertyFlagBits(mem.MemoryTypes[i].PropertyFlags)
+		if f&hostMemFlags == hostMemFlags && f&vk.MemoryPropertyHostCachedBit != 0 {
+			d.hostType = int(i)
+			break
 		}
 	}
 	if d.devType < 0 {
@@ -142,6 +156,7 @@ func (d *Device) newBlock(size int64, memType int, usage vk.BufferUsageFlagBits)
 			return nil, err
 		}
 		b.mapped = p
+		b.cached = f&vk.MemoryPropertyHostCachedBit != 0
 	}
 	d.nextBlockID++
 	b.id = d.nextBlockID

@@ -41,11 +41,11 @@ type recorder struct {
 	// touched is, per block, the range of bytes that work recorded or
 	// submitted since the last Sync reads or writes (widened): a Write
 	// elsewhere in mapped memory needs no wait.
-	touched []access
-	lastPipe    vk.Pipeline
-	dummy       *buffer // bound in place of unset optional views
-	barriers    int     // statistics: barriers and dispatches recorded
-	dispatches  int
+	touched    []access
+	lastPipe   vk.Pipeline
+	dummy      *buffer // bound in place of unset optional views
+	barriers   int     // statistics: barriers and dispatches recorded
+	dispatches int
 }
 
 func (r *recorder) init(d *Device) error {
@@ -291,6 +291,11 @@ func (d *Device) record(ds *dispatch, name string) error {
 		d.hazard(reads, writes)
 	}
 	if d.prof.on {
+		// kernel/shader where the call's kernel has several (the
+		// tensor-core GEMM, split-K attention): the limiter is a shader.
+		if ds.shader != name {
+			name += "/" + ds.shader
+		}
 		d.prof.before(r.cur, name)
 	}
 	if err := d.emit(r.cur.cb, &r.lastPipe, pl, set, ds); err != nil {

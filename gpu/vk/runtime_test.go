@@ -323,3 +323,58 @@ func TestWriteBesidePendingWork(t *testing.T) {
 		}
 	}
 }
+
+// A mapping the CPU reads uncached (a discrete GPU's device-local memory
+// behind its BAR) is read through the staging block, which gives the same
+// bytes; a cached one is read in place.
+func TestReadUncachedMapping(t *testing.T) {
+	d := openTest(t)
+	const n = 1001
+	b, err := d.Alloc(4 * n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Free(b)
+	blk := b.(*buffer).blk
+	if blk.mapped == nil {
+		t.Skip("device memory is not host-visible here: every read is staged")
+	}
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(i) - 500
+	}
+	if err := d.Write(b, 0, f32bytes(x)); err != nil {
+		t.Fatal(err)
+	}
+	v := gpu.Whole(b, gpu.F32)
+	if err := d.Do(gpu.Unary{Op: gpu.UnaryScale, X: v, Y: v, N: n, Alpha: 3}); err != nil {
+		t.Fatal(err)
+	}
+	read := func() []float32 {
+		out := make([]byte, 4*(n-7))
+		if err := d.Read(b, 4*3, out); err != nil { // unaligned part
+			t.Fatal(err)
+		}
+		return bytesf32(out)
+	}
+	check := func(what string, got []float32) {
+		for i, g := range got {
+			if want := 3 * x[i+3]; g != want {
+				t.Fatalf("%s: element %d = %v, want %v", what, i+3, g, want)
+			}
+		}
+	}
+	cached := blk.cached
+	if cached {
+		check("cached", read())
+		if d.staging != nil {
+			t.Error("a host-cached mapping was read through the staging block")
+		}
+	}
+	blk.cached = false
+	defer func() { blk.cached = cached }()
+	check("uncached", read())
+	if d.staging == nil {
+		t.Error("an uncached mapping was read in place, not through the staging block")
+	}
+}

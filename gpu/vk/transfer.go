@@ -2,6 +2,7 @@ package vk
 
 import (
 	"fmt"
+	"os"
 	"unsafe"
 
 	vk "github.com/vulkan-go/vulkan"
@@ -9,11 +10,16 @@ import (
 	"blip/gpu"
 )
 
-// Transfers. Host-visible device memory (CPU and integrated devices) is
-// copied directly; otherwise data bounces through a host-visible staging
+// Transfers. Host-visible device memory is written directly, and read
+// directly where the mapping is host-cached (CPU and integrated devices);
+// otherwise data bounces through a host-visible (preferably cached) staging
 // block in chunks.
 
 const stagingBytes = int64(64) << 20
+
+// readUncached makes Read copy straight out of uncached mappings too
+// (BLIP_READ_UNCACHED=1), to measure what the staging copy saves.
+var readUncached = os.Getenv("BLIP_READ_UNCACHED") == "1"
 
 func (d *Device) hostBuffer(gb gpu.Buffer, off, n int64, what string) (*buffer, error) {
 	b, ok := gb.(*buffer)
@@ -112,10 +118,13 @@ func (d *Device) Read(gb gpu.Buffer, off int64, dst []byte) error {
 			return err
 		}
 	}
-	if b.blk.mapped != nil {
+	if b.blk.mapped != nil && (b.blk.cached || readUncached) {
 		copy(dst, unsafe.Slice((*byte)(unsafe.Add(b.blk.mapped, b.off+off)), len(dst)))
 		return nil
 	}
+	// Unmapped, or mapped without host caching (device-local memory behind
+	// a discrete GPU's BAR): the device copies into the staging block,
+	// which the CPU reads at memory speed.
 	st, err := d.stagingBlock()
 	if err != nil {
 		return err
