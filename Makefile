@@ -15,7 +15,7 @@ NV2KHR  := $(wildcard shaders/nv2khr/*.go)
 # runs them.
 TRIXIE  := $(CURDIR)/.toolchain/trixie
 
-.PHONY: all build deps shaders shaders-check test test-coopmat trixie-tools demo bench clean gpu-run-prep
+.PHONY: all build deps shaders shaders-check test test-coopmat test-rows trixie-tools demo bench clean gpu-run-prep
 
 all: build
 
@@ -74,6 +74,14 @@ test: deps shaders-check
 	$(GO) vet ./...
 	BLIP_VALIDATE=1 BLIP_REQUIRE_VULKAN=1 BLIP_REQUIRE_CHROMIUM=1 $(GO) test -count=1 -timeout 25m ./...
 	$(MAKE) test-coopmat
+	$(MAKE) test-rows
+
+# GPUs run decoding's few-row products on gemm_rows.comp, CPU drivers do
+# not: the golden captions and VQA answers through it on lavapipe, so that
+# CI checks it inside the model too (TestGemmRows checks the kernel).
+test-rows:
+	BLIP_GEMM_ROWS=1 BLIP_VALIDATE=1 BLIP_REQUIRE_VULKAN=1 $(GO) test -count=1 ./blip \
+	  -run 'TestGenerateMatchesTransformers|TestCaptioningGolden|TestVQAGreedyBruteForce|TestPrecisionGolden'
 
 # The tensor-core GEMM and attention (KHR cooperative matrices) against the
 # CPU, and the golden model's fp16 outputs through them, on Mesa

@@ -6,5 +6,6 @@ layout(push_constant) uniform Push {
     uint offA, offB, offC, offBias;
     uint strideA, strideB, strideC;
     float alpha, beta;
-    uint flags; // bit 0: bias; bits 1..2: activation (gpu.Act); gemm_coop: bit 3 TransA, bit 4 TransB
+    uint flags; // bit 0: bias; bits 1..2: activation (gpu.Act); gemm_coop: bit 3 TransA, bit 4 TransB,
+                // bits 5, 6 vec4 staging of A, B
 } p;

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # One prepared run on a lent NVIDIA machine (the device tool): Vulkan loader,
 # device list, then the stages named in STAGES, in the order named (default
-# "vk coop model32 model16 noreplay"; their timeouts add up to under 10 minutes):
+# "rows model32 model16 profile", whose timeouts add up to under 9 minutes;
+# a device call runs at most 10, so pick the rest by their timeouts):
 #   vk       the Vulkan tests and parity table on the GPU
 #   coop     the tensor-core kernels (KHR where offered, else NV): their parity
 #            tests, then GEMM fp32/fp16 and attention fp32/fp16 timings next to
 #            torch.matmul and SDPA in the same command (fp16 GEMM also without
 #            tensor cores: BLIP_COOPMAT=0)
+#   rows     decoding's few-row GEMMs (gemm_rows.comp) against the tiled kernel
+#            (BLIP_GEMM_ROWS=0) and torch.matmul, same command each (80 s)
 #   kernels  the built-in kernel benchmarks next to PyTorch/cuBLAS (fp32, TF32 off)
 #   model32  blip bench model (base, the anchors' sizes) next to HF transformers in
 #            the same command, one command per group of MODEL_GROUPS (default: all three)
@@ -17,10 +20,11 @@
 #   profile  GPU time per kernel of the captions, ITM (fp32) and ViT (fp16)
 # Each stage has its own timeout and prints its wall time. Expects bin/blip,
 # bin/vk.test and bin/blip.test built here (make gpu-run-prep) and the loader packages in .gl/
-# (see the device README). Writes at most 7 files to $OUT.
+# (see the device README). Writes one file per stage to $OUT (at most 8 come
+# back from a call).
 set -u
 OUT=${OUT:-/tmp/out}
-STAGES=${STAGES:-vk coop model32 model16 noreplay}
+STAGES=${STAGES:-rows model32 model16 profile}
 MODEL_GROUPS=${MODEL_GROUPS:-caption1,beam3,caption-batch vit,itm train-caption,pretrain}
 mkdir -p "$OUT"
 for f in .gl/*.deb; do dpkg -x "$f" /; done
@@ -71,6 +75,16 @@ for r in d["results"]:
     print(f'{r["case"]:40s} blip {dv.get("gflops",0):9.1f} GF/s {dv.get("seconds_per_call",0)*1e3:9.3f} ms | torch {r.get("torch_gflops",0):9.1f} GF/s | blip/torch {r.get("device_vs_torch",0):.2f}x {dv.get("error","")}')
 PY
   tail -n 5 "$OUT/bench.err"
+}
+
+stage_rows() {
+  echo "== few-row GEMMs: gemm_rows.comp (BLIP_GEMM_ROWS=1) and the tiled kernel (0), next to torch.matmul"
+  for r in 1 0; do
+    BLIP_GEMM_ROWS=$r timeout 40 bin/blip --backend vulkan bench kernels --no-cpu --torch python3 --torch-device cuda --min-time 200ms \
+      --gemm 1x768x768:01 --gemm 1x3072x768:01 --gemm 1x768x3072:01 --gemm 3x30524x768:01 --gemm 32x768x768:01 --gemm 32x30524x768:01 \
+      --gemm 3x2304x768:01:f16 2>&1 | grep -v ' done$' | tail -n 9 | sed "s/^/rows=$r /" | tee -a "$OUT/rows.txt"
+  done
+  took rows "$OUT/rows.txt"
 }
 
 stage_runtime() {

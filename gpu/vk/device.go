@@ -37,6 +37,7 @@ type Device struct {
 	deferred          []*buffer // freed while work was pending
 	scratch           *buffer   // kernels' partial results (attention_split.go)
 	coop              string    // the cooperative-matrix GEMM shader in use, or "" (gemm_coop.go)
+	rowsMode          rowsMode  // tests: gemm_rows.comp always or never (gemm_rows.go)
 	peakUsed          int64
 	staging           *block // host-visible bounce buffer for unmapped memory
 

@@ -177,6 +177,9 @@ func gemmKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 	if alpha == 0 {
 		alpha = 1
 	}
+	if d.useRows(&s) {
+		return []dispatch{d.rowsDispatch(&s, alpha, g.Beta, g.Act)}, nil
+	}
 	t := d.pickTile(batch, g.M, g.N)
 	if d.useCoop(g) {
 		t = coopTile

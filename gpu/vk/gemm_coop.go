@@ -74,10 +74,25 @@ func (d *Device) coopShader(bt gpu.DType) string {
 }
 
 // coopDispatch runs one block per workgroup of four subgroups. TransA and
-// TransB go in flag bits 3 and 4 (not specialization constants: one
-// pipeline per build, where cooperative matrices are slow to compile).
+// TransB go in flag bits 3 and 4, and vec4 staging of A and B in bits 5
+// and 6 (not specialization constants: one pipeline per build, where
+// cooperative matrices are slow to compile). vec4 staging needs the
+// operand contiguous along k (A not transposed, B transposed: a linear
+// layer's forward) with K, its leading dimension, batch stride and
+// binding offset multiples of 4.
 func (d *Device) coopDispatch(s *gemmShape, av, bv, cv, bias gpu.View, push []uint32, groups [3]uint32) dispatch {
-	push[len(push)-1] |= b2u(s.ta)<<3 | b2u(s.tb)<<4
+	const pK, pLda, pLdb, pOffA, pOffB, pStrideA, pStrideB = 2, 3, 4, 6, 7, 10, 11
+	aligned := func(v ...uint32) bool {
+		for _, x := range v {
+			if x%4 != 0 {
+				return false
+			}
+		}
+		return true
+	}
+	vecA := !s.ta && aligned(push[pK], push[pLda], push[pOffA], push[pStrideA])
+	vecB := s.tb && aligned(push[pK], push[pLdb], push[pOffB], push[pStrideB])
+	push[len(push)-1] |= b2u(s.ta)<<3 | b2u(s.tb)<<4 | b2u(vecA)<<5 | b2u(vecB)<<6
 	return dispatch{
 		shader: d.coopShader(bv.DType),
 		spec:   []uint32{4 * uint32(d.info.SubgroupSize)},

@@ -1,0 +1,53 @@
+package vk
+
+import (
+	"strings"
+	"testing"
+
+	"blip/gpu"
+	"blip/gpu/cpu"
+	"blip/gpu/paritytest"
+)
+
+// TestGemmRows runs every GEMM parity case that gemm_rows.comp takes (few
+// rows, B stored (N, K)) on it, on any device: GPUs choose it for such
+// products, CPU drivers only here. It must take the decoding shapes of the
+// table (rows_*), its vec4 and scalar loads, and the f16 builds.
+func TestGemmRows(t *testing.T) {
+	d := openTest(t)
+	d.rowsMode = rowsAlways
+	ref := cpu.New()
+	defer ref.Close()
+	n, shaders := 0, map[string]int{}
+	for _, c := range paritytest.Cases() {
+		if c.Kernel != "gemm" {
+			continue
+		}
+		views := make([]gpu.View, len(c.Tensors))
+		for i, tn := range c.Tensors {
+			views[i] = gpu.View{Len: int64(tn.Len), DType: tn.DType}
+		}
+		g := c.Build(views).(gpu.Gemm)
+		ds, err := gemmKernel(d, g)
+		if err != nil {
+			t.Fatalf("%s: %v", c.Name, err)
+		}
+		if len(ds) != 1 || !strings.HasPrefix(ds[0].shader, "gemm_rows") {
+			if strings.Contains(c.Name, "/rows_") {
+				t.Errorf("%s does not run on gemm_rows", c.Name)
+			}
+			continue
+		}
+		n++
+		shaders[ds[0].shader+map[uint32]string{0: "", 1: " vec4"}[ds[0].spec[4]]]++
+		t.Run(c.Name, func(t *testing.T) { checkF16Case(t, d, ref, c, ds[0].shader) })
+	}
+	for _, s := range []string{"gemm_rows", "gemm_rows vec4", "gemm_rows_h", "gemm_rows_h vec4"} {
+		if shaders[s] == 0 {
+			t.Errorf("no case runs %s (%v)", s, shaders)
+		}
+	}
+	if n < 40 {
+		t.Errorf("only %d cases on gemm_rows", n)
+	}
+}
