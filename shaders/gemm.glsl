@@ -291,20 +291,14 @@ void compute(uint buf, uint tx, uint ty) {
 
 // C = beta*C + act(alpha*acc + bias) for one element of the invocation's
 // tile (i: row of the tile, j: vec4 column group, c: component).
+#include "gemm_epi.glsl"
+
 void storeOne(uint cBase, uint i, uint j, uint c, uint tx, uint ty, float a, bool hasBias, uint act) {
     uint gm = m0 + (i / 4) * 4 * WM_T + ty * 4 + (i % 4);
     uint gn = n0 + j * 4 * WN_T + tx * 4 + c;
     if (gm < p.M && gn < p.N) {
         uint ci = cBase + gm * p.ldc + gn;
-        float v = p.alpha * a;
-        if (hasBias) {
-            v += Bias_[p.offBias + gn];
-        }
-        v = apply_act(act, v);
-        if (p.beta != 0.0) {
-            v = fma(p.beta, C_[ci], v);
-        }
-        C_[ci] = v;
+        C_[ci] = epi(a, gn, ci, hasBias, act);
     }
 }
 

@@ -60,6 +60,7 @@ layout(binding = 2) buffer BufC { float C_[]; };
 layout(binding = 3) readonly buffer BufBias { float Bias_[]; };
 
 #include "gemm_push.glsl"
+#include "gemm_epi.glsl"
 
 shared float16_t sA[BM * SK];
 shared float16_t sB[BN * SK];
@@ -243,15 +244,7 @@ void main() {
         if (gm >= p.M || gn >= p.N) {
             continue;
         }
-        float v = p.alpha * sC[r * SC + c];
-        if (hasBias) {
-            v += Bias_[p.offBias + gn];
-        }
-        v = apply_act(act, v);
         uint ci = cBase + gm * p.ldc + gn;
-        if (p.beta != 0.0) {
-            v = fma(p.beta, C_[ci], v);
-        }
-        C_[ci] = v;
+        C_[ci] = epi(sC[r * SC + c], gn, ci, hasBias, act);
     }
 }

@@ -140,17 +140,7 @@ void quad(uint k, bool chk) {
     }
 }
 
-float epi(float a, uint gn, uint ci, bool hasBias, uint act) {
-    float v = p.alpha * a;
-    if (hasBias) {
-        v += Bias_[p.offBias + gn];
-    }
-    v = apply_act(act, v);
-    if (p.beta != 0.0) {
-        v = fma(p.beta, C_[ci], v);
-    }
-    return v;
-}
+#include "gemm_epi.glsl"
 
 void main() {
     n0 = (gl_WorkGroupID.x * NT + gl_LocalInvocationID.x) * TN;

@@ -31,6 +31,7 @@ layout(binding = 2) buffer BufC { float C_[]; };
 layout(binding = 3) readonly buffer BufBias { float Bias_[]; };
 
 #include "gemm_push.glsl"
+#include "gemm_epi.glsl"
 
 const uint TEAMS = NT / TEAM;
 shared float red[NT * MR * NCT];
@@ -111,15 +112,7 @@ void main() {
         if (gm >= p.M || gn >= p.N) {
             continue;
         }
-        float v = p.alpha * red[(team * MR * NCT + i) * TEAM];
-        if (hasBias) {
-            v += Bias_[p.offBias + gn];
-        }
-        v = apply_act(act, v);
         uint ci = cBase + gm * p.ldc + gn;
-        if (p.beta != 0.0) {
-            v = fma(p.beta, C_[ci], v);
-        }
-        C_[ci] = v;
+        C_[ci] = epi(red[(team * MR * NCT + i) * TEAM], gn, ci, hasBias, act);
     }
 }

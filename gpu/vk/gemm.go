@@ -247,6 +247,18 @@ func gemmKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 	return out, nil
 }
 
+// gemmPush is gemm_push.glsl's block for an m x n part of s on the given
+// views (batch strides sa, sb, sc).
+func (d *Device) gemmPush(s *gemmShape, av, bv, cv, bias gpu.View, m, n, sa, sb, sc int64, alpha, beta float32, act gpu.Act) []uint32 {
+	flags := uint32(act) << 1
+	if bias.Buf != nil {
+		flags |= 1
+	}
+	return []uint32{uint32(m), uint32(n), uint32(s.k), uint32(s.lda), uint32(s.ldb), uint32(s.ldc),
+		d.elemOff(av), d.elemOff(bv), d.elemOff(cv), offIfSet(d, bias),
+		uint32(sa), uint32(sb), uint32(sc), f32bits(alpha), f32bits(beta), flags}
+}
+
 func (d *Device) gemmDispatch(s *gemmShape, t gemmTile, av, bv, cv, bias gpu.View, nb, m, n int64, alpha, beta float32, act gpu.Act) dispatch {
 	sa, sb, sc := s.sa, s.sb, s.sc
 	if nb == 1 {
@@ -263,13 +275,7 @@ func (d *Device) gemmDispatch(s *gemmShape, t gemmTile, av, bv, cv, bias gpu.Vie
 	}
 	vecA := contA%4 == 0 && s.lda%4 == 0 && sa%4 == 0 && d.elemOff(av)%4 == 0
 	vecB := contB%4 == 0 && s.ldb%4 == 0 && sb%4 == 0 && d.elemOff(bv)%4 == 0
-	flags := uint32(act) << 1
-	if bias.Buf != nil {
-		flags |= 1
-	}
-	push := []uint32{uint32(m), uint32(n), uint32(s.k), uint32(s.lda), uint32(s.ldb), uint32(s.ldc),
-		d.elemOff(av), d.elemOff(bv), d.elemOff(cv), offIfSet(d, bias),
-		uint32(sa), uint32(sb), uint32(sc), f32bits(alpha), f32bits(beta), flags}
+	push := d.gemmPush(s, av, bv, cv, bias, m, n, sa, sb, sc, alpha, beta, act)
 	groups := [3]uint32{uint32(ceilDiv(n, int64(t.bn))), uint32(ceilDiv(m, int64(t.bm))), uint32(nb)}
 	if t.coop {
 		return d.coopDispatch(s, av, bv, cv, bias, push, groups)
@@ -287,6 +293,12 @@ func (d *Device) gemmDispatch(s *gemmShape, t gemmTile, av, bv, cv, bias gpu.Vie
 		shader = "gemm"
 		spec = []uint32{t.threads(), t.bm, t.bn, t.bk, t.tm, t.tn, b2u(s.ta), b2u(s.tb), b2u(vecA), b2u(vecB), t.dbuf, b2u(s.f16)}
 	}
+	return gemmDispatchB(shader, spec, av, bv, cv, bias, push, groups)
+}
+
+// gemmDispatchB is a dispatch of a gemm shader, its _h build (B's type
+// the last specialization constant) for a 16-bit B.
+func gemmDispatchB(shader string, spec []uint32, av, bv, cv, bias gpu.View, push []uint32, groups [3]uint32) dispatch {
 	if bv.DType != gpu.F32 {
 		shader += "_h"
 		spec = append(spec, dtCode(bv.DType))

@@ -76,24 +76,8 @@ func (d *Device) rowsDispatch(s *gemmShape, alpha, beta float32, act gpu.Act) di
 	// the binding offsets of A and B all multiples of 4.
 	vec := s.k%4 == 0 && s.lda%4 == 0 && s.ldb%4 == 0 && sa%4 == 0 && sb%4 == 0 &&
 		d.elemOff(av)%4 == 0 && d.elemOff(bv)%4 == 0
-	flags := uint32(act) << 1
-	if bias.Buf != nil {
-		flags |= 1
-	}
-	push := []uint32{uint32(s.m), uint32(s.n), uint32(s.k), uint32(s.lda), uint32(s.ldb), uint32(s.ldc),
-		d.elemOff(av), d.elemOff(bv), d.elemOff(cv), offIfSet(d, bias),
-		uint32(sa), uint32(sb), uint32(sc), f32bits(alpha), f32bits(beta), flags}
-	shader := "gemm_rows"
+	push := d.gemmPush(s, av, bv, cv, bias, s.m, s.n, sa, sb, sc, alpha, beta, act)
 	spec := []uint32{rowsThreads, rowsTeam, rowsCols, rowsM, b2u(vec), b2u(s.f16)}
-	if bv.DType != gpu.F32 {
-		shader += "_h"
-		spec = append(spec, dtCode(bv.DType))
-	}
-	return dispatch{
-		shader: shader,
-		spec:   spec,
-		binds:  []binding{rd(av), rd(bv), wr(cv), rd(bias)},
-		push:   push,
-		groups: [3]uint32{uint32(ceilDiv(s.m, rowsM)), uint32(ceilDiv(s.n, rowsThreads/rowsTeam*rowsCols)), uint32(s.batch)},
-	}
+	groups := [3]uint32{uint32(ceilDiv(s.m, rowsM)), uint32(ceilDiv(s.n, rowsThreads/rowsTeam*rowsCols)), uint32(s.batch)}
+	return gemmDispatchB("gemm_rows", spec, av, bv, cv, bias, push, groups)
 }
