@@ -2,6 +2,7 @@ package vk
 
 import (
 	"math"
+	"runtime"
 	"testing"
 
 	"blip/gpu"
@@ -53,18 +54,41 @@ func TestGemmTiledShader(t *testing.T) {
 func runReference(t *testing.T, d *Device) { runReferenceOf(t, d, paritytest.Cases()) }
 
 func runReferenceOf(t *testing.T, d *Device, cases []paritytest.Case) {
-	for _, c := range cases {
+	// The float64 references (single-threaded, most of the time of these
+	// tests) are computed ahead on every core: each case that runs starts
+	// the next window of cases (so a -run filter wastes at most a window),
+	// at most GOMAXPROCS at a time, while the device runs them in order.
+	type prepared struct{ in, want [][]uint32 }
+	window := 2 * runtime.GOMAXPROCS(0)
+	ready := make([]chan prepared, len(cases))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	start := func(i int) {
+		if i >= len(cases) || ready[i] != nil {
+			return
+		}
+		ready[i] = make(chan prepared, 1)
+		go func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			c := &cases[i]
+			in := c.Inputs()
+			ready[i] <- prepared{in, c.Expected(in)}
+		}()
+	}
+	for i, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
 			if _, ok := kernels[c.Kernel]; !ok {
 				t.Skipf("%s: no Vulkan dispatch", c.Kernel)
 			}
-			in := c.Inputs()
-			want := c.Expected(in)
-			bufs, err := c.Exec(d, in)
+			for j := i; j <= i+window; j++ {
+				start(j) // subtests run one after another: no race on ready
+			}
+			p := <-ready[i]
+			bufs, err := c.Exec(d, p.in)
 			if err != nil {
 				t.Fatalf("%s: %v", c.Name, err)
 			}
-			r := c.Compare(want, bufs)
+			r := c.Compare(p.want, bufs)
 			t.Logf("worst error %.3g (tol %.3g)", r.Worst, c.Tol)
 			for _, p := range r.Problems {
 				t.Errorf("%s: %s", c.Name, p)
