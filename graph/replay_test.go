@@ -13,17 +13,13 @@ import (
 // same order).
 func TestVulkanReplay(t *testing.T) {
 	vk := openVulkan(t)
-	run := func(replay bool) [][]float32 {
+	run := func(replay bool) []float32 {
 		defer setReplay(replay)()
 		blk := newBlock(t, vk)
 		defer blk.ps.Free()
-		plan, err := blk.g.Compile(vk, Config{Outputs: []*Tensor{blk.loss}, DropoutOff: true})
-		if err != nil {
-			t.Fatal(err)
-		}
+		plan := blk.compile(t, vk, Config{Outputs: []*Tensor{blk.loss}, DropoutOff: true})
 		defer plan.Close()
-		blk.write(t, plan)
-		var out [][]float32
+		var out []float32
 		for it := range 3 {
 			ids := append([]int32(nil), blk.idv...)
 			for i := range ids {
@@ -32,14 +28,7 @@ func TestVulkanReplay(t *testing.T) {
 			if err := plan.WriteI32(blk.ids, ids); err != nil {
 				t.Fatal(err)
 			}
-			if err := plan.Run(); err != nil {
-				t.Fatal(err)
-			}
-			l := make([]float32, 1)
-			if err := plan.ReadF32(blk.loss, l); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, l)
+			out = append(out, blk.lossOf(t, plan, false))
 		}
 		if plan.Replayed() != replay {
 			t.Errorf("replay %v: plan.Replayed() = %v", replay, plan.Replayed())
@@ -48,11 +37,11 @@ func TestVulkanReplay(t *testing.T) {
 	}
 	direct, replayed := run(false), run(true)
 	for it := range direct {
-		if direct[it][0] != replayed[it][0] {
-			t.Errorf("run %d: loss %v replayed, %v recorded call by call", it, replayed[it][0], direct[it][0])
+		if direct[it] != replayed[it] {
+			t.Errorf("run %d: loss %v replayed, %v recorded call by call", it, replayed[it], direct[it])
 		}
 	}
-	if direct[0][0] == direct[1][0] {
+	if direct[0] == direct[1] {
 		t.Error("the runs' inputs did not change the loss: the comparison proves nothing")
 	}
 
@@ -62,25 +51,11 @@ func TestVulkanReplay(t *testing.T) {
 		defer setReplay(replay)()
 		blk := newBlock(t, vk)
 		defer blk.ps.Free()
-		train, err := blk.g.Compile(vk, Config{Loss: blk.loss, Outputs: []*Tensor{blk.loss}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		train := blk.compile(t, vk, Config{Loss: blk.loss, Outputs: []*Tensor{blk.loss}})
 		defer train.Close()
-		blk.write(t, train)
 		train.SetSeed(9)
 		for range 3 {
-			if err := blk.ps.ZeroGrad(); err != nil {
-				t.Fatal(err)
-			}
-			if err := train.Run(); err != nil {
-				t.Fatal(err)
-			}
-			l := make([]float32, 1)
-			if err := train.ReadF32(blk.loss, l); err != nil {
-				t.Fatal(err)
-			}
-			losses = append(losses, l[0])
+			losses = append(losses, blk.lossOf(t, train, true))
 			grads = append(grads, readGrads(t, blk.ps))
 		}
 		if train.Replayed() != replay {
@@ -121,12 +96,8 @@ func BenchmarkVulkanPlanRun(b *testing.B) {
 			defer setReplay(mode.replay)()
 			blk := newBlock(b, vk)
 			defer blk.ps.Free()
-			plan, err := blk.g.Compile(vk, Config{Outputs: []*Tensor{blk.loss}, DropoutOff: true})
-			if err != nil {
-				b.Fatal(err)
-			}
+			plan := blk.compile(b, vk, Config{Outputs: []*Tensor{blk.loss}, DropoutOff: true})
 			defer plan.Close()
-			blk.write(b, plan)
 			b.ResetTimer()
 			for range b.N {
 				if err := plan.Run(); err != nil {
@@ -155,12 +126,8 @@ func BenchmarkVulkanPlanRecord(b *testing.B) {
 				if train {
 					cfg = Config{Loss: blk.loss}
 				}
-				plan, err := blk.g.Compile(vk, cfg)
-				if err != nil {
-					b.Fatal(err)
-				}
+				plan := blk.compile(b, vk, cfg)
 				defer plan.Close()
-				blk.write(b, plan)
 				if err := plan.Run(); err != nil { // the capture, outside the timing
 					b.Fatal(err)
 				}

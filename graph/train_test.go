@@ -131,6 +131,37 @@ func (b *tblock) write(t testing.TB, p *Plan) {
 	}
 }
 
+// compile compiles the block's graph with cfg on be and writes the batch;
+// the test closes the plan.
+func (b *tblock) compile(t testing.TB, be gpu.Backend, cfg Config) *Plan {
+	t.Helper()
+	p, err := b.g.Compile(be, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.write(t, p)
+	return p
+}
+
+// lossOf runs p (after zeroing the gradients when train) and reads the
+// loss.
+func (b *tblock) lossOf(t testing.TB, p *Plan, train bool) float32 {
+	t.Helper()
+	if train {
+		if err := b.ps.ZeroGrad(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Run(); err != nil {
+		t.Fatal(err)
+	}
+	l := make([]float32, 1)
+	if err := p.ReadF32(b.loss, l); err != nil {
+		t.Fatal(err)
+	}
+	return l[0]
+}
+
 // TestTrainTransformerBlock trains one BERT-style block (embeddings with a
 // tied output projection, masked self-attention, MLP, layer norms, dropout,
 // a tanh pooler, a classification and a token loss) with plain SGD on a

@@ -81,28 +81,15 @@ func TestVulkanTrainingStep(t *testing.T) {
 	step := func(be gpu.Backend) (float32, [][]float32, []string) {
 		blk := newBlock(t, be)
 		defer blk.ps.Free()
-		plan, err := blk.g.Compile(be, Config{Loss: blk.loss, Outputs: []*Tensor{blk.loss}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		plan := blk.compile(t, be, Config{Loss: blk.loss, Outputs: []*Tensor{blk.loss}})
 		defer plan.Close()
-		blk.write(t, plan)
 		plan.SetSeed(42)
-		if err := blk.ps.ZeroGrad(); err != nil {
-			t.Fatal(err)
-		}
-		if err := plan.Run(); err != nil {
-			t.Fatal(err)
-		}
-		l := make([]float32, 1)
-		if err := plan.ReadF32(blk.loss, l); err != nil {
-			t.Fatal(err)
-		}
+		loss := blk.lossOf(t, plan, true)
 		var names []string
 		for _, p := range blk.ps.List() {
 			names = append(names, p.Name())
 		}
-		return l[0], readGrads(t, blk.ps), names
+		return loss, readGrads(t, blk.ps), names
 	}
 	lv, gv, names := step(vk)
 	lc, gc, _ := step(ref)

@@ -234,11 +234,7 @@ func TestFrozenUntouched(t *testing.T) {
 		before := read(t, frozen)
 		rng := rand.New(rand.NewPCG(6, 6))
 		for range 3 {
-			for _, p := range ps.List() {
-				if err := p.WriteGrad(randVec(rng, p.Numel(), 1)); err != nil {
-					t.Fatal(err)
-				}
-			}
+			writeGrads(t, ps, rng, 1, nil)
 			if err := opt.Step(); err != nil {
 				t.Fatal(err)
 			}

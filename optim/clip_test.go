@@ -34,17 +34,8 @@ func TestClipGradNorm(t *testing.T) {
 				rng := rand.New(rand.NewPCG(8, 8))
 				refs := map[*graph.Param]*refAdamW{}
 				for step := range 3 {
-					grads := map[*graph.Param][]float32{}
-					var sq float64
+					grads, sq := writeGrads(t, ps, rng, 1, nil)
 					for _, p := range ps.List() {
-						g := randVec(rng, p.Numel(), 1)
-						grads[p] = g
-						for _, x := range g {
-							sq += float64(x) * float64(x)
-						}
-						if err := p.WriteGrad(g); err != nil {
-							t.Fatal(err)
-						}
 						if step == 0 {
 							refs[p] = newRef(read(t, p))
 						}
@@ -127,16 +118,7 @@ func TestClipLargeNorm(t *testing.T) {
 		}
 		defer opt.Free()
 		rng := rand.New(rand.NewPCG(9, 9))
-		var sq float64
-		for _, p := range ps.List() {
-			g := randVec(rng, p.Numel(), 0.01)
-			for _, x := range g {
-				sq += float64(x) * float64(x)
-			}
-			if err := p.WriteGrad(g); err != nil {
-				t.Fatal(err)
-			}
-		}
+		_, sq := writeGrads(t, ps, rng, 0.01, nil)
 		if err := opt.Step(); err != nil {
 			t.Fatal(err)
 		}

@@ -75,6 +75,29 @@ func randVec(rng *rand.Rand, n int, scale float64) []float32 {
 	return v
 }
 
+// writeGrads writes a random gradient (N(0, scale^2), drawn parameter by
+// parameter from rng) to every parameter of ps, after edit(j, g), if given,
+// changed parameter j's; it returns them with their sum of squares.
+func writeGrads(t *testing.T, ps *graph.Params, rng *rand.Rand, scale float64, edit func(j int, g []float32)) (map[*graph.Param][]float32, float64) {
+	t.Helper()
+	grads := map[*graph.Param][]float32{}
+	var sq float64
+	for j, p := range ps.List() {
+		g := randVec(rng, p.Numel(), scale)
+		if edit != nil {
+			edit(j, g)
+		}
+		for _, x := range g {
+			sq += float64(x) * float64(x)
+		}
+		if err := p.WriteGrad(g); err != nil {
+			t.Fatal(err)
+		}
+		grads[p] = g
+	}
+	return grads, sq
+}
+
 func read(t *testing.T, p *graph.Param) []float32 {
 	t.Helper()
 	v := make([]float32, p.Numel())

@@ -247,15 +247,11 @@ func TestScalerSkipsNonFinite(t *testing.T) {
 				rng := rand.New(rand.NewPCG(32, 32))
 				step := func(poison bool) {
 					t.Helper()
-					for i, p := range ps.List() {
-						g := randVec(rng, p.Numel(), sc.Scale())
-						if poison && i == 3 {
+					writeGrads(t, ps, rng, float64(sc.Scale()), func(j int, g []float32) {
+						if poison && j == 3 {
 							g[5] = bad
 						}
-						if err := p.WriteGrad(g); err != nil {
-							t.Fatal(err)
-						}
-					}
+					})
 					if err := opt.Step(); err != nil {
 						t.Fatal(err)
 					}
@@ -370,15 +366,11 @@ func TestScalerState(t *testing.T) {
 		ps, opt, sc := newOpt(1024)
 		rng := rand.New(rand.NewPCG(42, 42))
 		for i := range 4 {
-			for j, p := range ps.List() {
-				g := randVec(rng, p.Numel(), sc.Scale())
+			writeGrads(t, ps, rng, float64(sc.Scale()), func(j int, g []float32) {
 				if i == 1 && j == 0 {
 					g[0] = float32(math.Inf(-1))
 				}
-				if err := p.WriteGrad(g); err != nil {
-					t.Fatal(err)
-				}
-			}
+			})
 			if err := opt.Step(); err != nil {
 				t.Fatal(err)
 			}

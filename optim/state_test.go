@@ -21,12 +21,7 @@ func TestStateRoundTrip(t *testing.T) {
 		cfg.LR, cfg.ExemptBiasNorm, cfg.MaxGradNorm = 1e-2, true, 2
 		rng := rand.New(rand.NewPCG(10, 10))
 		grads := func(ps *graph.Params, seed uint64) {
-			r := rand.New(rand.NewPCG(seed, 0))
-			for _, p := range ps.List() {
-				if err := p.WriteGrad(randVec(r, p.Numel(), 1)); err != nil {
-					t.Fatal(err)
-				}
-			}
+			writeGrads(t, ps, rand.New(rand.NewPCG(seed, 0)), 1, nil)
 		}
 		step := func(opt *AdamW) {
 			if err := opt.Step(); err != nil {

@@ -344,6 +344,12 @@ func do(b gpu.Backend, c gpu.Call) error {
 // counted as its five T x T x D matrix products, though attention_bwd
 // recomputes two more).
 func AttentionCase(b, h, t, d int, backward bool) Case {
+	return attentionCase(b, h, t, d, backward, false)
+}
+
+// attentionCase is AttentionCase, its forward with F16 (and PyTorch's on
+// half tensors) if f16.
+func attentionCase(b, h, t, d int, backward, f16 bool) Case {
 	n := b * t * h * d
 	name := fmt.Sprintf("attention %dx%dx%dx%d", b, h, t, d)
 	flops := 4 * float64(b) * float64(h) * float64(t) * float64(t) * float64(d)
@@ -353,9 +359,13 @@ func AttentionCase(b, h, t, d int, backward bool) Case {
 		flops *= 3.5
 		bytes += 4 * 7 * float64(n)
 	}
+	torch := map[string]any{"op": "attention", "b": b, "h": h, "t": t, "d": d, "backward": backward}
+	if f16 {
+		name += " f16"
+		torch["dtype"] = "float16"
+	}
 	return Case{
-		Name: name, Flops: flops, Bytes: bytes, Big: true,
-		Torch: map[string]any{"op": "attention", "b": b, "h": h, "t": t, "d": d, "backward": backward},
+		Name: name, Flops: flops, Bytes: bytes, Big: true, Torch: torch,
 		Build: func(be gpu.Backend) (gpu.Call, func(), error) {
 			rng := rand.New(rand.NewSource(4))
 			sizes := []int{n, n, n, n, b * h * t}
@@ -367,7 +377,7 @@ func AttentionCase(b, h, t, d int, backward bool) Case {
 				return nil, nil, err
 			}
 			shape := gpu.AttentionShape{B: b, H: h, Tq: t, Tk: t, D: d}
-			fwd := gpu.Attention{Q: vs[0], K: vs[1], V: vs[2], O: vs[3], LSE: vs[4], AttentionShape: shape}
+			fwd := gpu.Attention{Q: vs[0], K: vs[1], V: vs[2], O: vs[3], LSE: vs[4], AttentionShape: shape, F16: f16}
 			if !backward {
 				return fwd, release(be, vs...), nil
 			}
@@ -390,23 +400,7 @@ func ParseAttention(spec string) (Case, error) {
 		(dt != "" && dt != "f16" && dt != "f32") || fmt.Sprintf("%dx%dx%dx%d", b, h, t, d) != shape {
 		return Case{}, fmt.Errorf("--attention %q: want BxHxTxD or BxHxTxD:f16", spec)
 	}
-	c := AttentionCase(b, h, t, d, false)
-	if dt != "f16" {
-		return c, nil
-	}
-	c.Name += " f16"
-	c.Torch["dtype"] = "float16"
-	build := c.Build
-	c.Build = func(be gpu.Backend) (gpu.Call, func(), error) {
-		call, rel, err := build(be)
-		if err != nil {
-			return nil, nil, err
-		}
-		a := call.(gpu.Attention)
-		a.F16 = true
-		return a, rel, nil
-	}
-	return c, nil
+	return attentionCase(b, h, t, d, false, dt == "f16"), nil
 }
 
 // AttentionDecodeCase is one decoding step's cross-attention: one query

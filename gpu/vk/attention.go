@@ -211,20 +211,30 @@ func attentionKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 	if useSplit(s) && !a.F16 { // F16: see attention_coop.go
 		return attentionSplit(d, a, nb, ts)
 	}
-	hasMask, hasLSE := a.Mask.Buf != nil, a.LSE.Buf != nil
-	flags := attnFlags(s, hasMask, hasLSE)
 	tiles := int(ceilDiv(int64(s.Tq), int64(t.rows)))
+	return d.attnDispatches(a, nb, ts, tiles, "attention", func(q, kk, v, o gpu.View) []uint32 {
+		vec := d.attnVec(s, ls, q, kk, v, o)
+		return []uint32{t.threads(), t.rows, t.cols, dp, b2u(vec), d.attnShuffle(), b2u(a.F16)}
+	}), nil
+}
+
+// attnDispatches are a forward attention's dispatches of shader, with
+// attention.comp's push constants: per chunk of nb batch entries (its views
+// giving the specialization constants), a grid of query tiles by heads.
+func (d *Device) attnDispatches(a gpu.Attention, nb int, ts []attnTensorView, tiles int, shader string, spec func(q, kk, v, o gpu.View) []uint32) []dispatch {
+	s := a.AttentionShape
+	ls := s.Layouts()
+	flags := attnFlags(s, a.Mask.Buf != nil, a.LSE.Buf != nil)
 	var out []dispatch
 	for b0 := 0; b0 < s.B; b0 += nb {
 		n := min(nb, s.B-b0)
 		q, kk, v, o := ts[0].chunk(s, b0, n), ts[1].chunk(s, b0, n), ts[2].chunk(s, b0, n), ts[3].chunk(s, b0, n)
 		mask, lse := attnMaskLSE(a, b0, n)
-		vec := d.attnVec(s, ls, q, kk, v, o)
-		spec := []uint32{t.threads(), t.rows, t.cols, dp, b2u(vec), d.attnShuffle(), b2u(a.F16)}
+		sp := spec(q, kk, v, o)
 		d.attnGrid(tiles, s.H, func(tile0, ntile, head0, nhead int) {
 			out = append(out, dispatch{
-				shader: "attention",
-				spec:   spec,
+				shader: shader,
+				spec:   sp,
 				binds:  []binding{rd(q), rd(kk), rd(v), wr(o), rd(mask), wr(lse)},
 				push: []uint32{uint32(s.Tq), uint32(s.Tk), uint32(s.H), uint32(s.D),
 					d.elemOff(q), d.elemOff(kk), d.elemOff(v), d.elemOff(o), offIfSet(d, mask), offIfSet(d, lse),
@@ -235,7 +245,7 @@ func attentionKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 			})
 		})
 	}
-	return out, nil
+	return out
 }
 
 // Passes of attention_bwd.comp (its MODE).

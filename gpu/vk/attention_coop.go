@@ -78,38 +78,15 @@ func (d *Device) useAttnCoop(a gpu.Attention) bool {
 // split into grids and batch chunks as attention.comp's dispatches are;
 // the push constants are attention.comp's.
 func attentionCoop(d *Device, a gpu.Attention, nb int, ts []attnTensorView) []dispatch {
-	s := a.AttentionShape
-	ls := s.Layouts()
 	const rows = 64
 	// D padded to 16, 32 or 64: three pipelines at most (each compiles
 	// for seconds on lavapipe), at most 2x the work of an exact fit.
 	dp := uint32(16)
-	for int(dp) < s.D {
+	for int(dp) < a.D {
 		dp *= 2
 	}
 	wg := 4 * uint32(d.info.SubgroupSize)
 	spec := []uint32{wg, dp, attnCoopRowThreads(wg)}
-	shader := d.attnCoopShader()
-	flags := attnFlags(s, a.Mask.Buf != nil, a.LSE.Buf != nil)
-	tiles := int(ceilDiv(int64(s.Tq), rows))
-	var out []dispatch
-	for b0 := 0; b0 < s.B; b0 += nb {
-		n := min(nb, s.B-b0)
-		q, kk, v, o := ts[0].chunk(s, b0, n), ts[1].chunk(s, b0, n), ts[2].chunk(s, b0, n), ts[3].chunk(s, b0, n)
-		mask, lse := attnMaskLSE(a, b0, n)
-		d.attnGrid(tiles, s.H, func(tile0, ntile, head0, nhead int) {
-			out = append(out, dispatch{
-				shader: shader,
-				spec:   spec,
-				binds:  []binding{rd(q), rd(kk), rd(v), wr(o), rd(mask), wr(lse)},
-				push: []uint32{uint32(s.Tq), uint32(s.Tk), uint32(s.H), uint32(s.D),
-					d.elemOff(q), d.elemOff(kk), d.elemOff(v), d.elemOff(o), offIfSet(d, mask), offIfSet(d, lse),
-					uint32(ls[0].Tok), uint32(ls[1].Tok), uint32(ls[2].Tok), uint32(ls[3].Tok),
-					uint32(ls[0].Batch), uint32(ls[1].Batch), uint32(ls[2].Batch), uint32(ls[3].Batch),
-					f32bits(s.ScaleValue()), flags, uint32(tile0), uint32(head0)},
-				groups: [3]uint32{uint32(ntile), uint32(nhead), uint32(n)},
-			})
-		})
-	}
-	return out
+	tiles := int(ceilDiv(int64(a.Tq), rows))
+	return d.attnDispatches(a, nb, ts, tiles, d.attnCoopShader(), func(_, _, _, _ gpu.View) []uint32 { return spec })
 }

@@ -48,12 +48,7 @@ func TestAttentionCoop(t *testing.T) {
 		if c.Kernel != "attention" || !strings.HasPrefix(c.Name, "attention/f16_") {
 			continue
 		}
-		// The call, from views of the case's sizes.
-		views := make([]gpu.View, len(c.Tensors))
-		for i, tn := range c.Tensors {
-			views[i] = gpu.View{Len: int64(tn.Len), DType: tn.DType}
-		}
-		if !d.useAttnCoop(c.Build(views).(gpu.Attention)) {
+		if !d.useAttnCoop(sizedCall(c).(gpu.Attention)) {
 			t.Run(c.Name, func(t *testing.T) { checkF16Case(t, d, ref, c, "attention.comp (F16)") })
 			continue
 		}
@@ -75,6 +70,16 @@ func TestAttentionCoop(t *testing.T) {
 
 // checkF16Case runs c on d and on the CPU backend ref and compares them at
 // the case's tolerance; on says which kernel runs it (for the log).
+// sizedCall is a case's call on views of its tensors' sizes, without
+// buffers: enough to ask which kernel or shader it takes.
+func sizedCall(c paritytest.Case) gpu.Call {
+	views := make([]gpu.View, len(c.Tensors))
+	for i, tn := range c.Tensors {
+		views[i] = gpu.View{Len: int64(tn.Len), DType: tn.DType}
+	}
+	return c.Build(views)
+}
+
 func checkF16Case(t *testing.T, d *Device, ref gpu.Backend, c paritytest.Case, on string) {
 	in := c.Inputs()
 	rb, err := c.Exec(ref, in)

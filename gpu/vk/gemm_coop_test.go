@@ -39,12 +39,7 @@ func TestGemmCoop(t *testing.T) {
 		if c.Kernel != "gemm" || !strings.HasPrefix(c.Name, "gemm/f16_") {
 			continue
 		}
-		// The call, from views of the case's sizes: it must run here.
-		views := make([]gpu.View, len(c.Tensors))
-		for i, tn := range c.Tensors {
-			views[i] = gpu.View{Len: int64(tn.Len), DType: tn.DType}
-		}
-		g := c.Build(views).(gpu.Gemm)
+		g := sizedCall(c).(gpu.Gemm) // it must run here
 		if !d.useCoop(g) {
 			t.Fatalf("%s does not run on %s", c.Name, d.coop)
 		}

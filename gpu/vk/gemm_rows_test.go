@@ -23,11 +23,7 @@ func TestGemmRows(t *testing.T) {
 		if c.Kernel != "gemm" {
 			continue
 		}
-		views := make([]gpu.View, len(c.Tensors))
-		for i, tn := range c.Tensors {
-			views[i] = gpu.View{Len: int64(tn.Len), DType: tn.DType}
-		}
-		g := c.Build(views).(gpu.Gemm)
+		g := sizedCall(c).(gpu.Gemm)
 		ds, err := gemmKernel(d, g)
 		if err != nil {
 			t.Fatalf("%s: %v", c.Name, err)

@@ -9,31 +9,13 @@ import (
 	"blip/gpu/cpu"
 )
 
-// scaleChain is TestRecordingOrder's chain of dependent, partly in-place
-// scalings (RAW, WAR, WAW at unaligned offsets of one buffer): each run
-// maps x to -(1.5 x).
-func scaleChain(x, y, z gpu.View, n int) []gpu.Call {
-	return []gpu.Call{
-		gpu.Unary{Op: gpu.UnaryScale, X: x, Y: y, N: n, Alpha: 2},
-		gpu.Unary{Op: gpu.UnaryScale, X: y, Y: z, N: n, Alpha: 3},
-		gpu.Unary{Op: gpu.UnaryScale, X: z, Y: x, N: n, Alpha: 0.25},
-		gpu.Unary{Op: gpu.UnaryScale, X: x, Y: x, N: n, Alpha: -1},
-	}
-}
-
 // A captured chain gives what Do gives, run after run with new inputs,
 // and several times in one submission (the same secondary buffer executed
 // back to back: each run reads what the previous one wrote).
 func TestReplayMatchesDo(t *testing.T) {
 	d := openTest(t)
 	const n = 4099
-	buf, err := d.Alloc(4 * (3*n + 16))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Free(buf)
-	all := gpu.Whole(buf, gpu.F32)
-	x, y, z := all.Slice(1, n), all.Slice(n+5, n), all.Slice(2*n+9, n)
+	buf, x, y, z := chainViews(t, d, n)
 	rp, err := d.Capture(scaleChain(x, y, z, n)...)
 	if err != nil {
 		t.Fatal(err)

@@ -57,19 +57,38 @@ func readF32(t *testing.T, b gpu.Backend, v gpu.View) []float32 {
 	return bytesf32(out)
 }
 
+// chainViews allocates one buffer (freed at the test's end) holding three
+// views of n floats at unaligned offsets with gaps between them.
+func chainViews(t *testing.T, d *Device, n int64) (buf gpu.Buffer, x, y, z gpu.View) {
+	t.Helper()
+	buf, err := d.Alloc(4 * (3*n + 16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Free(buf) })
+	all := gpu.Whole(buf, gpu.F32)
+	return buf, all.Slice(1, n), all.Slice(n+5, n), all.Slice(2*n+9, n)
+}
+
+// scaleChain is TestRecordingOrder's chain of dependent, partly in-place
+// scalings (RAW, WAR, WAW at unaligned offsets of one buffer): each run
+// maps x to -(1.5 x).
+func scaleChain(x, y, z gpu.View, n int) []gpu.Call {
+	return []gpu.Call{
+		gpu.Unary{Op: gpu.UnaryScale, X: x, Y: y, N: n, Alpha: 2},    // y = 2x
+		gpu.Unary{Op: gpu.UnaryScale, X: y, Y: z, N: n, Alpha: 3},    // RAW on y
+		gpu.Unary{Op: gpu.UnaryScale, X: z, Y: x, N: n, Alpha: 0.25}, // WAR on x
+		gpu.Unary{Op: gpu.UnaryScale, X: x, Y: x, N: n, Alpha: -1},   // in place
+	}
+}
+
 // A chain of dependent scalings, some in place, at unaligned offsets inside
 // one buffer, must come out exactly as computed in order: this fails if a
 // barrier is missing (RAW, WAR or WAW).
 func TestRecordingOrder(t *testing.T) {
 	d := openTest(t)
 	const n = 4099
-	buf, err := d.Alloc(4 * (3*n + 16))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Free(buf)
-	all := gpu.Whole(buf, gpu.F32)
-	x, y, z := all.Slice(1, n), all.Slice(n+5, n), all.Slice(2*n+9, n)
+	buf, x, y, z := chainViews(t, d, n)
 	init := make([]float32, n)
 	for i := range init {
 		init[i] = float32(i%97) - 48
@@ -79,12 +98,7 @@ func TestRecordingOrder(t *testing.T) {
 	}
 	want := append([]float32(nil), init...)
 	for it := 0; it < 5; it++ {
-		if err := d.Do(
-			gpu.Unary{Op: gpu.UnaryScale, X: x, Y: y, N: n, Alpha: 2},    // y = 2x
-			gpu.Unary{Op: gpu.UnaryScale, X: y, Y: z, N: n, Alpha: 3},    // RAW on y
-			gpu.Unary{Op: gpu.UnaryScale, X: z, Y: x, N: n, Alpha: 0.25}, // WAR on x
-			gpu.Unary{Op: gpu.UnaryScale, X: x, Y: x, N: n, Alpha: -1},   // in place
-		); err != nil {
+		if err := d.Do(scaleChain(x, y, z, n)...); err != nil {
 			t.Fatal(err)
 		}
 		for i := range want {
@@ -357,9 +371,10 @@ func TestReadUncachedMapping(t *testing.T) {
 		}
 		return bytesf32(out)
 	}
+	scale := float32(3)
 	check := func(what string, got []float32) {
 		for i, g := range got {
-			if want := 3 * x[i+3]; g != want {
+			if want := scale * x[i+3]; g != want {
 				t.Fatalf("%s: element %d = %v, want %v", what, i+3, g, want)
 			}
 		}
@@ -374,6 +389,13 @@ func TestReadUncachedMapping(t *testing.T) {
 	blk.cached = false
 	defer func() { blk.cached = cached }()
 	check("uncached", read())
+	// With work pending, the staged copy is recorded after it and must
+	// see its result.
+	if err := d.Do(gpu.Unary{Op: gpu.UnaryScale, X: v, Y: v, N: n, Alpha: 3}); err != nil {
+		t.Fatal(err)
+	}
+	scale = 9
+	check("uncached, after pending work", read())
 	if d.staging == nil {
 		t.Error("an uncached mapping was read in place, not through the staging block")
 	}

@@ -113,18 +113,20 @@ func (d *Device) Read(gb gpu.Buffer, off int64, dst []byte) error {
 	if err != nil || len(dst) == 0 {
 		return err
 	}
-	if d.pendingWork() {
-		if err := d.syncLocked(); err != nil {
-			return err
-		}
-	}
 	if b.blk.mapped != nil && (b.blk.cached || readUncached) {
+		if d.pendingWork() {
+			if err := d.syncLocked(); err != nil {
+				return err
+			}
+		}
 		copy(dst, unsafe.Slice((*byte)(unsafe.Add(b.blk.mapped, b.off+off)), len(dst)))
 		return nil
 	}
 	// Unmapped, or mapped without host caching (device-local memory behind
 	// a discrete GPU's BAR): the device copies into the staging block,
-	// which the CPU reads at memory speed.
+	// which the CPU reads at memory speed. The first copy is recorded
+	// after the pending work (a barrier orders it), so a decoding step and
+	// the read of its logits are one submission.
 	st, err := d.stagingBlock()
 	if err != nil {
 		return err
