@@ -8,7 +8,7 @@ SPV     := $(patsubst shaders/%.comp,shaders/spv/%.spv,$(SHADERS))
 GLSLFLAGS := --target-env=vulkan1.1 -O -Ishaders
 # The cooperative-matrix shaders again, translated from NV to KHR cooperative
 # matrices by shaders/nv2khr (Debian 12's glslc compiles only the NV form).
-KHR     := shaders/spv/gemm_coop_khr.spv shaders/spv/gemm_coop8_khr.spv shaders/spv/gemm_coop_bf32_khr.spv shaders/spv/gemm_coop8_bf32_khr.spv shaders/spv/attention_coop_khr.spv shaders/spv/attention_coop8_khr.spv
+KHR     := $(patsubst shaders/%.comp,shaders/spv/%_khr.spv,$(wildcard shaders/gemm_coop*.comp)) shaders/spv/attention_coop_khr.spv shaders/spv/attention_coop8_khr.spv
 NV2KHR  := $(wildcard shaders/nv2khr/*.go)
 # Debian 13's spirv-val and Mesa 26 lavapipe (.ci/trixie-tools): the
 # validator that knows KHR cooperative matrices, and a CPU driver that

@@ -52,7 +52,11 @@
 #extension GL_KHR_memory_scope_semantics : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_KHR_shader_subgroup_basic : require
-#include "half.glsl"
+#extension GL_EXT_spirv_intrinsics : require
+
+// OpExecutionMode RoundingModeRTE 16, as in gemm_coop.glsl: the
+// conversions to f16 round to nearest even.
+spirv_execution_mode(extensions = ["SPV_KHR_float_controls"], capabilities = [4467], 4462, 16);
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 128; // invocations: four subgroups, 32 .. 256
@@ -80,6 +84,8 @@ const uint RPT = BQ / RSTEP;   // rows per invocation: r = t / TPR + i * RSTEP, 
 layout(binding = 0) readonly buffer BufQ { float Q_[]; };
 layout(binding = 1) readonly buffer BufK { float K_[]; };
 layout(binding = 2) readonly buffer BufV { float V_[]; };
+layout(binding = 1) readonly buffer BufK4 { vec4 K4_[]; };
+layout(binding = 2) readonly buffer BufV4 { vec4 V4_[]; };
 layout(binding = 3) writeonly buffer BufO { float O_[]; };
 layout(binding = 4) readonly buffer BufMask { float M_[]; };
 layout(binding = 5) writeonly buffer BufLSE { float L_[]; };
@@ -91,7 +97,7 @@ layout(push_constant) uniform Push {
     uint tokQ, tokK, tokV, tokO;
     uint batQ, batK, batV, batO;
     float scale;
-    uint flags;     // 1: mask, 2: causal, 4: LSE
+    uint flags;     // 1: mask, 2: causal, 4: LSE, 8: vec4 K and V (gpu/vk/attention_coop.go)
     uint tileBase;  // query tile of workgroup x = 0
     uint headBase;  // head of workgroup y = 0
 } p;
@@ -109,11 +115,48 @@ const float LOG2E = 1.44269504088896341f;
 #define CM16 fcoopmatNV<16, gl_ScopeSubgroup, FRAG, FRAG>
 #define CM32 fcoopmatNV<32, gl_ScopeSubgroup, FRAG, FRAG>
 
-// x rounded to f16, as an f16 value: the rounding in integer arithmetic
-// (round to nearest even, gpu.Round's bits), so that the conversion to
-// float16_t after it is exact whatever rounding mode the driver uses.
+// x rounded to f16 (round to nearest even, gpu.Round's bits): the
+// conversion under the module's rounding mode (the integer rounding of
+// half.glsl took some twenty instructions per element).
 float16_t r16(float x) {
-    return float16_t(f16_bits_to_f32(f32_to_f16_bits(x)));
+    return float16_t(x);
+}
+
+// vec4 staging of the K and V tiles, where D, the token and batch strides
+// and the offsets of K and V are multiples of 4 (flag 8): each tile is
+// fetched into registers (all of an invocation's loads issued together)
+// while the previous one is in use, then rounded into sH. Elsewhere the
+// tiles are loaded element by element when they are needed.
+const uint LKV = (BK * DP / 4 + WG - 1) / WG; // vec4s per invocation and tile
+vec4 rk[LKV], rv[LKV];
+
+void fetchKV(uint t, uint k0, uint nk, uint kBase, uint vBase, bool withV) {
+    [[unroll]] for (uint l = 0; l < LKV; l++) {
+        uint i = t + l * WG;
+        uint c = i / (DP / 4), d = (i % (DP / 4)) * 4;
+        bool ok = i < BK * DP / 4 && c < nk && d < p.D;
+        rk[l] = ok ? K4_[(kBase + (k0 + c) * p.tokK + d) / 4] : vec4(0.0);
+        if (withV) {
+            rv[l] = ok ? V4_[(vBase + (k0 + c) * p.tokV + d) / 4] : vec4(0.0);
+        }
+    }
+}
+
+void storeKV(uint t, bool withV) {
+    [[unroll]] for (uint l = 0; l < LKV; l++) {
+        uint i = t + l * WG;
+        if (i < BK * DP / 4) {
+            uint o = (i / (DP / 4)) * SD + (i % (DP / 4)) * 4;
+            [[unroll]] for (uint e = 0; e < 4; e++) {
+                sH[o + e] = r16(rk[l][e]);
+            }
+            if (withV) {
+                [[unroll]] for (uint e = 0; e < 4; e++) {
+                    sH[BK * SD + o + e] = r16(rv[l][e]);
+                }
+            }
+        }
+    }
 }
 
 void main() {
@@ -125,6 +168,7 @@ void main() {
     const uint D = p.D;
     const bool hasMask = (p.flags & 1u) != 0;
     const bool causal = (p.flags & 2u) != 0;
+    const bool vecKV = (p.flags & 8u) != 0;
     if (q0 >= p.Tq) {
         return; // whole workgroup
     }
@@ -166,15 +210,25 @@ void main() {
     float lrow[4] = float[4](0.0, 0.0, 0.0, 0.0);  // this invocation's share of the row sums
 
     for (uint pass = 0; pass < 2; pass++) {
+        if (vecKV && kEnd > 0) {
+            fetchKV(t, 0, min(BK, kEnd), kBase, vBase, pass == 1);
+        }
         for (uint k0 = 0; k0 < kEnd; k0 += BK) {
             const uint nk = min(BK, kEnd - k0);
             barrier(); // the previous tile (and Q's loads) are consumed
-            for (uint i = t; i < BK * DP; i += WG) {
-                uint c = i / DP, d = i % DP;
-                bool ok = c < nk && d < D;
-                sH[c * SD + d] = r16(ok ? K_[kBase + (k0 + c) * p.tokK + d] : 0.0);
-                if (pass == 1) {
-                    sH[(BK + c) * SD + d] = r16(ok ? V_[vBase + (k0 + c) * p.tokV + d] : 0.0);
+            if (vecKV) {
+                storeKV(t, pass == 1);
+                if (k0 + BK < kEnd) {
+                    fetchKV(t, k0 + BK, min(BK, kEnd - k0 - BK), kBase, vBase, pass == 1);
+                }
+            } else {
+                for (uint i = t; i < BK * DP; i += WG) {
+                    uint c = i / DP, d = i % DP;
+                    bool ok = c < nk && d < D;
+                    sH[c * SD + d] = r16(ok ? K_[kBase + (k0 + c) * p.tokK + d] : 0.0);
+                    if (pass == 1) {
+                        sH[(BK + c) * SD + d] = r16(ok ? V_[vBase + (k0 + c) * p.tokV + d] : 0.0);
+                    }
                 }
             }
             for (uint c = t; c < BK; c += WG) {

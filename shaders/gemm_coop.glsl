@@ -2,46 +2,73 @@
 // (cooperative matrices): the contract of gemm.comp, with A, and B where it
 // is stored in f32 (B_F32: the weight gradient of mixed-precision
 // training, dW = dY^T X), rounded to f16 on their way into shared memory
-// (round to nearest even, gemm_round.glsl, as gpu.Gemm.F16 defines) and fp32
-// accumulation. A B stored in f16 (weights under --precision fp16) is
-// copied as it is.
+// and fp32 accumulation. A B stored in f16 (weights under --precision
+// fp16) is copied as it is.
 //
-// A workgroup of four subgroups (WG = 4 * the device's subgroup size: 128 on
-// NVIDIA, 32 on lavapipe) computes a 64 x 64 block of C; subgroup s owns the
-// 32 x 32 quarter (s / 2, s % 2) as NF x NF matrices of FRAG x FRAG x FRAG,
-// the fragment shape the device lists: 16 (gemm_coop.comp, NVIDIA's tensor
-// cores) or 8 (gemm_coop8.comp, lavapipe's only shape). K advances in steps
-// of BK through shared memory: A as sA[m][k], B as sB[n][k] (so that a
-// block of B is a column-major load), rows padded against bank conflicts;
-// the next step's tiles are loaded into registers while the current one
-// multiplies. (The first form staged element by element, each load
-// waiting for the last: 12 TFLOP/s at 4096^3 on an H100.)
-// Ragged edges are zero-filled on load and skipped on store; the epilogue
-// (alpha, bias, activation, beta * C) runs from a shared fp32 tile.
+// A workgroup of SGM x SGN subgroups (WG = SGM * SGN * the device's
+// subgroup size) computes a BM x BN block of C; each subgroup owns a
+// (WM * FRAG) x (WN * FRAG) part of it as WM x WN accumulators of
+// FRAG x FRAG x FRAG, the fragment shape the device lists: 16 (NVIDIA's
+// tensor cores) or 8 (lavapipe's only shape). Two layouts are built:
+//   - gemm_coop.comp, gemm_coop8.comp: 2 x 2 subgroups of 32 x 32, a
+//     64 x 64 block (four times the workgroups of the wide one, for the
+//     products that would not fill the device with it);
+//   - gemm_coopw.comp, gemm_coop8w.comp (wide): 2 x 4 subgroups of
+//     (4 FRAG) x (2 FRAG): 128 x 128 at FRAG 16, eight tensor-core products
+//     per six fragment loads and a fourth of the staging per product.
+// K advances in steps of BK through shared memory: A as sA[m][k], B as
+// sB[n][k] (so that a block of B is a column-major load), rows padded
+// against bank conflicts; the next step's tiles are loaded into registers
+// while the current one multiplies. (The first form staged element by
+// element, each load waiting for the last: 12 TFLOP/s at 4096^3 on an
+// H100.)
+//
+// The rounding to f16 is the hardware conversion under the RoundingModeRTE
+// execution mode for 16-bit results (SPV_KHR_float_controls): round to
+// nearest even, gpu.Round(F16, x) as gpu.Gemm.F16 defines it, guaranteed
+// by the mode where the device lists shaderRoundingModeRTEFloat16 (the
+// devices without it do not get this shader). The integer rounding of
+// gemm_round.glsl, which the tiled kernels use, cost about fifteen
+// instructions per element here, as many as the tensor cores' share.
+//
+// Ragged edges are zero-filled on load and skipped on store. The
+// epilogue (alpha, bias, activation, beta * C) runs per subgroup: each
+// row of its fragments goes through a small fp32 tile in shared memory,
+// from which its invocations write whole rows of C.
 //
 // Written against GL_NV_cooperative_matrix, the extension Debian 12's
 // glslc compiles; the build translates each module to the Khronos one
-// (shaders/nv2khr: gemm_coop_khr.spv, gemm_coop8_khr.spv), the form AMD,
-// Intel and lavapipe run.
+// (shaders/nv2khr: gemm_coop_khr.spv, ...), the form AMD, Intel and
+// lavapipe run.
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_NV_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_EXT_shader_16bit_storage : require
 #extension GL_KHR_shader_subgroup_basic : require
+#extension GL_EXT_spirv_intrinsics : require
 #include "common.glsl"
-#include "gemm_round.glsl"
+
+// OpExecutionMode RoundingModeRTE 16 (capability RoundingModeRTE, 4467).
+spirv_execution_mode(extensions = ["SPV_KHR_float_controls"], capabilities = [4467], 4462, 16);
+
+#ifndef SGM
+#define SGM 2            // subgroups along M
+#define SGN 2            // subgroups along N
+#define WM (32 / FRAG)   // fragments per subgroup along M
+#define WN (32 / FRAG)   // fragments per subgroup along N
+#endif
 
 layout(local_size_x_id = 0) in;
-layout(constant_id = 0) const uint WG = 128;     // invocations: four subgroups
+layout(constant_id = 0) const uint WG = 128;     // invocations: SGM * SGN subgroups
 // TransA and TransB are flag bits 3 and 4 (gemm_push.glsl), not
 // specialization constants: they only pick the strides of the staging
 // loads, and each pipeline of this shader costs seconds to build where
 // cooperative matrices are emulated (lavapipe).
 
-const uint BM = 64, BN = 64, BK = 32;
-const uint SK = BK + 8;   // shared row stride (f16 elements) of sA and sB
-const uint SC = BN + 4;   // shared row stride (floats) of the C tile
+const uint BM = SGM * WM * FRAG, BN = SGN * WN * FRAG, BK = 32;
+const uint SK = BK + 8;          // shared row stride (f16 elements) of sA and sB
+const uint SC = WN * FRAG + 4;   // row stride (floats) of a subgroup's C rows
 
 layout(binding = 0) readonly buffer BufA { float A_[]; };
 layout(binding = 0) readonly buffer BufA4 { vec4 A4_[]; };
@@ -64,9 +91,7 @@ layout(binding = 3) readonly buffer BufBias { float Bias_[]; };
 
 shared float16_t sA[BM * SK];
 shared float16_t sB[BN * SK];
-shared float sC[BM * SC];
-
-const uint NF = 32 / FRAG; // fragments per side of a subgroup's quarter
+shared float sC[SGM * SGN * FRAG * SC]; // per subgroup: FRAG rows of its part
 #define CM16 fcoopmatNV<16, gl_ScopeSubgroup, FRAG, FRAG>
 #define CM32 fcoopmatNV<32, gl_ScopeSubgroup, FRAG, FRAG>
 
@@ -76,70 +101,70 @@ const uint NF = 32 / FRAG; // fragments per side of a subgroup's quarter
 // shared memory. Where A's rows and B's columns are contiguous along k and
 // 16-byte aligned (flag bits 5 and 6: a linear layer's forward) the loads
 // are vec4s, else single elements with any strides.
-const uint T4 = BM * BK / 4; // vec4s in a tile (BM == BN)
-const uint T1 = BM * BK;     // elements in a tile
-const uint L4 = (T4 + WG - 1) / WG;
-const uint L1 = (T1 + WG - 1) / WG;
-vec4 ra4[L4];
-float ra1[L1];
-BTYPE4 rb4[L4];
-BTYPE rb1[L1];
+const uint TA4 = BM * BK / 4, TB4 = BN * BK / 4; // vec4s in a tile
+const uint TA1 = BM * BK, TB1 = BN * BK;         // elements in a tile
+const uint LA4 = (TA4 + WG - 1) / WG, LB4 = (TB4 + WG - 1) / WG;
+const uint LA1 = (TA1 + WG - 1) / WG, LB1 = (TB1 + WG - 1) / WG;
+vec4 ra4[LA4];
+float ra1[LA1];
+BTYPE4 rb4[LB4];
+BTYPE rb1[LB1];
 
 uint t, m0, n0, aBase, bBase, am, ak, bk, bn;
 bool vecA, vecB;
 
 void fetch(uint k0) {
     if (vecA) {
-        [[unroll]] for (uint l = 0; l < L4; l++) {
+        [[unroll]] for (uint l = 0; l < LA4; l++) {
             uint i = t + l * WG;
             uint gm = m0 + i / (BK / 4), gk = k0 + (i % (BK / 4)) * 4;
             ra4[l] = vec4(0.0);
-            if (i < T4 && gm < p.M && gk < p.K) {
+            if (i < TA4 && gm < p.M && gk < p.K) {
                 ra4[l] = A4_[(aBase + gm * p.lda + gk) / 4];
             }
         }
     } else {
-        [[unroll]] for (uint l = 0; l < L1; l++) {
+        [[unroll]] for (uint l = 0; l < LA1; l++) {
             uint i = t + l * WG;
             uint gm = m0 + i / BK, gk = k0 + i % BK;
             ra1[l] = 0.0;
-            if (i < T1 && gm < p.M && gk < p.K) {
+            if (i < TA1 && gm < p.M && gk < p.K) {
                 ra1[l] = A_[aBase + gm * am + gk * ak];
             }
         }
     }
     if (vecB) {
-        [[unroll]] for (uint l = 0; l < L4; l++) {
+        [[unroll]] for (uint l = 0; l < LB4; l++) {
             uint i = t + l * WG;
             uint gn = n0 + i / (BK / 4), gk = k0 + (i % (BK / 4)) * 4;
             rb4[l] = BTYPE4(0.0);
-            if (i < T4 && gn < p.N && gk < p.K) {
+            if (i < TB4 && gn < p.N && gk < p.K) {
                 rb4[l] = B4_[(bBase + gn * p.ldb + gk) / 4];
             }
         }
     } else {
-        [[unroll]] for (uint l = 0; l < L1; l++) {
+        [[unroll]] for (uint l = 0; l < LB1; l++) {
             uint i = t + l * WG;
             uint gn = n0 + i / BK, gk = k0 + i % BK;
             rb1[l] = BTYPE(0.0);
-            if (i < T1 && gn < p.N && gk < p.K) {
+            if (i < TB1 && gn < p.N && gk < p.K) {
                 rb1[l] = B_[bBase + gk * bk + gn * bn];
             }
         }
     }
 }
 
-// toHalf is gpu.Gemm.F16's rounding; rnd16's result is an f16 value, so
-// the conversion is exact whatever the device's rounding mode.
-float16_t toHalf(float v) { return float16_t(rnd16(v)); }
+// toHalf is gpu.Gemm.F16's rounding (round to nearest even: the module's
+// rounding mode for 16-bit results).
+float16_t toHalf(float v) { return float16_t(v); }
 float16_t toHalf(float16_t v) { return v; }
 
 // store writes the fetched tiles as sA[m][k] and sB[n][k].
 void store() {
     if (vecA) {
-        [[unroll]] for (uint l = 0; l < L4; l++) {
+        [[unroll]] for (uint l = 0; l < LA4; l++) {
             uint i = t + l * WG;
-            if (i < T4) {
+            if (i < TA4) {
                 uint o = (i / (BK / 4)) * SK + (i % (BK / 4)) * 4;
                 sA[o] = toHalf(ra4[l].x);
                 sA[o + 1] = toHalf(ra4[l].y);
@@ -148,17 +173,17 @@ void store() {
             }
         }
     } else {
-        [[unroll]] for (uint l = 0; l < L1; l++) {
+        [[unroll]] for (uint l = 0; l < LA1; l++) {
             uint i = t + l * WG;
-            if (i < T1) {
+            if (i < TA1) {
                 sA[(i / BK) * SK + i % BK] = toHalf(ra1[l]);
             }
         }
     }
     if (vecB) {
-        [[unroll]] for (uint l = 0; l < L4; l++) {
+        [[unroll]] for (uint l = 0; l < LB4; l++) {
             uint i = t + l * WG;
-            if (i < T4) {
+            if (i < TB4) {
                 uint o = (i / (BK / 4)) * SK + (i % (BK / 4)) * 4;
                 sB[o] = toHalf(rb4[l].x);
                 sB[o + 1] = toHalf(rb4[l].y);
@@ -167,9 +192,9 @@ void store() {
             }
         }
     } else {
-        [[unroll]] for (uint l = 0; l < L1; l++) {
+        [[unroll]] for (uint l = 0; l < LB1; l++) {
             uint i = t + l * WG;
-            if (i < T1) {
+            if (i < TB1) {
                 sB[(i / BK) * SK + i % BK] = toHalf(rb1[l]);
             }
         }
@@ -185,7 +210,8 @@ void main() {
     aBase = p.offA + batch * p.strideA;
     bBase = p.offB + batch * p.strideB;
     const uint cBase = p.offC + batch * p.strideC;
-    const uint sm = (sg / 2) * 32, sn = (sg % 2) * 32; // the subgroup's quarter
+    // The subgroup's part of the block: rows sm.., columns sn...
+    const uint sm = (sg / SGN) * WM * FRAG, sn = (sg % SGN) * WN * FRAG;
     // Strides of A's element (m, k) and B's (k, n): A stored (K, M) with
     // TransA, B stored (N, K) with TransB.
     const bool ta = (p.flags & 8u) != 0, tb = (p.flags & 16u) != 0;
@@ -196,9 +222,9 @@ void main() {
     vecA = (p.flags & 32u) != 0;
     vecB = (p.flags & 64u) != 0;
 
-    CM32 acc[NF][NF];
-    [[unroll]] for (uint i = 0; i < NF; i++) {
-        [[unroll]] for (uint j = 0; j < NF; j++) {
+    CM32 acc[WM][WN];
+    [[unroll]] for (uint i = 0; i < WM; i++) {
+        [[unroll]] for (uint j = 0; j < WN; j++) {
             acc[i][j] = CM32(0.0);
         }
     }
@@ -212,13 +238,15 @@ void main() {
             fetch(k0 + BK);
         }
         [[unroll]] for (uint kk = 0; kk < BK; kk += FRAG) {
-            CM16 a[NF], b[NF];
-            [[unroll]] for (uint i = 0; i < NF; i++) {
+            CM16 a[WM], b[WN];
+            [[unroll]] for (uint i = 0; i < WM; i++) {
                 coopMatLoadNV(a[i], sA, (sm + FRAG * i) * SK + kk, SK, false);
-                coopMatLoadNV(b[i], sB, (sn + FRAG * i) * SK + kk, SK, true);
             }
-            [[unroll]] for (uint i = 0; i < NF; i++) {
-                [[unroll]] for (uint j = 0; j < NF; j++) {
+            [[unroll]] for (uint j = 0; j < WN; j++) {
+                coopMatLoadNV(b[j], sB, (sn + FRAG * j) * SK + kk, SK, true);
+            }
+            [[unroll]] for (uint i = 0; i < WM; i++) {
+                [[unroll]] for (uint j = 0; j < WN; j++) {
                     acc[i][j] = coopMatMulAddNV(a[i], b[j], acc[i][j]);
                 }
             }
@@ -230,21 +258,27 @@ void main() {
         }
     }
 
-    [[unroll]] for (uint i = 0; i < NF; i++) {
-        [[unroll]] for (uint j = 0; j < NF; j++) {
-            coopMatStoreNV(acc[i][j], sC, (sm + FRAG * i) * SC + sn + FRAG * j, SC, false);
-        }
-    }
-    barrier();
+    // Epilogue, per subgroup and per row of fragments: the row's WN
+    // accumulators into the subgroup's FRAG x (WN * FRAG) tile, then each
+    // invocation a strided share of its elements, consecutive invocations
+    // on consecutive columns of C.
     const bool hasBias = (p.flags & 1u) != 0;
     const uint act = (p.flags >> 1) & 3u;
-    for (uint i = t; i < BM * BN; i += WG) {
-        uint r = i / BN, c = i % BN;
-        uint gm = m0 + r, gn = n0 + c;
-        if (gm >= p.M || gn >= p.N) {
-            continue;
+    const uint cw = WN * FRAG;
+    const uint own = sg * FRAG * SC;
+    [[unroll]] for (uint i = 0; i < WM; i++) {
+        [[unroll]] for (uint j = 0; j < WN; j++) {
+            coopMatStoreNV(acc[i][j], sC, own + FRAG * j, SC, false);
         }
-        uint ci = cBase + gm * p.ldc + gn;
-        C_[ci] = epi(sC[r * SC + c], gn, ci, hasBias, act);
+        controlBarrier(gl_ScopeSubgroup, gl_ScopeSubgroup, gl_StorageSemanticsShared, gl_SemanticsAcquireRelease);
+        for (uint e = gl_SubgroupInvocationID; e < FRAG * cw; e += gl_SubgroupSize) {
+            uint r = e / cw, c = e % cw;
+            uint gm = m0 + sm + FRAG * i + r, gn = n0 + sn + c;
+            if (gm < p.M && gn < p.N) {
+                uint ci = cBase + gm * p.ldc + gn;
+                C_[ci] = epi(sC[own + r * SC + c], gn, ci, hasBias, act);
+            }
+        }
+        controlBarrier(gl_ScopeSubgroup, gl_ScopeSubgroup, gl_StorageSemanticsShared, gl_SemanticsAcquireRelease);
     }
 }

@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # One prepared run on a lent NVIDIA machine (the device tool): Vulkan loader,
 # device list, then the stages named in STAGES, in the order named (default
-# "rows model32 model16 profile", whose timeouts add up to under 9 minutes;
-# a device call runs at most 10, so pick the rest by their timeouts):
+# "coop rows model16 model32" with the first two MODEL_GROUPS, whose
+# timeouts add up to under 9 minutes; a device call runs at most 10, so pick
+# the rest by their timeouts):
 #   vk       the Vulkan tests and parity table on the GPU
 #   coop     the tensor-core kernels (KHR where offered, else NV): their parity
-#            tests, then GEMM fp32/fp16 and attention fp32/fp16 timings next to
-#            torch.matmul and SDPA in the same command (fp16 GEMM also without
+#            tests, then fp16 GEMM timings in both blocks (BLIP_COOP_TILE=wide,
+#            small), fp32 GEMM and attention fp32/fp16 next to torch.matmul
+#            and SDPA in the same command (fp16 GEMM and attention also without
 #            tensor cores: BLIP_COOPMAT=0)
 #   rows     decoding's few-row GEMMs (gemm_rows.comp) against the tiled kernel
 #            (BLIP_GEMM_ROWS=0) and torch.matmul, same command each (80 s)
 #   kernels  the built-in kernel benchmarks next to PyTorch/cuBLAS (fp32, TF32 off)
 #   model32  blip bench model (base, the anchors' sizes) next to HF transformers in
-#            the same command, one command per group of MODEL_GROUPS (default: all three)
+#            the same command, one command per group of MODEL_GROUPS (default:
+#            the first two of "caption1,beam3,caption-batch vit,itm train-caption,pretrain")
 #   model16  the same with --precision fp16 (tensor cores), inference and the
 #            caption training step (against PyTorch fp16 / bf16 autocast)
 #   noreplay captions with every plan recorded call by call (BLIP_REPLAY=0)
@@ -24,8 +27,8 @@
 # back from a call).
 set -u
 OUT=${OUT:-/tmp/out}
-STAGES=${STAGES:-rows model32 model16 profile}
-MODEL_GROUPS=${MODEL_GROUPS:-caption1,beam3,caption-batch vit,itm train-caption,pretrain}
+STAGES=${STAGES:-coop rows model16 model32}
+MODEL_GROUPS=${MODEL_GROUPS:-caption1,beam3,caption-batch vit,itm}
 mkdir -p "$OUT"
 for f in .gl/*.deb; do dpkg -x "$f" /; done
 ldconfig
@@ -55,9 +58,15 @@ stage_coop() {
   BLIP_COOPMAT=1 BLIP_REQUIRE_COOPMAT=1 BLIP_REQUIRE_VULKAN=1 timeout 60 bin/vk.test -test.run 'TestGemmCoop|TestAttentionCoop' -test.count=1 -test.v 2>&1 | grep -E '^(---|ok|FAIL|PASS)|worst|Error|error' | tail -n 40 | tee "$OUT/coop.txt"
   (cd blip && BLIP_REQUIRE_COOPMAT=1 BLIP_REQUIRE_VULKAN=1 timeout 30 ../bin/blip.test -test.run TestPrecisionGolden -test.count=1 -test.v 2>&1 | grep -E '^(---|ok|FAIL|PASS)|worst|max|Error|error' | tail -n 20) | tee -a "$OUT/coop.txt"
   took coop-parity "$OUT/coop.txt"
-  BLIP_COOPMAT=1 timeout 60 bin/blip --backend vulkan bench kernels --no-cpu --torch python3 --torch-device cuda --min-time 300ms \
-    --gemm 4096x4096x4096 --gemm 4096x4096x4096:01:f16 --gemm 18464x3072x768:01:f16 --gemm 577x768x768:01:f16 \
-    --attention 32x12x577x64 --attention 32x12x577x64:f16 2>&1 | grep -v ' done$' | tail -n 9 | sed "s/^/coop=1 /" | tee -a "$OUT/coop.txt"
+  # Both blocks of the tensor-core GEMM on the same products (the default
+  # picks by grid size), then fp32 GEMM and attention.
+  for tile in wide small; do
+    BLIP_COOPMAT=1 BLIP_COOP_TILE=$tile timeout 45 bin/blip --backend vulkan bench kernels --no-cpu --torch python3 --torch-device cuda --min-time 300ms \
+      --gemm 4096x4096x4096:01:f16 --gemm 18464x3072x768:01:f16 --gemm 18464x768x3072:01:f16 --gemm 577x768x768:01:f16 2>&1 |
+      grep -v ' done$' | tail -n 6 | sed "s/^/coop=1 tile=$tile /" | tee -a "$OUT/coop.txt"
+  done
+  BLIP_COOPMAT=1 timeout 45 bin/blip --backend vulkan bench kernels --no-cpu --torch python3 --torch-device cuda --min-time 300ms \
+    --gemm 4096x4096x4096 --attention 32x12x577x64 --attention 32x12x577x64:f16 2>&1 | grep -v ' done$' | tail -n 5 | sed "s/^/coop=1 /" | tee -a "$OUT/coop.txt"
   BLIP_COOPMAT=0 BLIP_ATTN_COOP=0 timeout 40 bin/blip --backend vulkan bench kernels --no-cpu --torch python3 --torch-device cuda --min-time 300ms \
     --gemm 4096x4096x4096:01:f16 --attention 32x12x577x64:f16 2>&1 | grep -v ' done$' | tail -n 4 | sed "s/^/coop=0 /" | tee -a "$OUT/coop.txt"
   took coop-bench "$OUT/coop.txt"

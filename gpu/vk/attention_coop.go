@@ -18,7 +18,9 @@ import (
 // 64 invocations (its workgroup is four of them, 64 query rows, and its
 // softmax gives each invocation at most four rows), and the shared memory
 // below. Every layout, offset, mask, causal shape and Tq, Tk of
-// gpu.Attention is supported: loads are scalar and bounds-checked. Other
+// gpu.Attention is supported: K and V tiles are staged as vec4s where
+// their strides and offsets allow (attnCoopVec), else element by element,
+// bounds-checked either way. Other
 // F16 calls (D = 128, say) run on attention.comp, which rounds the same way
 // (its F16 specialization), as they do on devices without the GEMM. F16
 // calls never take the split-K decode path (attention_split.comp): its
@@ -88,5 +90,23 @@ func attentionCoop(d *Device, a gpu.Attention, nb int, ts []attnTensorView) []di
 	wg := 4 * uint32(d.info.SubgroupSize)
 	spec := []uint32{wg, dp, attnCoopRowThreads(wg)}
 	tiles := int(ceilDiv(int64(a.Tq), rows))
-	return d.attnDispatches(a, nb, ts, tiles, d.attnCoopShader(), func(_, _, _, _ gpu.View) []uint32 { return spec })
+	ds := d.attnDispatches(a, nb, ts, tiles, d.attnCoopShader(), func(_, _, _, _ gpu.View) []uint32 { return spec })
+	for i := range ds {
+		attnCoopVec(ds[i].push)
+	}
+	return ds
+}
+
+// attnCoopVec sets the shader's flag 8 (K and V staged as vec4s) in an
+// attention.comp push block where that is valid: D, the binding offsets
+// and the token and batch strides of K and V all multiples of 4 (a head's
+// columns then start on a vec4, and so does every row).
+func attnCoopVec(push []uint32) {
+	const pD, pOffK, pOffV, pTokK, pTokV, pBatK, pBatV, pFlags = 3, 5, 6, 11, 12, 15, 16, 19
+	for _, i := range []int{pD, pOffK, pOffV, pTokK, pTokV, pBatK, pBatV} {
+		if push[i]%4 != 0 {
+			return
+		}
+	}
+	push[pFlags] |= 8
 }

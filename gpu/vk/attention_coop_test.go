@@ -43,16 +43,20 @@ func TestAttentionCoop(t *testing.T) {
 	defer func() { attnCoopTPR = 0 }()
 	ref := cpu.New()
 	defer ref.Close()
-	coop := 0
+	coop, vec := 0, 0
 	for _, c := range paritytest.Cases() {
 		if c.Kernel != "attention" || !strings.HasPrefix(c.Name, "attention/f16_") {
 			continue
 		}
-		if !d.useAttnCoop(sizedCall(c).(gpu.Attention)) {
+		a := sizedCall(c).(gpu.Attention)
+		if !d.useAttnCoop(a) {
 			t.Run(c.Name, func(t *testing.T) { checkF16Case(t, d, ref, c, "attention.comp (F16)") })
 			continue
 		}
 		coop++
+		if attnCoopStagesVec(t, d, a) {
+			vec++
+		}
 		for _, tpr := range []uint32{auto, other} {
 			attnCoopTPR = tpr
 			if got := attnCoopRowThreads(wg); got != tpr {
@@ -66,16 +70,41 @@ func TestAttentionCoop(t *testing.T) {
 	if coop < 15 {
 		t.Fatalf("only %d F16 attention cases ran on %s", coop, d.attnCoopShader())
 	}
+	// Both stagings of K and V ran: vec4 (the aligned layouts) and
+	// element by element (odd D, odd strides, odd offsets).
+	if vec < 10 || coop-vec < 3 {
+		t.Fatalf("%d F16 attention cases staged K and V as vec4s and %d element by element", vec, coop-vec)
+	}
+}
+
+// attnCoopStagesVec reports whether a's dispatches stage K and V as vec4s
+// (flag 8), all of them or none.
+func attnCoopStagesVec(t *testing.T, d *Device, a gpu.Attention) bool {
+	t.Helper()
+	ds, err := attentionKernel(d, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, x := range ds {
+		if x.push[19]&8 != 0 {
+			n++
+		}
+	}
+	if n != 0 && n != len(ds) {
+		t.Fatalf("%d of %d dispatches stage K and V as vec4s", n, len(ds))
+	}
+	return n > 0
 }
 
 // checkF16Case runs c on d and on the CPU backend ref and compares them at
 // the case's tolerance; on says which kernel runs it (for the log).
-// sizedCall is a case's call on views of its tensors' sizes, without
+// sizedCall is a case's call on views of its tensors' offsets and sizes, without
 // buffers: enough to ask which kernel or shader it takes.
 func sizedCall(c paritytest.Case) gpu.Call {
 	views := make([]gpu.View, len(c.Tensors))
 	for i, tn := range c.Tensors {
-		views[i] = gpu.View{Len: int64(tn.Len), DType: tn.DType}
+		views[i] = gpu.View{Off: int64(tn.Off), Len: int64(tn.Len), DType: tn.DType}
 	}
 	return c.Build(views)
 }

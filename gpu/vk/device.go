@@ -24,9 +24,11 @@ type Device struct {
 	dev  vk.Device
 	q    vk.Queue
 
-	maxBind   int64     // maxStorageBufferRange, bytes
-	bindAlign int64     // minStorageBufferOffsetAlignment, bytes
-	maxGroups [3]uint32 // maxComputeWorkGroupCount
+	maxBind        int64     // maxStorageBufferRange, bytes
+	bindAlign      int64     // minStorageBufferOffsetAlignment, bytes
+	maxGroups      [3]uint32 // maxComputeWorkGroupCount
+	maxInvocations int       // maxComputeWorkGroupInvocations
+	coopMode       coopMode  // tests: the tensor-core GEMM's block (gemm_coop.go)
 
 	// memory
 	devType, hostType int
@@ -148,7 +150,7 @@ func newDevice(in *instance, idx int, pi physInfo) (*Device, error) {
 		ci.PNext = s16
 		if shader, ext, st := coopChoice(pi); shader != "" {
 			// gemm_coop: cooperative matrices, f16 arithmetic, the
-			// Vulkan memory model.
+			// Vulkan memory model, the rounding-mode execution mode.
 			f16, vmm, coop := cAlloc(sizeSmallFeatures), cAlloc(sizeSmallFeatures), cAlloc(sizeSmallFeatures)
 			defer cFree(f16)
 			defer cFree(vmm)
@@ -162,7 +164,7 @@ func newDevice(in *instance, idx int, pi physInfo) (*Device, error) {
 			putPtr(s16, 8, f16)
 			putPtr(f16, 8, vmm)
 			putPtr(vmm, 8, coop)
-			exts := []string{cstr(ext), cstr("VK_KHR_vulkan_memory_model"), cstr("VK_KHR_shader_float16_int8")}
+			exts := []string{cstr(ext), cstr("VK_KHR_vulkan_memory_model"), cstr("VK_KHR_shader_float16_int8"), cstr("VK_KHR_shader_float_controls")}
 			ci.EnabledExtensionCount = uint32(len(exts))
 			ci.PpEnabledExtensionNames = exts
 			d.coop = shader
@@ -199,6 +201,7 @@ func newDevice(in *instance, idx int, pi physInfo) (*Device, error) {
 		d.bindAlign = 4
 	}
 	d.maxGroups = pi.limits.MaxComputeWorkGroupCount
+	d.maxInvocations = int(pi.limits.MaxComputeWorkGroupInvocations)
 	if err := d.pickMemoryTypes(); err != nil {
 		vk.DestroyDevice(d.dev, nil)
 		return nil, err

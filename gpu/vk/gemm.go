@@ -24,7 +24,8 @@ type gemmTile struct {
 	bm, bn, bk, tm, tn uint32
 	dbuf               uint32 // two shared buffers
 	cpu                bool
-	coop               bool // gemm_coop.comp (gemm_coop.go)
+	coop               bool // gemm_coop.glsl (gemm_coop.go)
+	wide               bool // its eight-subgroup build
 	eff                float64
 }
 
@@ -182,7 +183,7 @@ func gemmKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 	}
 	t := d.pickTile(batch, g.M, g.N)
 	if d.useCoop(g) {
-		t = coopTile
+		t = d.coopTile(batch, g.M, g.N)
 	}
 	limit := d.limitElems()
 	fits := func(nb, mc, nc int64) bool {
@@ -278,7 +279,7 @@ func (d *Device) gemmDispatch(s *gemmShape, t gemmTile, av, bv, cv, bias gpu.Vie
 	push := d.gemmPush(s, av, bv, cv, bias, m, n, sa, sb, sc, alpha, beta, act)
 	groups := [3]uint32{uint32(ceilDiv(n, int64(t.bn))), uint32(ceilDiv(m, int64(t.bm))), uint32(nb)}
 	if t.coop {
-		return d.coopDispatch(s, av, bv, cv, bias, push, groups)
+		return d.coopDispatch(s, t, av, bv, cv, bias, push, groups)
 	}
 	// F16 is a specialization constant (A and an f32 B rounded to f16 as
 	// they are loaded; folded away when 0). 16-bit B runs the _h build of

@@ -34,7 +34,9 @@ var coopEnv = os.Getenv("BLIP_COOPMAT")
 // device extension and feature structure it needs, or "" for none.
 func coopChoice(pi physInfo) (shader, ext string, featureType uint32) {
 	switch {
-	case coopEnv == "0" || !pi.info.Storage16:
+	case coopEnv == "0" || !pi.info.Storage16 || !pi.rte16:
+		// The shaders round to f16 by the conversion under
+		// RoundingModeRTE: without it they would not compute F16.
 		return "", "", 0
 	case pi.coopKHR == 16:
 		return "gemm_coop_khr", "VK_KHR_cooperative_matrix", stCoopMatKHR
@@ -51,8 +53,73 @@ var coopNames = map[string]string{
 	"gemm_coop_khr": "KHR 16x16x16", "gemm_coop8_khr": "KHR 8x8x8", "gemm_coop": "NV 16x16x16",
 }
 
-// coopTile is gemm_coop.comp's fixed block (its BM x BN).
-var coopTile = gemmTile{bm: 64, bn: 64, bk: 32, tm: 16, tn: 16, eff: 1, coop: true}
+// coopMode picks the tensor-core GEMM's block: by problem size
+// (coopAuto), or always the four-subgroup (coopSmall) or the wide
+// (coopWide) one (BLIP_COOP_TILE=small|wide; tests set it per device).
+type coopMode int
+
+const (
+	coopAuto coopMode = iota
+	coopSmall
+	coopWide
+)
+
+var coopTileEnv = map[string]coopMode{"small": coopSmall, "wide": coopWide}[os.Getenv("BLIP_COOP_TILE")]
+
+// coopFrag is the fragment size of d's cooperative-matrix shaders.
+func (d *Device) coopFrag() uint32 {
+	if strings.HasPrefix(d.coop, "gemm_coop8") {
+		return 8
+	}
+	return 16
+}
+
+// coopTile is the block of gemm_coop.glsl that runs an m x n (batch)
+// product: the wide one (eight subgroups, 8 FRAG x 8 FRAG: 128 x 128 at
+// FRAG 16) where its grid still fills the device, else the four-subgroup
+// one (64 x 64; four times the workgroups at FRAG 16).
+func (d *Device) coopTile(batch, m, n int) gemmTile {
+	f := d.coopFrag()
+	small := gemmTile{bm: 64, bn: 64, bk: 32, tm: f, tn: f, eff: 1, coop: true}
+	wide := gemmTile{bm: 8 * f, bn: 8 * f, bk: 32, tm: f, tn: f, eff: 1, coop: true, wide: true}
+	mode := d.coopMode
+	if mode == coopAuto {
+		mode = coopTileEnv
+	}
+	fitsWide := 8*d.info.SubgroupSize <= d.maxInvocations && coopShared(wide) <= d.info.SharedMemBytes
+	switch {
+	case mode == coopSmall || !fitsWide:
+		return small
+	case mode == coopWide:
+		return wide
+	}
+	// 132: the workgroups that fill a large GPU (H100: 132 SMs), as in
+	// pickTile.
+	groups := ceilDiv(int64(m), int64(wide.bm)) * ceilDiv(int64(n), int64(wide.bn)) * int64(batch)
+	if groups >= 132 {
+		return wide
+	}
+	return small
+}
+
+// coopShared is the shared memory of gemm_coop.glsl's block t: sA and sB
+// (f16, rows of BK + 8), and per subgroup FRAG rows of its part of C (fp32,
+// rows of WN * FRAG + 4).
+func coopShared(t gemmTile) int {
+	wn := 32 / t.tn // fragments per subgroup along N
+	if t.wide {
+		wn = 2
+	}
+	return int(t.bm+t.bn)*int(t.bk+8)*2 + int(t.subgroups()*t.tm)*int(wn*t.tn+4)*4
+}
+
+// subgroups is the workgroup size of a gemm_coop.glsl block in subgroups.
+func (t gemmTile) subgroups() uint32 {
+	if t.wide {
+		return 8
+	}
+	return 4
+}
 
 // useCoop reports whether g runs on the cooperative-matrix GEMM: every
 // call with F16 where the device has one (B is f32 or f16 then; Check
@@ -61,26 +128,31 @@ func (d *Device) useCoop(g gpu.Gemm) bool {
 	return d.coop != "" && g.F16
 }
 
-// coopShader is the build of d.coop for B of type bt: the _bf32 one for an
-// f32 B.
-func (d *Device) coopShader(bt gpu.DType) string {
-	if bt != gpu.F32 {
-		return d.coop
+// coopShader is the build of d.coop for B of type bt and the block: the
+// _bf32 one for an f32 B, the w(ide) one for eight subgroups.
+func (d *Device) coopShader(bt gpu.DType, wide bool) string {
+	base, khr := strings.CutSuffix(d.coop, "_khr")
+	if wide {
+		base += "w"
 	}
-	if base, ok := strings.CutSuffix(d.coop, "_khr"); ok {
-		return base + "_bf32_khr"
+	if bt == gpu.F32 {
+		base += "_bf32"
 	}
-	return d.coop + "_bf32"
+	if khr {
+		base += "_khr"
+	}
+	return base
 }
 
-// coopDispatch runs one block per workgroup of four subgroups. TransA and
+// coopDispatch runs one block of t per workgroup of four subgroups (eight:
+// wide). TransA and
 // TransB go in flag bits 3 and 4, and vec4 staging of A and B in bits 5
 // and 6 (not specialization constants: one pipeline per build, where
 // cooperative matrices are slow to compile). vec4 staging needs the
 // operand contiguous along k (A not transposed, B transposed: a linear
 // layer's forward) with K, its leading dimension, batch stride and
 // binding offset multiples of 4.
-func (d *Device) coopDispatch(s *gemmShape, av, bv, cv, bias gpu.View, push []uint32, groups [3]uint32) dispatch {
+func (d *Device) coopDispatch(s *gemmShape, t gemmTile, av, bv, cv, bias gpu.View, push []uint32, groups [3]uint32) dispatch {
 	const pK, pLda, pLdb, pOffA, pOffB, pStrideA, pStrideB = 2, 3, 4, 6, 7, 10, 11
 	aligned := func(v ...uint32) bool {
 		for _, x := range v {
@@ -94,8 +166,8 @@ func (d *Device) coopDispatch(s *gemmShape, av, bv, cv, bias gpu.View, push []ui
 	vecB := s.tb && aligned(push[pK], push[pLdb], push[pOffB], push[pStrideB])
 	push[len(push)-1] |= b2u(s.ta)<<3 | b2u(s.tb)<<4 | b2u(vecA)<<5 | b2u(vecB)<<6
 	return dispatch{
-		shader: d.coopShader(bv.DType),
-		spec:   []uint32{4 * uint32(d.info.SubgroupSize)},
+		shader: d.coopShader(bv.DType, t.wide),
+		spec:   []uint32{t.subgroups() * uint32(d.info.SubgroupSize)},
 		binds:  []binding{rd(av), rd(bv), wr(cv), rd(bias)},
 		push:   push,
 		groups: groups,

@@ -12,7 +12,8 @@ import (
 )
 
 // TestGemmCoop runs the F16 gemm cases of the parity table (gemm/f16_*:
-// B in f32, the _bf32 builds, and in f16) through gemm_coop against the CPU
+// B in f32, the _bf32 builds, and in f16) through gemm_coop, in both its
+// blocks (four subgroups and the wide eight), against the CPU
 // backend at the cases' tolerances (cases_gemm_f16.go: the backends round
 // A and B alike, so only fp32 summation order differs; the exact cases
 // must match bit for bit, and fail if either operand's rounding to f16 is
@@ -30,41 +31,153 @@ func TestGemmCoop(t *testing.T) {
 		}
 		t.Skipf("%s: no cooperative-matrix GEMM (needs VK_KHR_cooperative_matrix, or BLIP_COOPMAT=1 and VK_NV_cooperative_matrix)", d.info.Name)
 	}
-	t.Logf("%s: %s, workgroup %d", d.info.Name, d.coop, 4*d.info.SubgroupSize)
 	d.rowsMode = rowsNever // the few-row cases too run on the tensor cores here
+	defer func() { d.coopMode = coopAuto }()
 	ref := cpu.New()
 	defer ref.Close()
-	n := map[gpu.DType]int{}
-	for _, c := range paritytest.Cases() {
-		if c.Kernel != "gemm" || !strings.HasPrefix(c.Name, "gemm/f16_") {
+	for _, mode := range []struct {
+		name string
+		mode coopMode
+		wide bool
+	}{{"small", coopSmall, false}, {"wide", coopWide, true}} {
+		if mode.wide && 8*d.info.SubgroupSize > d.maxInvocations {
+			t.Errorf("%s: the wide block needs %d invocations, the device allows %d", d.info.Name, 8*d.info.SubgroupSize, d.maxInvocations)
 			continue
 		}
-		g := sizedCall(c).(gpu.Gemm) // it must run here
-		if !d.useCoop(g) {
-			t.Fatalf("%s does not run on %s", c.Name, d.coop)
+		d.coopMode = mode.mode
+		n := map[gpu.DType]int{}
+		for _, c := range paritytest.Cases() {
+			if c.Kernel != "gemm" || !strings.HasPrefix(c.Name, "gemm/f16_") {
+				continue
+			}
+			g := sizedCall(c).(gpu.Gemm) // it must run here
+			if !d.useCoop(g) {
+				t.Fatalf("%s does not run on %s", c.Name, d.coop)
+			}
+			want := d.coopShader(g.B.DType, mode.wide)
+			if got := shadersOf(t, d, g); got != want {
+				t.Fatalf("%s ran on %s, want %s", c.Name, got, want)
+			}
+			n[g.B.DType]++
+			t.Run(mode.name+"/"+c.Name, func(t *testing.T) { checkF16Case(t, d, ref, c, want) })
 		}
-		n[g.B.DType]++
-		t.Run(c.Name, func(t *testing.T) { checkF16Case(t, d, ref, c, d.coopShader(g.B.DType)) })
+		if n[gpu.F32] < 10 || n[gpu.F16] < 10 {
+			t.Fatalf("only %d F16 gemm cases with B in f32 and %d with B in f16", n[gpu.F32], n[gpu.F16])
+		}
 	}
-	if n[gpu.F32] < 10 || n[gpu.F16] < 10 {
-		t.Fatalf("only %d F16 gemm cases with B in f32 and %d with B in f16", n[gpu.F32], n[gpu.F16])
+}
+
+// shadersOf lists the shaders of g's dispatches on d, "+"-separated where
+// they differ.
+func shadersOf(t *testing.T, d *Device, g gpu.Gemm) string {
+	t.Helper()
+	ds, err := gemmKernel(d, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for i, x := range ds {
+		if i == 0 || x.shader != names[len(names)-1] {
+			names = append(names, x.shader)
+		}
+	}
+	return strings.Join(names, "+")
+}
+
+// TestCoopTile checks the block choice: the wide one where its grid fills
+// a large GPU, the four-subgroup one for smaller products and where a
+// test or BLIP_COOP_TILE asks for it.
+func TestCoopTile(t *testing.T) {
+	d := &Device{coop: "gemm_coop_khr", maxInvocations: 1024}
+	d.info.SubgroupSize, d.info.SharedMemBytes = 32, 48<<10
+	for _, c := range []struct {
+		batch, m, n int
+		mode        coopMode
+		wide        bool
+		bm          uint32
+	}{
+		{1, 18464, 3072, coopAuto, true, 128},  // ViT fc1, batch 32 at 384 px
+		{1, 577, 768, coopAuto, false, 64},     // one image: 30 wide blocks
+		{12, 577, 577, coopAuto, true, 128},    // a batch of products
+		{1, 18464, 3072, coopSmall, false, 64}, // forced
+		{1, 8, 8, coopWide, true, 128},
+	} {
+		d.coopMode = c.mode
+		if tl := d.coopTile(c.batch, c.m, c.n); tl.wide != c.wide || tl.bm != c.bm || tl.bn != c.bm {
+			t.Errorf("[%d] %dx%d, mode %d: wide %v, %dx%d; want wide %v, %dx%d", c.batch, c.m, c.n, c.mode, tl.wide, tl.bm, tl.bn, c.wide, c.bm, c.bm)
+		}
+	}
+	d.coop, d.coopMode = "gemm_coop8_khr", coopWide
+	if tl := d.coopTile(1, 8, 8); tl.bm != 64 || tl.subgroups() != 8 {
+		t.Errorf("wide at FRAG 8: %dx%d in %d subgroups, want 64x64 in 8", tl.bm, tl.bn, tl.subgroups())
+	}
+	d.info.SubgroupSize = 256 // eight subgroups would exceed 1024 invocations
+	if tl := d.coopTile(1, 8, 8); tl.wide {
+		t.Error("wide block chosen past the device's workgroup size")
+	}
+	d.coop, d.info.SubgroupSize, d.info.SharedMemBytes = "gemm_coop_khr", 32, 32<<10
+	if tl := d.coopTile(1, 8, 8); tl.wide {
+		t.Errorf("wide block (%d bytes of shared memory) chosen on a device with 32 KiB", coopShared(tl))
+	}
+	// The shaders' declarations: 64x64 and 128x128 at FRAG 16, 64x64
+	// twice at FRAG 8.
+	for _, c := range []struct {
+		frag, bm uint32
+		wide     bool
+		want     int
+	}{{16, 64, false, 2*64*40*2 + 4*16*36*4}, {16, 128, true, 2*128*40*2 + 8*16*36*4},
+		{8, 64, false, 2*64*40*2 + 4*8*36*4}, {8, 64, true, 2*64*40*2 + 8*8*20*4}} {
+		tl := gemmTile{bm: c.bm, bn: c.bm, bk: 32, tm: c.frag, tn: c.frag, coop: true, wide: c.wide}
+		if got := coopShared(tl); got != c.want {
+			t.Errorf("FRAG %d, %dx%d: %d bytes of shared memory, want %d", c.frag, c.bm, c.bm, got, c.want)
+		}
 	}
 }
 
 // TestCoopShaders checks that every form of the tensor-core GEMM a device
-// may get has its build for each type of B embedded (only the KHR 8x8x8
-// form runs in CI).
+// may get has its builds for each type of B and both blocks embedded, all
+// distinct (only the KHR 8x8x8 form runs in CI).
 func TestCoopShaders(t *testing.T) {
 	for coop := range coopNames {
 		d := &Device{coop: coop}
+		seen := map[string]bool{}
 		for _, bt := range []gpu.DType{gpu.F16, gpu.F32} {
-			name := d.coopShader(bt)
-			if _, err := shaders.SPIRV(name); err != nil {
-				t.Errorf("%s with B in %s: %v", coop, bt, err)
-			}
-			if bt == gpu.F32 && name == coop {
-				t.Errorf("%s with B in f32 runs the f16-B build", coop)
+			for _, wide := range []bool{false, true} {
+				name := d.coopShader(bt, wide)
+				if _, err := shaders.SPIRV(name); err != nil {
+					t.Errorf("%s with B in %s, wide %v: %v", coop, bt, wide, err)
+				}
+				if seen[name] {
+					t.Errorf("%s: %s serves two builds", coop, name)
+				}
+				seen[name] = true
 			}
 		}
+		if d.coopShader(gpu.F16, false) != coop {
+			t.Errorf("%s: the f16-B four-subgroup build is %s", coop, d.coopShader(gpu.F16, false))
+		}
+	}
+}
+
+// TestCoopChoice checks that the tensor-core shaders go only to devices
+// that take their RoundingModeRTE execution mode for 16-bit results:
+// elsewhere the conversion to f16 would not be gpu.Round(F16, x).
+func TestCoopChoice(t *testing.T) {
+	if coopEnv == "0" {
+		t.Skip("BLIP_COOPMAT=0")
+	}
+	var pi physInfo
+	pi.info.Storage16, pi.info.SubgroupSize, pi.coopKHR = true, 32, 16
+	pi.rte16 = true
+	if s, ext, _ := coopChoice(pi); s != "gemm_coop_khr" || ext != "VK_KHR_cooperative_matrix" {
+		t.Errorf("KHR 16x16x16 with RTE: %q %q", s, ext)
+	}
+	pi.coopKHR = 8
+	if s, _, _ := coopChoice(pi); s != "gemm_coop8_khr" {
+		t.Errorf("KHR 8x8x8 with RTE: %q", s)
+	}
+	pi.rte16 = false
+	if s, _, _ := coopChoice(pi); s != "" {
+		t.Errorf("without shaderRoundingModeRTEFloat16 the device got %q", s)
 	}
 }

@@ -200,6 +200,11 @@ type physInfo struct {
 	apiVersion  uint32
 	coopNV      bool // gemm_coop.comp can run (features present)
 	coopKHR     int  // fragment size (16 or 8) of a KHR gemm_coop the device runs, or 0
+	// rte16: the device takes the RoundingModeRTE execution mode for
+	// 16-bit results (shaderRoundingModeRTEFloat16, with
+	// VK_KHR_shader_float_controls), which the cooperative-matrix shaders
+	// declare: their f32 -> f16 conversions are gpu.Round(F16, x).
+	rte16 bool
 }
 
 func deviceExtensions(pd vk.PhysicalDevice) map[string]bool {
@@ -223,6 +228,7 @@ const (
 	stMemProps2       = 1000059006
 	stSubgroupProps   = 1000094000
 	stDriverProps     = 1000196000
+	stFloatControls   = 1000197000 // VkPhysicalDeviceFloatControlsProperties
 	stStorage16       = 1000083000
 	stFloat16Int8     = 1000082000
 	stMemBudget       = 1000237000
@@ -236,6 +242,8 @@ const (
 	sizeMemProps2     = 16 + 520
 	sizeSubgroupProps = 32
 	sizeDriverProps   = 536
+	sizeFloatControls = 88
+	offRTEFloat16     = 60 // shaderRoundingModeRTEFloat16
 	sizeSmallFeatures = 32
 	sizeMemBudget     = 16 + 256
 )
@@ -317,15 +325,23 @@ func (in *instance) describe(idx int) physInfo {
 		p2 := cAlloc(sizeProps2)
 		sg := cAlloc(sizeSubgroupProps)
 		dr := cAlloc(sizeDriverProps)
+		fc := cAlloc(sizeFloatControls)
 		put32(p2, 0, stProps2)
 		put32(sg, 0, stSubgroupProps)
 		putPtr(p2, 8, sg)
+		tail := sg
 		if v12 || pi.exts["VK_KHR_driver_properties"] {
 			put32(dr, 0, stDriverProps)
-			putPtr(sg, 8, dr)
+			putPtr(tail, 8, dr)
+			tail = dr
+		}
+		if pi.exts["VK_KHR_shader_float_controls"] {
+			put32(fc, 0, stFloatControls)
+			putPtr(tail, 8, fc)
 		}
 		callPD2(fn, pd, p2)
 		d.SubgroupSize = int(get32(sg, 16))
+		pi.rte16 = get32(fc, 0) == stFloatControls && get32(fc, offRTEFloat16) != 0
 		if get32(dr, 0) == stDriverProps {
 			name := cString(unsafe.Add(dr, 20), 256)
 			inf := cString(unsafe.Add(dr, 276), 256)
@@ -334,6 +350,7 @@ func (in *instance) describe(idx int) physInfo {
 		cFree(p2)
 		cFree(sg)
 		cFree(dr)
+		cFree(fc)
 	}
 	if fn := instanceProc(in.h, "vkGetPhysicalDeviceFeatures2"); fn != nil && (v12 || pi.exts["VK_KHR_16bit_storage"]) {
 		f2 := cAlloc(sizeFeatures2)
