@@ -35,7 +35,8 @@ import (
 // depend on the cache length directly on the backend: the copy of the new
 // k and v into the cache, the fused attention (gpu.Attention with strided
 // K/V views over the cache, Tk = length + new) writing into the next plan's
-// input, and the copy of the residual stream into the next plan's input.
+// input. The residual stream needs no copy: each plan's "hidden" input is
+// bound to the previous plan's output (graph.Config.Bind).
 // The graph has no op that reads a tensor of variable length or writes at
 // a run-time offset, hence the chain: plans never depend on the length, so
 // a step compiles nothing once its (rows, new tokens) has been seen, and
@@ -399,18 +400,16 @@ func (s *kvStepper) run(ids []int32, tq int) ([]float32, error) {
 		}
 		selfShape := gpu.AttentionShape{B: rows, H: s.heads, Tq: tq, Tk: tk, D: d, Causal: true,
 			KBatch: int64(ld), VBatch: int64(ld)}
-		n := rows * tq * s.h
 		err := s.be.Do(
 			gpu.Copy2D{X: sa.k, Y: slot(2*l, s.length, tk), Rows: rows, Cols: tq * s.h, LdY: ld},
 			gpu.Copy2D{X: sa.v, Y: slot(2*l+1, s.length, tk), Rows: rows, Cols: tq * s.h, LdY: ld},
 			gpu.Attention{Q: sa.q, K: slot(2*l, 0, tk), V: slot(2*l+1, 0, tk), O: sm.a, AttentionShape: selfShape},
-			gpu.Copy2D{X: sa.xo, Y: sm.x, Rows: 1, Cols: n},
 		)
 		if err == nil {
 			err = sm.plan.Record()
 		}
 		if err == nil {
-			err = s.be.Do(append(s.crossCalls(l, tq, sm.q, sc.a), gpu.Copy2D{X: sm.xo, Y: sc.x, Rows: 1, Cols: n})...)
+			err = s.be.Do(s.crossCalls(l, tq, sm.q, sc.a)...)
 		}
 		if err != nil {
 			return nil, err
@@ -490,7 +489,12 @@ func (s *kvStepper) chain(rows, tq int) (*decChain, error) {
 		if err := g.Err(); err != nil {
 			return fail(err)
 		}
-		p, err := g.Compile(s.be, graph.Config{Outputs: outs, DropoutOff: true})
+		cfg := graph.Config{Outputs: outs, DropoutOff: true}
+		if i > 0 {
+			// The residual stream stays where the previous plan wrote it.
+			cfg.Bind = map[*graph.Tensor]gpu.View{sg.tx: c.segs[i-1].xo}
+		}
+		p, err := g.Compile(s.be, cfg)
 		if err != nil {
 			return fail(err)
 		}

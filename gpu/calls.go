@@ -156,10 +156,17 @@ func (Softmax) Kernel() string { return "softmax" }
 // LayerNorm normalises each row of X (Rows, Cols) to zero mean and unit
 // variance (biased, as PyTorch), then Y = norm*Gamma + Beta. Mean and Rstd
 // (Rows) are optional outputs for the backward pass. Y may alias X.
+//
+// With R (a residual, the shape of X) it normalises the fp32 sum X + R
+// instead, and writes that sum to S where S is set: a residual add and the
+// LayerNorm after it in one pass over the rows, as a transformer block ends
+// (BERT's post-norm, the ViT's pre-norm of the next sublayer). Y may alias
+// X or R, not S; S may alias neither.
 type LayerNorm struct {
 	X, Y        View
 	Gamma, Beta View // (Cols)
 	Mean, Rstd  View // optional, (Rows)
+	R, S        View // optional: residual, and the sum X + R (needs R)
 	Rows, Cols  int
 	Eps         float32
 }

@@ -261,6 +261,19 @@ func (l LayerNorm) Check() error {
 	if err := need(k, "Y", l.Y, F32, n); err != nil {
 		return err
 	}
+	if l.R.Buf != nil {
+		if err := need(k, "R", l.R, F32, n); err != nil {
+			return err
+		}
+	}
+	if l.S.Buf != nil {
+		if l.R.Buf == nil {
+			return shapeErr(k, "S (the sum X + R) is set without R")
+		}
+		if err := need(k, "S", l.S, F32, n); err != nil {
+			return err
+		}
+	}
 	if err := need(k, "Gamma", l.Gamma, F32, int64(l.Cols)); err != nil {
 		return err
 	}
@@ -277,7 +290,7 @@ func (l LayerNorm) Check() error {
 			}
 		}
 	}
-	return sameBackend(k, l.X, l.Y, l.Gamma, l.Beta, l.Mean, l.Rstd)
+	return sameBackend(k, l.X, l.Y, l.Gamma, l.Beta, l.Mean, l.Rstd, l.R, l.S)
 }
 
 // Check implements Call.

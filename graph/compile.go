@@ -25,6 +25,12 @@ type Config struct {
 	GradInputs []*Tensor
 	// DropoutOff turns every dropout into the identity (evaluation).
 	DropoutOff bool
+	// Bind gives inputs memory the plan does not own: each runs on the
+	// view given (of its size and type, on the plan's backend: the calls'
+	// checks refuse another's), typically
+	// an output of another plan, which then needs no copy between the two.
+	// The owner must keep the memory until this plan is closed.
+	Bind map[*Tensor]gpu.View
 }
 
 // Compile plans g for backend be: it keeps the nodes the outputs and loss
@@ -54,6 +60,17 @@ func (g *Graph) Compile(be gpu.Backend, cfg Config) (*Plan, error) {
 	for i, t := range cfg.Outputs {
 		if err := check(fmt.Sprintf("output %d", i), t); err != nil {
 			return nil, err
+		}
+	}
+	for t, v := range cfg.Bind {
+		if err := check("bound input", t); err != nil {
+			return nil, err
+		}
+		switch {
+		case t.kind != kInput || t.base != nil:
+			return nil, fmt.Errorf("graph: Compile: bound tensor %v is not an input", t)
+		case v.Buf == nil || v.Len != int64(t.Numel()) || v.DType != t.dtype:
+			return nil, fmt.Errorf("graph: Compile: input %q bound to %d %s elements, want %d %s", t.name, v.Len, v.DType, t.Numel(), t.dtype)
 		}
 	}
 	training := cfg.Loss != nil

@@ -69,7 +69,10 @@
 // have fused forward and backward kernels; Attention uses the fused
 // flash-style kernels, or (head dimension above gpu.MaxAttentionHeadDim, or
 // AttentionOpts.Unfused) batched Gemms over heads with Softmax and
-// SoftmaxBackward. Slices and Concat move strided blocks with Copy2D.
+// SoftmaxBackward. Slices and Concat move strided blocks with Copy2D. In
+// inference plans a LayerNorm built right after an Add of two tensors of
+// one shape (a transformer block's residual add) computes the add itself
+// (gpu.LayerNorm.R): one call and one pass over the rows instead of two.
 // Compositions remain where no kernel does the whole job: the mean and
 // ignore-index counting of CrossEntropy (Embedding of ones by label, Reduce,
 // Binary), SoftCrossEntropy (the CrossEntropy kernel for the log-sum-exp,

@@ -67,6 +67,10 @@ type node struct {
 	// otherwise have held the value).
 	temps      []*Tensor
 	inferTemps []*Tensor
+	// inferReads are tensors only a no-grad plan's calls read besides ins
+	// (the operands of an Add that a LayerNorm computes itself): their
+	// memory must live through this node.
+	inferReads []*Tensor
 	// nondiff marks inputs no gradient flows to (masks, ids); i32 inputs
 	// never get one.
 	nondiff map[*Tensor]bool
@@ -85,7 +89,7 @@ func (n *node) tensors(training bool) []*Tensor {
 	if training {
 		ts = append(ts, n.saved...)
 	} else {
-		ts = append(ts, n.inferTemps...)
+		ts = append(append(ts, n.inferTemps...), n.inferReads...)
 	}
 	return append(ts, n.temps...)
 }

@@ -19,6 +19,10 @@ var (
 type binAttr struct {
 	big, small *Tensor // small broadcasts over big (the same tensor shape when equal)
 	swapped    bool    // big is the second operand (b - a, b / a)
+	// lnY is the output of the LayerNorm that reads this add's result
+	// right after it and computes the add itself in inference plans
+	// (gpu.LayerNorm.R, see LayerNorm), or nil.
+	lnY *Tensor
 }
 
 // broadcastPair orders a and b as (big, small) when one broadcasts over the
@@ -50,8 +54,12 @@ func (g *Graph) binary(op *opDef, kind gpu.BinaryOp, a, b *Tensor) *Tensor {
 	}
 	y := g.act(big.shape)
 	n := g.add(op, name, []*Tensor{a, b}, []*Tensor{y})
-	n.attr = &binAttr{big: big, small: small, swapped: swapped}
+	ba := &binAttr{big: big, small: small, swapped: swapped}
+	n.attr = ba
 	n.emit = func(e *emitCtx) []gpu.Call {
+		if ba.lnY != nil && !e.training && e.has(ba.lnY) {
+			return nil // the LayerNorm after it adds
+		}
 		return []gpu.Call{gpu.Binary{Op: kind, A: e.v(big), B: e.v(small), C: e.v(y), N: big.Numel(), BN: small.Numel()}}
 	}
 	return y

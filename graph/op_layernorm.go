@@ -7,6 +7,18 @@ import (
 // LayerNorm over the last dimension, as torch.nn.LayerNorm: forward with
 // LayerNorm (which saves each row's mean and 1/std), backward with the
 // fused LayerNormBackward.
+//
+// A LayerNorm of the result of an Add of two tensors of one shape, built
+// right after the Add (a transformer block's residual add and the norm
+// after it), computes the add itself in inference plans: one LayerNorm
+// call with the residual (gpu.LayerNorm.R), which also writes the sum for
+// its other readers, instead of a Binary and a LayerNorm. The Add emits
+// nothing then, unless the plan leaves the LayerNorm out. Training plans
+// keep both calls. Nothing can run between the two (plans run nodes in
+// graph order); the operands' memory lives through the LayerNorm (its
+// inferReads: else Y could take part of it, rows shifted, and overwrite
+// rows still to be read), and the sum's is live across the Add, so no two
+// of the call's views overlap.
 
 var opLayerNorm = defOp("layernorm", layerNormGrad)
 
@@ -30,19 +42,45 @@ func (g *Graph) LayerNorm(x, gamma, beta *Tensor, eps float32) *Tensor {
 		return g.failf(name, "x %v, gamma %v and beta %v: gamma and beta must be (%d,), x's last dimension", x, gamma, beta, c)
 	}
 	rows := x.shape.Rows()
+	add := g.residualAdd(x)
 	y := g.act(x.shape)
 	n := g.add(opLayerNorm, name, []*Tensor{x, gamma, beta}, []*Tensor{y})
 	a := &layerNormAttr{eps: eps, mean: g.act(Shape{rows}), rstd: g.act(Shape{rows})}
 	n.saved = []*Tensor{a.mean, a.rstd}
 	n.attr = a
+	if add != nil {
+		add.lnY = y
+		n.inferReads = []*Tensor{add.big, add.small}
+	}
 	n.emit = func(e *emitCtx) []gpu.Call {
 		l := gpu.LayerNorm{X: e.v(x), Y: e.v(y), Gamma: e.v(gamma), Beta: e.v(beta), Rows: rows, Cols: c, Eps: eps}
+		if add != nil && !e.training {
+			l.X, l.R, l.S = e.v(add.big), e.v(add.small), e.v(x)
+		}
 		if e.has(a.mean) {
 			l.Mean, l.Rstd = e.v(a.mean), e.v(a.rstd)
 		}
 		return []gpu.Call{l}
 	}
 	return y
+}
+
+// residualAdd is the Add a LayerNorm of x computes itself (see above): the
+// graph's last node, an Add of two tensors of x's size whose result is x
+// and that no other LayerNorm took; else nil.
+func (g *Graph) residualAdd(x *Tensor) *binAttr {
+	if len(g.nodes) == 0 {
+		return nil
+	}
+	last := g.nodes[len(g.nodes)-1]
+	if last.op != opAdd || len(last.outs) != 1 || last.outs[0] != x {
+		return nil
+	}
+	ba, ok := last.attr.(*binAttr)
+	if !ok || ba.lnY != nil || !ba.small.shape.Equal(ba.big.shape) {
+		return nil
+	}
+	return ba
 }
 
 func layerNormGrad(b *backCtx, n *node) {

@@ -63,6 +63,9 @@ func newPlan(be gpu.Backend, g *Graph, cfg Config, fwd, bwd []*node, gradOf map[
 		if r.kind == kParam || r.kind == kParamGrad {
 			return
 		}
+		if _, bound := cfg.Bind[r]; bound {
+			return
+		}
 		b := blocks[r]
 		if b == nil {
 			b = &block{root: r, size: alignUp(r.bytes(), blockAlign), first: step, last: step}
@@ -120,6 +123,10 @@ func newPlan(be gpu.Backend, g *Graph, cfg Config, fwd, bwd []*node, gradOf map[
 	for _, b := range list {
 		es := b.root.dtype.Size()
 		p.views[b.root] = gpu.View{Buf: p.bufs[b.arena], Off: b.off / es, Len: int64(b.root.Numel()), DType: b.root.dtype}
+	}
+	for t, v := range cfg.Bind {
+		p.views[t] = v
+		p.readable[t] = true
 	}
 	for _, b := range list {
 		if err := p.writeConst(b.root); err != nil {

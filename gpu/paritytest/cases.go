@@ -563,27 +563,47 @@ type layerNormCfg struct {
 	Eps        float32
 	X          Fill
 	Mean, Rstd bool
-	Alias      bool
+	Alias      bool   // Y is X
 	Off        [6]int // X, Y, Gamma, Beta, Mean, Rstd
+	// Res adds a residual R (gpu.LayerNorm.R), Sum writes X + R to S;
+	// AliasR makes Y the residual's memory. ResOff: R, S.
+	Res, Sum, AliasR bool
+	ResOff           [2]int
 }
 
 func layerNormCase(name string, l layerNormCfg) Case {
 	n := l.Rows * l.Cols
 	ts := []Tensor{f32("X", n, l.X).at(l.Off[0])}
-	if l.Alias {
+	yi := 0 // Y: X's memory, R's, or its own
+	ri := -1
+	if l.Res {
+		ri = len(ts)
+		ts = append(ts, f32("R", n, Normal(0.5, 1.5)).at(l.ResOff[0]))
+	}
+	switch {
+	case l.Alias:
 		ts[0].Out = true
-	} else {
+	case l.AliasR:
+		yi = ri
+		ts[ri].Out = true
+	default:
+		yi = len(ts)
 		ts = append(ts, f32("Y", n, Const(nan)).at(l.Off[1]).out())
+	}
+	si := -1
+	if l.Sum {
+		si = len(ts)
+		ts = append(ts, f32("S", n, Const(nan)).at(l.ResOff[1]).out())
 	}
 	gi := len(ts)
 	ts = append(ts, f32("Gamma", l.Cols, Normal(1, 0.2)).at(l.Off[2]), f32("Beta", l.Cols, Normal(0, 0.2)).at(l.Off[3]))
-	mi, ri := -1, -1
+	mi, rsi := -1, -1
 	if l.Mean {
 		mi = len(ts)
 		ts = append(ts, f32("Mean", l.Rows, Const(nan)).at(l.Off[4]).out())
 	}
 	if l.Rstd {
-		ri = len(ts)
+		rsi = len(ts)
 		ts = append(ts, f32("Rstd", l.Rows, Const(nan)).at(l.Off[5]).out())
 	}
 	t := gpu.LayerNorm{Rows: l.Rows, Cols: l.Cols, Eps: l.Eps}
@@ -591,12 +611,18 @@ func layerNormCase(name string, l layerNormCfg) Case {
 		Name: "layernorm/" + name, Kernel: "layernorm", Tol: 1e-5, Tensors: ts,
 		Build: func(v []gpu.View) gpu.Call {
 			c := t
-			c.X, c.Y, c.Gamma, c.Beta = v[0], v[gi-1], v[gi], v[gi+1]
+			c.X, c.Y, c.Gamma, c.Beta = v[0], v[yi], v[gi], v[gi+1]
+			if ri >= 0 {
+				c.R = v[ri]
+			}
+			if si >= 0 {
+				c.S = v[si]
+			}
 			if mi >= 0 {
 				c.Mean = v[mi]
 			}
-			if ri >= 0 {
-				c.Rstd = v[ri]
+			if rsi >= 0 {
+				c.Rstd = v[rsi]
 			}
 			return c
 		},
@@ -605,10 +631,21 @@ func layerNormCase(name string, l layerNormCfg) Case {
 			if mi >= 0 {
 				mean = x[mi]
 			}
-			if ri >= 0 {
-				rstd = x[ri]
+			if rsi >= 0 {
+				rstd = x[rsi]
 			}
-			refLayerNorm(t, x[0], x[gi-1], x[gi], x[gi+1], mean, rstd)
+			in := x[0]
+			if ri >= 0 {
+				// The fp32 sum, as a Binary add stores it.
+				in = make([]float64, n)
+				for i := range in {
+					in[i] = float64(float32(x[0][i] + x[ri][i]))
+				}
+				if si >= 0 {
+					copy(x[si], in)
+				}
+			}
+			refLayerNorm(t, in, x[yi], x[gi], x[gi+1], mean, rstd)
 		},
 	}
 }
@@ -627,6 +664,16 @@ func layerNormCases() []Case {
 	add("4x64_constant_rows", layerNormCfg{Rows: 4, Cols: 64, Eps: 1e-5, X: Func(func(i int) float64 { return float64(i/64) - 1.5 }), Rstd: true})
 	add("5x129_alias_rstd_only", layerNormCfg{Rows: 5, Cols: 129, Eps: 1e-6, X: Normal(0, 1), Alias: true, Rstd: true})
 	add("11x65_off", layerNormCfg{Rows: 11, Cols: 65, Eps: 1e-6, X: Normal(-1, 3), Mean: true, Rstd: true, Off: [6]int{3, 1, 2, 5, 7, 9}})
+	// With a residual (an add fused in): BERT's post-norm (the sum not
+	// kept), the ViT's pre-norm (the sum kept for the next residual), Y
+	// over X or over R, odd sizes and offsets.
+	add("res_1x1_sum", layerNormCfg{Rows: 1, Cols: 1, Eps: 1e-12, X: Normal(0, 1), Res: true, Sum: true})
+	add("res_35x768_bert", layerNormCfg{Rows: 35, Cols: 768, Eps: 1e-12, X: Normal(0, 1), Res: true})
+	add("res_577x768_vit_sum", layerNormCfg{Rows: 577, Cols: 768, Eps: 1e-6, X: Normal(0.3, 2), Res: true, Sum: true})
+	add("res_7x33_alias_x_sum_stats", layerNormCfg{Rows: 7, Cols: 33, Eps: 1e-5, X: Normal(100, 1), Res: true, Sum: true, Alias: true, Mean: true, Rstd: true})
+	add("res_5x129_alias_r", layerNormCfg{Rows: 5, Cols: 129, Eps: 1e-6, X: Normal(0, 1), Res: true, AliasR: true})
+	add("res_11x65_off_sum", layerNormCfg{Rows: 11, Cols: 65, Eps: 1e-6, X: Normal(-1, 3), Res: true, Sum: true, Rstd: true,
+		Off: [6]int{3, 1, 2, 5, 7, 9}, ResOff: [2]int{6, 11}})
 	return cs
 }
 

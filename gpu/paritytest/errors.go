@@ -150,6 +150,16 @@ func ErrorCases() []ErrorCase {
 		{"rstd_short", "layernorm", func(e *Env) gpu.Call {
 			return gpu.LayerNorm{X: e.F32(12), Y: e.F32(12), Gamma: e.F32(4), Beta: e.F32(4), Rstd: e.F32(2), Rows: 3, Cols: 4, Eps: 1e-5}
 		}},
+		{"sum_without_residual", "layernorm", func(e *Env) gpu.Call {
+			return gpu.LayerNorm{X: e.F32(12), Y: e.F32(12), Gamma: e.F32(4), Beta: e.F32(4), S: e.F32(12), Rows: 3, Cols: 4, Eps: 1e-5}
+		}},
+		{"residual_short", "layernorm", func(e *Env) gpu.Call {
+			return gpu.LayerNorm{X: e.F32(12), Y: e.F32(12), Gamma: e.F32(4), Beta: e.F32(4), R: e.F32(11), Rows: 3, Cols: 4, Eps: 1e-5}
+		}},
+		{"sum_foreign", "layernorm", func(e *Env) gpu.Call {
+			return gpu.LayerNorm{X: e.F32(12), Y: e.F32(12), Gamma: e.F32(4), Beta: e.F32(4), R: e.F32(12), S: e.Foreign(gpu.F32, 12),
+				Rows: 3, Cols: 4, Eps: 1e-5}
+		}},
 		{"all_foreign", "layernorm", func(e *Env) gpu.Call {
 			return gpu.LayerNorm{X: e.Foreign(gpu.F32, 12), Y: e.Foreign(gpu.F32, 12), Gamma: e.Foreign(gpu.F32, 4),
 				Beta: e.Foreign(gpu.F32, 4), Rows: 3, Cols: 4, Eps: 1e-5}

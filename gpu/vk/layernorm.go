@@ -4,8 +4,8 @@ import (
 	"blip/gpu"
 )
 
-// layernorm: shaders/layernorm.comp, one workgroup per row, rows split into
-// ranges that fit a binding.
+// layernorm: shaders/layernorm.comp, one workgroup per row (the residual
+// sum too, gpu.LayerNorm.R), rows split into ranges that fit a binding.
 func init() {
 	kernels["layernorm"] = func(d *Device, c gpu.Call) ([]dispatch, error) {
 		l := callAs[gpu.LayerNorm](c)
@@ -31,6 +31,15 @@ func init() {
 				rstd = l.Rstd.Slice(int64(r0), int64(n))
 				flags |= 2
 			}
+			var res, sum gpu.View
+			if l.R.Buf != nil {
+				res = l.R.Slice(int64(r0)*cols, int64(n)*cols)
+				flags |= 4
+			}
+			if l.S.Buf != nil {
+				sum = l.S.Slice(int64(r0)*cols, int64(n)*cols)
+				flags |= 8
+			}
 			g, err := d.grid("layernorm", int64(n))
 			if err != nil {
 				return nil, err
@@ -38,9 +47,9 @@ func init() {
 			out = append(out, dispatch{
 				shader: "layernorm",
 				spec:   []uint32{wg},
-				binds:  []binding{rd(x), rd(gamma), rd(beta), wr(y), wr(mean), wr(rstd)},
+				binds:  []binding{rd(x), rd(gamma), rd(beta), wr(y), wr(mean), wr(rstd), rd(res), wr(sum)},
 				push: []uint32{uint32(n), uint32(cols), d.elemOff(x), d.elemOff(gamma), d.elemOff(beta), d.elemOff(y),
-					offIfSet(d, mean), offIfSet(d, rstd), flags, f32bits(l.Eps)},
+					offIfSet(d, mean), offIfSet(d, rstd), flags, f32bits(l.Eps), offIfSet(d, res), offIfSet(d, sum)},
 				groups: g,
 			})
 		}
