@@ -1,7 +1,9 @@
 package blip
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math"
 
 	"blip/gpu"
 	"blip/graph"
@@ -61,6 +63,11 @@ type kvStepper struct {
 	self    [2]gpu.Buffer // (rowsCap, 2L, cap, H)
 	rowsCap int
 	cap     int
+
+	// pick: -Inf per row, the picked tokens (i32) and their -log p, for
+	// pickRows rows (Picker).
+	pick     [3]gpu.Buffer
+	pickRows int
 
 	rows    int
 	length  int   // tokens cached per row
@@ -145,6 +152,7 @@ func (c *decChain) close() {
 // chains stay cached on the Model.
 func (s *kvStepper) close() {
 	s.freeRows()
+	s.freePick()
 }
 
 func (s *kvStepper) freeRows() {
@@ -216,41 +224,58 @@ func (s *kvStepper) grow(need int) error {
 
 // Start implements generate.Stepper.
 func (s *kvStepper) Start(prompts [][]int32, copies int) ([]float32, error) {
+	ids, tq, err := s.start(prompts, copies)
+	if err != nil {
+		return nil, err
+	}
+	return s.run(ids, tq)
+}
+
+// start checks the prompts, resets the rows (allocating the cache if
+// needed) and returns the prompts' ids and length.
+func (s *kvStepper) start(prompts [][]int32, copies int) ([]int32, int, error) {
 	rows := len(prompts)
 	if rows == 0 || copies <= 0 {
-		return nil, fmt.Errorf("blip: start with %d prompts and %d copies", rows, copies)
+		return nil, 0, fmt.Errorf("blip: start with %d prompts and %d copies", rows, copies)
 	}
 	tq := len(prompts[0])
 	ids := make([]int32, 0, rows*tq)
 	s.item = make([]int, rows)
 	for i, p := range prompts {
 		if len(p) != tq || tq == 0 {
-			return nil, fmt.Errorf("blip: prompt %d has %d tokens, prompt 0 has %d", i, len(p), tq)
+			return nil, 0, fmt.Errorf("blip: prompt %d has %d tokens, prompt 0 has %d", i, len(p), tq)
 		}
 		s.item[i] = i / copies
 		if s.item[i] >= s.items {
-			return nil, fmt.Errorf("blip: row %d conditions on image %d of %d", i, s.item[i], s.items)
+			return nil, 0, fmt.Errorf("blip: row %d conditions on image %d of %d", i, s.item[i], s.items)
 		}
 		ids = append(ids, p...)
 	}
 	if rows > s.rowsCap || s.cap < tq {
 		if err := s.alloc(max(rows, s.rowsCap), max(s.hint, tq, s.cap)); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 	s.rows, s.length, s.pending = rows, 0, nil
-	return s.run(ids, tq)
+	return ids, tq, nil
 }
 
 // Step implements generate.Stepper.
 func (s *kvStepper) Step(tokens []int32) ([]float32, error) {
-	if s.rows == 0 {
-		return nil, fmt.Errorf("blip: step before start")
-	}
-	if len(tokens) != s.rows {
-		return nil, fmt.Errorf("blip: %d tokens for %d rows", len(tokens), s.rows)
+	if err := s.stepCheck(tokens); err != nil {
+		return nil, err
 	}
 	return s.run(tokens, 1)
+}
+
+func (s *kvStepper) stepCheck(tokens []int32) error {
+	if s.rows == 0 {
+		return fmt.Errorf("blip: step before start")
+	}
+	if len(tokens) != s.rows {
+		return fmt.Errorf("blip: %d tokens for %d rows", len(tokens), s.rows)
+	}
+	return nil
 }
 
 // Reorder implements generate.Stepper. The cache rows move at the next
@@ -362,6 +387,133 @@ func (s *kvStepper) crossCalls(l, tq int, q, o gpu.View) []gpu.Call {
 // run feeds tq new tokens per row (ids, rows*tq) at positions length.. and
 // returns the logits after each row's last one.
 func (s *kvStepper) run(ids []int32, tq int) ([]float32, error) {
+	last, err := s.record(ids, tq)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.be.Sync(); err != nil {
+		return nil, err
+	}
+	s.length += tq
+	out := make([]float32, s.rows*s.m.Config.TextConfig.VocabSize)
+	if err := last.plan.ReadF32(last.o, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// pickRun is run for a Picker: the greedy token of each row and its
+// log-probability, taken on the backend from the logits where they lie (the
+// ban's column set to -Inf first when ban >= 0): one ArgMax and one
+// CrossEntropy (-log softmax at the label) per step, and 8 bytes per row
+// read back instead of the vocabulary's logits, with no work over the
+// vocabulary on the host.
+func (s *kvStepper) pickRun(ids []int32, tq int, ban int32) ([]int32, []float32, error) {
+	vocab := s.m.Config.TextConfig.VocabSize
+	if ban >= int32(vocab) {
+		return nil, nil, fmt.Errorf("blip: banned token %d is past the vocabulary of %d", ban, vocab)
+	}
+	last, err := s.record(ids, tq)
+	if err != nil {
+		return nil, nil, err
+	}
+	rows := s.rows
+	if err := s.pickBuffers(rows); err != nil {
+		return nil, nil, err
+	}
+	logits, err := last.plan.View(last.o)
+	if err != nil {
+		return nil, nil, err
+	}
+	toks := gpu.Whole(s.pick[1], gpu.I32).Slice(0, int64(rows))
+	logp := gpu.Whole(s.pick[2], gpu.F32).Slice(0, int64(rows))
+	var calls []gpu.Call
+	if ban >= 0 {
+		calls = append(calls, gpu.Copy2D{X: gpu.Whole(s.pick[0], gpu.F32).Slice(0, int64(rows)), Y: logits.Slice(int64(ban), logits.Len-int64(ban)),
+			Rows: rows, Cols: 1, LdX: 1, LdY: vocab})
+	}
+	calls = append(calls, gpu.ArgMax{X: logits, Y: toks, Rows: rows, Cols: vocab},
+		gpu.CrossEntropy{Logits: logits, Labels: toks, Loss: logp, Rows: rows, Cols: vocab})
+	if err := s.be.Do(calls...); err != nil {
+		return nil, nil, err
+	}
+	if err := s.be.Sync(); err != nil {
+		return nil, nil, err
+	}
+	s.length += tq
+	tb, lb := make([]byte, 4*rows), make([]byte, 4*rows)
+	if err := s.be.Read(s.pick[1], 0, tb); err != nil {
+		return nil, nil, err
+	}
+	if err := s.be.Read(s.pick[2], 0, lb); err != nil {
+		return nil, nil, err
+	}
+	out := make([]int32, rows)
+	lp := make([]float32, rows)
+	for i := range out {
+		out[i] = int32(binary.LittleEndian.Uint32(tb[4*i:]))
+		lp[i] = -math.Float32frombits(binary.LittleEndian.Uint32(lb[4*i:]))
+	}
+	return out, lp, nil
+}
+
+// pickBuffers makes s.pick hold rows rows: -Inf (the ban's column), the
+// picked tokens and their -log p.
+func (s *kvStepper) pickBuffers(rows int) error {
+	if s.pickRows >= rows {
+		return nil
+	}
+	s.freePick()
+	for i := range s.pick {
+		var err error
+		if s.pick[i], err = s.be.Alloc(int64(rows) * 4); err != nil {
+			s.freePick()
+			return err
+		}
+	}
+	inf := make([]byte, 4*rows)
+	for i := range rows {
+		binary.LittleEndian.PutUint32(inf[4*i:], math.Float32bits(float32(math.Inf(-1))))
+	}
+	if err := s.be.Write(s.pick[0], 0, inf); err != nil {
+		s.freePick()
+		return err
+	}
+	s.pickRows = rows
+	return nil
+}
+
+func (s *kvStepper) freePick() {
+	for i, b := range s.pick {
+		if b != nil {
+			s.be.Free(b)
+		}
+		s.pick[i] = nil
+	}
+	s.pickRows = 0
+}
+
+// StartPick implements generate.Picker.
+func (s *kvStepper) StartPick(prompts [][]int32, copies int, ban int32) ([]int32, []float32, error) {
+	ids, tq, err := s.start(prompts, copies)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.pickRun(ids, tq, ban)
+}
+
+// StepPick implements generate.Picker.
+func (s *kvStepper) StepPick(tokens []int32, ban int32) ([]int32, []float32, error) {
+	if err := s.stepCheck(tokens); err != nil {
+		return nil, nil, err
+	}
+	return s.pickRun(tokens, 1, ban)
+}
+
+// record records a step of tq new tokens per row (ids, rows*tq) at
+// positions length.. without waiting, and returns the chain's last
+// segment, whose output will hold the logits.
+func (s *kvStepper) record(ids []int32, tq int) (*decSeg, error) {
 	rows := s.rows
 	if np := s.m.Config.TextConfig.MaxPositionEmbeddings; s.length+tq > np {
 		return nil, fmt.Errorf("blip: %d tokens exceed the %d positions of the decoder", s.length+tq, np)
@@ -419,15 +571,7 @@ func (s *kvStepper) run(ids []int32, tq int) ([]float32, error) {
 	if err := last.plan.Record(); err != nil {
 		return nil, err
 	}
-	if err := s.be.Sync(); err != nil {
-		return nil, err
-	}
-	s.length += tq
-	out := make([]float32, rows*s.m.Config.TextConfig.VocabSize)
-	if err := last.plan.ReadF32(last.o, out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return last, nil
 }
 
 // chain returns the plans of shape (rows, tq), compiling them the first

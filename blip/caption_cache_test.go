@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"blip/blip/generate"
@@ -258,6 +259,103 @@ func BenchmarkGreedy20(b *testing.B) {
 					b.Fatal(err)
 				}
 				done()
+			}
+		})
+	}
+}
+
+// hostStepper hides the KV stepper's Picker: greedy search then reads back
+// the logits and picks on the host.
+type hostStepper struct{ generate.Stepper }
+
+// TestKVStepperPick checks greedy search through the stepper's own picks
+// (ArgMax and CrossEntropy on the backend, generate.Picker) against the
+// same search on the logits read back: identical tokens and lengths, and
+// scores within float32 rounding, with EOS banned below min_length, rows
+// ending at different steps and a prompt.
+func TestKVStepperPick(t *testing.T) {
+	gold := openGolden(t)
+	pixels := gold.f32("pixel_values")
+	want := readGoldenCaptions(t)
+	for _, bc := range backends {
+		t.Run(bc.name, func(t *testing.T) {
+			be := bc.open(t)
+			m := loadTiny(t, "tiny-captioning", be)
+			images, err := m.ImageStates(be, pixels, 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The tiny model never emits its EOS; a token it does emit
+			// (row 0's third) stands in, so that rows end at different
+			// steps and min_length has something to ban.
+			var eos int32
+			{
+				cfg := m.CaptionConfig()
+				ps, err := generate.BLIPPrompts(nil, 4, cfg.BosTokenID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, err := newKVStepper(m, be, images, 4, 8)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out, err := generate.Generate(hostStepper{s}, ps, cfg)
+				s.close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				eos = out.Sequences[0][len(ps[0])+2]
+			}
+			for _, c := range []struct {
+				name    string
+				cfg     func(*generate.Config)
+				prompts [][]int32
+			}{
+				{"greedy", func(c *generate.Config) {}, nil},
+				{"eos", func(c *generate.Config) { c.EosTokenID = eos }, nil},
+				{"eos_min_len6", func(c *generate.Config) { c.EosTokenID, c.MinLength, c.MaxLength = eos, 6, 16 }, nil},
+				{"max_new30", func(c *generate.Config) { c.MaxNewTokens = 30 }, nil},
+				{"prompt_eos", func(c *generate.Config) { c.EosTokenID, c.MaxLength = eos, 14 }, want.PromptGreedy.PromptIDs},
+			} {
+				cfg := m.CaptionConfig()
+				c.cfg(&cfg)
+				ps, err := generate.BLIPPrompts(c.prompts, 4, cfg.BosTokenID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				run := func(host bool) *generate.Output {
+					s, err := newKVStepper(m, be, images, 4, 8)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer s.close()
+					var st generate.Stepper = s
+					if host {
+						st = hostStepper{s}
+					}
+					out, err := generate.Generate(st, ps, cfg)
+					if err != nil {
+						t.Fatalf("%s: %v", c.name, err)
+					}
+					return out
+				}
+				pick, host := run(false), run(true)
+				ended := 0
+				for i := range host.Sequences {
+					if !slices.Equal(pick.Sequences[i], host.Sequences[i]) || pick.Lengths[i] != host.Lengths[i] {
+						t.Errorf("%s row %d: picked %v, host %v", c.name, i, pick.Sequences[i], host.Sequences[i])
+					}
+					if d := math.Abs(float64(pick.Scores[i] - host.Scores[i])); d > 1e-5*math.Max(1, math.Abs(float64(host.Scores[i]))) {
+						t.Errorf("%s row %d: score %v, host %v", c.name, i, pick.Scores[i], host.Scores[i])
+					}
+					if host.Lengths[i] < len(host.Sequences[i]) {
+						ended++
+					}
+				}
+				t.Logf("%s: %d of %d rows ended before the others", c.name, ended, len(host.Sequences))
+				if c.name == "eos" && ended == 0 {
+					t.Errorf("eos: no row ended early: the case does not cover dropping rows")
+				}
 			}
 		})
 	}

@@ -17,6 +17,9 @@ func sampleOrGreedy(s Stepper, prompts [][]int32, cfg *Config) (*Output, error) 
 	promptLen := len(prompts[0])
 	maxLen, minLen := cfg.lengths(promptLen)
 	proc := newProcessors(cfg, minLen)
+	if pk, ok := s.(Picker); ok && !cfg.DoSample && proc.repetition == 1 {
+		return greedyPick(pk, seqs, copies, maxLen, cfg, proc)
+	}
 
 	var rngs []*rand.Rand
 	if cfg.DoSample {
@@ -113,4 +116,61 @@ func draw(scores []float32, rng *rand.Rand) (int, error) {
 		return 0, fmt.Errorf("all tokens have zero probability")
 	}
 	return last, nil // rounding left u just above the total
+}
+
+// greedyPick is greedy search on a Picker: the same tokens and scores as
+// the loop above (the processors that greedy search runs without a
+// repetition penalty come down to banning EOS below the minimum length,
+// which holds for all rows at once: they have one length), with the argmax
+// and log-softmax done by the stepper.
+func greedyPick(s Picker, seqs [][]int32, copies, maxLen int, cfg *Config, proc *processors) (*Output, error) {
+	rows := len(seqs)
+	scores := make([]float32, rows)
+	live := make([]int, rows) // live[k]: output row held by cache row k
+	for i := range live {
+		live[i] = i
+	}
+	ban := func() int32 {
+		if proc.eos >= 0 && len(seqs[live[0]]) < proc.minLen {
+			return proc.eos
+		}
+		return -1
+	}
+	toks, logp, err := s.StartPick(seqs, copies, ban())
+	for {
+		if err != nil {
+			return nil, err
+		}
+		if len(toks) != len(live) || len(logp) != len(live) {
+			return nil, fmt.Errorf("generate: stepper picked %d tokens and %d scores for %d rows", len(toks), len(logp), len(live))
+		}
+		keep := make([]int, 0, len(live))
+		for k, r := range live {
+			tok := toks[k]
+			scores[r] += logp[k]
+			seqs[r] = append(seqs[r], tok)
+			if len(seqs[r]) < maxLen && tok != cfg.EosTokenID {
+				keep = append(keep, k)
+			}
+		}
+		if len(keep) == 0 {
+			break
+		}
+		next := toks
+		if len(keep) < len(live) {
+			if err := s.Reorder(keep); err != nil {
+				return nil, err
+			}
+			nl := make([]int, len(keep))
+			next = make([]int32, len(keep))
+			for i, k := range keep {
+				nl[i], next[i] = live[k], toks[k]
+			}
+			live = nl
+		}
+		toks, logp, err = s.StepPick(next, ban())
+	}
+	out := &Output{Sequences: seqs, Scores: scores}
+	out.pad(cfg.PadTokenID)
+	return out, nil
 }

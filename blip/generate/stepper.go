@@ -20,3 +20,18 @@ type Stepper interface {
 	// with it.
 	Reorder(src []int) error
 }
+
+// Picker is a Stepper that can take greedy decisions itself, where its
+// logits are (on the device): greedy search then reads back one token and
+// one log-probability per row instead of every row's logits, and does no
+// per-token work over the vocabulary on the host.
+type Picker interface {
+	Stepper
+	// StartPick and StepPick are Start and Step returning, instead of the
+	// logits, each row's greedy token and its log-probability: the argmax
+	// of the row's logits (the lowest index among equals) with token ban
+	// excluded when ban >= 0 (its logit taken as -Inf, as the min-length
+	// processor does), and the log-softmax of that same row at it.
+	StartPick(prompts [][]int32, copies int, ban int32) (tokens []int32, logp []float32, err error)
+	StepPick(tokens []int32, ban int32) ([]int32, []float32, error)
+}

@@ -1,0 +1,94 @@
+package generate
+
+import (
+	"slices"
+	"testing"
+)
+
+// pickModel is a funcModel that also picks greedy tokens itself (Picker),
+// independently of the host loop: argmax with the banned token at -Inf,
+// and the log-softmax there.
+type pickModel struct {
+	*funcModel
+	picks int
+}
+
+func (m *pickModel) pick(logits []float32, ban int32) ([]int32, []float32) {
+	rows := len(logits) / m.vocab
+	toks, logp := make([]int32, rows), make([]float32, rows)
+	dst := make([]float32, m.vocab)
+	for r := range rows {
+		l := append([]float32(nil), logits[r*m.vocab:(r+1)*m.vocab]...)
+		if ban >= 0 {
+			l[ban] = negInf
+		}
+		logSoftmax(dst, l)
+		toks[r] = int32(argmax(l))
+		logp[r] = dst[toks[r]]
+	}
+	m.picks++
+	return toks, logp
+}
+
+func (m *pickModel) StartPick(prompts [][]int32, copies int, ban int32) ([]int32, []float32, error) {
+	l, err := m.Start(prompts, copies)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, p := m.pick(l, ban)
+	return t, p, nil
+}
+
+func (m *pickModel) StepPick(tokens []int32, ban int32) ([]int32, []float32, error) {
+	l, err := m.Step(tokens)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, p := m.pick(l, ban)
+	return t, p, nil
+}
+
+// TestGreedyPick runs greedy search on a Picker and on the same model
+// without it (logits read back, processed on the host): the sequences,
+// lengths and scores must agree, with min_length banning EOS, rows
+// finishing at different steps, and max_length; sampling and the
+// repetition penalty must not pick on the stepper.
+func TestGreedyPick(t *testing.T) {
+	for _, tc := range []struct {
+		minLen, maxLen int
+		rep            float64
+		sample         bool
+		picks          bool
+	}{{0, 14, 1, false, true}, {6, 14, 1, false, true}, {9, 9, 1, false, true}, {0, 30, 1, false, true},
+		{0, 14, 1.3, false, false}, {0, 14, 1, true, false}} {
+		cfg := BLIPConfig(10, 1, 0)
+		cfg.MaxLength, cfg.MinLength, cfg.RepetitionPenalty = tc.maxLen, tc.minLen, tc.rep
+		cfg.DoSample, cfg.Seed = tc.sample, 5
+		prompts := [][]int32{{10, 4, 5}, {10, 4, 5}, {10, 7, 8}, {10, 1, 2}}
+		host, err := Generate(tableModel(4, 12, 99), prompts, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pm := &pickModel{funcModel: tableModel(4, 12, 99)}
+		got, err := Generate(pm, prompts, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (pm.picks > 0) != tc.picks {
+			t.Errorf("%+v: %d picks on the stepper", tc, pm.picks)
+		}
+		if !slices.Equal(got.Lengths, host.Lengths) {
+			t.Errorf("%+v: lengths %v, host %v", tc, got.Lengths, host.Lengths)
+		}
+		ended := false
+		for i := range prompts {
+			if !slices.Equal(got.Sequences[i], host.Sequences[i]) || got.Scores[i] != host.Scores[i] {
+				t.Errorf("%+v item %d: %v (%v), host %v (%v)", tc, i, got.Sequences[i], got.Scores[i], host.Sequences[i], host.Scores[i])
+			}
+			ended = ended || host.Lengths[i] < cfg.MaxLength
+		}
+		if tc.maxLen == 30 && !ended {
+			t.Errorf("%+v: no row ended before max_length: the case does not cover dropping rows", tc)
+		}
+	}
+}
