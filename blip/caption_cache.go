@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"blip/blip/generate"
 	"blip/gpu"
 	"blip/graph"
 )
@@ -64,9 +65,10 @@ type kvStepper struct {
 	rowsCap int
 	cap     int
 
-	// pick: -Inf per row, the picked tokens (i32) and their -log p, for
-	// pickRows rows (Picker).
-	pick     [3]gpu.Buffer
+	// pick: -Inf values, picked or ranked tokens (i32), their -log p or
+	// the rows' log-sum-exps, ranked logits, each row's best token;
+	// pickRows values each (Picker, Ranker).
+	pick     [5]gpu.Buffer
 	pickRows int
 
 	rows    int
@@ -441,28 +443,124 @@ func (s *kvStepper) pickRun(ids []int32, tq int, ban int32) ([]int32, []float32,
 		return nil, nil, err
 	}
 	s.length += tq
-	tb, lb := make([]byte, 4*rows), make([]byte, 4*rows)
-	if err := s.be.Read(s.pick[1], 0, tb); err != nil {
+	out, err := s.readI32(s.pick[1], rows)
+	if err != nil {
 		return nil, nil, err
 	}
-	if err := s.be.Read(s.pick[2], 0, lb); err != nil {
+	lp, err := s.readF32(s.pick[2], rows)
+	if err != nil {
 		return nil, nil, err
 	}
-	out := make([]int32, rows)
-	lp := make([]float32, rows)
-	for i := range out {
-		out[i] = int32(binary.LittleEndian.Uint32(tb[4*i:]))
-		lp[i] = -math.Float32frombits(binary.LittleEndian.Uint32(lb[4*i:]))
+	for i := range lp {
+		lp[i] = -lp[i]
 	}
 	return out, lp, nil
 }
 
-// pickBuffers makes s.pick hold rows rows: -Inf (the ban's column), the
-// picked tokens and their -log p.
-func (s *kvStepper) pickBuffers(rows int) error {
-	if s.pickRows >= rows {
+// topRun is run for a Ranker: each row's k best logits (TopK) and its
+// log-sum-exp around the maximum (CrossEntropy at the ArgMax), taken where
+// the logits lie; 8k + 4 bytes per row come back.
+func (s *kvStepper) topRun(ids []int32, tq, k int) (*generate.Top, error) {
+	vocab := s.m.Config.TextConfig.VocabSize
+	k = min(k, vocab)
+	if k < 1 {
+		return nil, fmt.Errorf("blip: rank %d tokens per row", k)
+	}
+	last, err := s.record(ids, tq)
+	if err != nil {
+		return nil, err
+	}
+	rows := s.rows
+	if err := s.pickBuffers(rows * k); err != nil {
+		return nil, err
+	}
+	logits, err := last.plan.View(last.o)
+	if err != nil {
+		return nil, err
+	}
+	best := gpu.Whole(s.pick[4], gpu.I32).Slice(0, int64(rows))
+	lse := gpu.Whole(s.pick[2], gpu.F32).Slice(0, int64(rows))
+	vals := gpu.Whole(s.pick[3], gpu.F32).Slice(0, int64(rows*k))
+	idx := gpu.Whole(s.pick[1], gpu.I32).Slice(0, int64(rows*k))
+	if err := s.be.Do(
+		gpu.ArgMax{X: logits, Y: best, Rows: rows, Cols: vocab},
+		gpu.CrossEntropy{Logits: logits, Labels: best, Loss: lse, Rows: rows, Cols: vocab},
+		gpu.TopK{X: logits, Vals: vals, Idx: idx, Rows: rows, Cols: vocab, K: k},
+	); err != nil {
+		return nil, err
+	}
+	if err := s.be.Sync(); err != nil {
+		return nil, err
+	}
+	s.length += tq
+	t := &generate.Top{K: k}
+	var err2 error
+	if t.Tokens, err2 = s.readI32(s.pick[1], rows*k); err2 != nil {
+		return nil, err2
+	}
+	if t.Logits, err2 = s.readF32(s.pick[3], rows*k); err2 != nil {
+		return nil, err2
+	}
+	if t.LSE, err2 = s.readF32(s.pick[2], rows); err2 != nil {
+		return nil, err2
+	}
+	return t, nil
+}
+
+// StartTop implements generate.Ranker.
+func (s *kvStepper) StartTop(prompts [][]int32, copies, k int) (*generate.Top, error) {
+	ids, tq, err := s.start(prompts, copies)
+	if err != nil {
+		return nil, err
+	}
+	return s.topRun(ids, tq, k)
+}
+
+// StepTop implements generate.Ranker.
+func (s *kvStepper) StepTop(tokens []int32, k int) (*generate.Top, error) {
+	if err := s.stepCheck(tokens); err != nil {
+		return nil, err
+	}
+	return s.topRun(tokens, 1, k)
+}
+
+func (s *kvStepper) readBytes(b gpu.Buffer, n int) ([]byte, error) {
+	out := make([]byte, 4*n)
+	return out, s.be.Read(b, 0, out)
+}
+
+func (s *kvStepper) readI32(b gpu.Buffer, n int) ([]int32, error) {
+	raw, err := s.readBytes(b, n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int32, n)
+	for i := range out {
+		out[i] = int32(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	return out, nil
+}
+
+func (s *kvStepper) readF32(b gpu.Buffer, n int) ([]float32, error) {
+	raw, err := s.readBytes(b, n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	return out, nil
+}
+
+// pickBuffers makes each of s.pick hold n values: -Inf (the ban's column),
+// tokens, their -log p (or log-sum-exps), the ranked logits and each
+// row's best token.
+func (s *kvStepper) pickBuffers(n int) error {
+	if s.pickRows >= n {
 		return nil
 	}
+	rows := n
 	s.freePick()
 	for i := range s.pick {
 		var err error

@@ -269,10 +269,11 @@ func BenchmarkGreedy20(b *testing.B) {
 type hostStepper struct{ generate.Stepper }
 
 // TestKVStepperPick checks greedy search through the stepper's own picks
-// (ArgMax and CrossEntropy on the backend, generate.Picker) against the
-// same search on the logits read back: identical tokens and lengths, and
-// scores within float32 rounding, with EOS banned below min_length, rows
-// ending at different steps and a prompt.
+// (ArgMax and CrossEntropy on the backend, generate.Picker) and beam search
+// through its ranking (TopK, generate.Ranker) against the same searches on
+// the logits read back: identical tokens and lengths, and scores within
+// float32 rounding, with EOS banned below min_length, rows ending at
+// different steps and a prompt.
 func TestKVStepperPick(t *testing.T) {
 	gold := openGolden(t)
 	pixels := gold.f32("pixel_values")
@@ -316,6 +317,12 @@ func TestKVStepperPick(t *testing.T) {
 				{"eos_min_len6", func(c *generate.Config) { c.EosTokenID, c.MinLength, c.MaxLength = eos, 6, 16 }, nil},
 				{"max_new30", func(c *generate.Config) { c.MaxNewTokens = 30 }, nil},
 				{"prompt_eos", func(c *generate.Config) { c.EosTokenID, c.MaxLength = eos, 14 }, want.PromptGreedy.PromptIDs},
+				// Beam search ranks on the stepper (generate.Ranker).
+				{"beam3", func(c *generate.Config) { c.NumBeams, c.MaxLength = 3, 12 }, nil},
+				{"beam3_eos_min_len6", func(c *generate.Config) { c.NumBeams, c.EosTokenID, c.MinLength, c.MaxLength = 3, eos, 6, 14 }, nil},
+				{"beam4_return2_eos", func(c *generate.Config) {
+					c.NumBeams, c.NumReturnSequences, c.EosTokenID, c.MaxLength = 4, 2, eos, 12
+				}, nil},
 			} {
 				cfg := m.CaptionConfig()
 				c.cfg(&cfg)
@@ -353,7 +360,7 @@ func TestKVStepperPick(t *testing.T) {
 					}
 				}
 				t.Logf("%s: %d of %d rows ended before the others", c.name, ended, len(host.Sequences))
-				if c.name == "eos" && ended == 0 {
+				if (c.name == "eos" || c.name == "beam4_return2_eos") && ended == 0 {
 					t.Errorf("eos: no row ended early: the case does not cover dropping rows")
 				}
 			}

@@ -69,15 +69,33 @@ func beamSearch(s Stepper, prompts [][]int32, cfg *Config) (*Output, error) {
 		active[i] = i
 	}
 
-	logits, err := s.Start(expand(prompts, k), k)
+	// On a Ranker (and without a repetition penalty, which reads every
+	// logit) each row's keep+1 best tokens are enough: the step's keep
+	// best continuations take at most keep from one row, and one of the
+	// row's best may be an EOS that min_length bans.
+	ranker, ranked := s.(Ranker)
+	ranked = ranked && proc.repetition == 1
+	var logits []float32
+	var tops *Top
+	var err error
+	if ranked {
+		tops, err = ranker.StartTop(expand(prompts, k), k, keep+1)
+	} else {
+		logits, err = s.Start(expand(prompts, k), k)
+	}
 	if err != nil {
 		return nil, err
 	}
 	curLen := promptLen
 	var logp []float32
 	for {
-		vocab, err := checkLogits(logits, len(active)*k)
-		if err != nil {
+		rows := len(active) * k
+		vocab := 0
+		if ranked {
+			if err := tops.check(rows); err != nil {
+				return nil, err
+			}
+		} else if vocab, err = checkLogits(logits, rows); err != nil {
 			return nil, err
 		}
 		if cap(logp) < vocab {
@@ -90,7 +108,24 @@ func beamSearch(s Stepper, prompts [][]int32, cfg *Config) (*Output, error) {
 			it := items[b]
 			top := make([]candidate, 0, keep+1)
 			for j := range k {
-				row := logits[(pos*k+j)*vocab : (pos*k+j+1)*vocab]
+				r := pos*k + j
+				if ranked {
+					// The host path's log-softmax and EOS ban, on the
+					// row's best tokens only.
+					ban := proc.eos >= 0 && len(it.running[j]) < proc.minLen
+					maxv := tops.Logits[r*tops.K]
+					for i := range tops.K {
+						tok, lp := tops.Tokens[r*tops.K+i], (tops.Logits[r*tops.K+i]-maxv)-tops.LSE[r]
+						if ban && tok == proc.eos {
+							lp = negInf
+						}
+						// flat orders (beam, token) as j*vocab + token does.
+						c := candidate{score: lp + it.runScores[j], beam: j, token: tok, flat: j<<32 + int(tok)}
+						top = pushTop(top, c, keep)
+					}
+					continue
+				}
+				row := logits[r*vocab : (r+1)*vocab]
 				logSoftmax(logp, row)
 				proc.apply(logp, it.running[j])
 				for v, lp := range logp {
@@ -125,7 +160,12 @@ func beamSearch(s Stepper, prompts [][]int32, cfg *Config) (*Output, error) {
 			return nil, err
 		}
 		active = stillActive
-		if logits, err = s.Step(next); err != nil {
+		if ranked {
+			tops, err = ranker.StepTop(next, keep+1)
+		} else {
+			logits, err = s.Step(next)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}

@@ -1,6 +1,7 @@
 package generate
 
 import (
+	"math"
 	"slices"
 	"testing"
 )
@@ -91,4 +92,61 @@ func TestGreedyPick(t *testing.T) {
 			t.Errorf("%+v: no row ended before max_length: the case does not cover dropping rows", tc)
 		}
 	}
+}
+
+// stepperModel picks greedy tokens (pickModel) and ranks beam candidates
+// (Ranker) itself, computing them from its logits independently of the
+// search code.
+type stepperModel struct {
+	*pickModel
+	ranks int
+}
+
+func (m *stepperModel) top(logits []float32, k int) *Top {
+	rows := len(logits) / m.vocab
+	k = min(k, m.vocab)
+	t := &Top{K: k}
+	for r := range rows {
+		row := logits[r*m.vocab : (r+1)*m.vocab]
+		idx := make([]int, m.vocab)
+		for i := range idx {
+			idx[i] = i
+		}
+		slices.SortStableFunc(idx, func(a, b int) int { // descending, lower index first
+			switch {
+			case row[a] > row[b]:
+				return -1
+			case row[a] < row[b]:
+				return 1
+			}
+			return 0
+		})
+		maxv := row[idx[0]]
+		var sum float64
+		for _, v := range row {
+			sum += math.Exp(float64(v - maxv))
+		}
+		for _, i := range idx[:k] {
+			t.Tokens, t.Logits = append(t.Tokens, int32(i)), append(t.Logits, row[i])
+		}
+		t.LSE = append(t.LSE, float32(math.Log(sum)))
+	}
+	m.ranks++
+	return t
+}
+
+func (m *stepperModel) StartTop(prompts [][]int32, copies, k int) (*Top, error) {
+	l, err := m.Start(prompts, copies)
+	if err != nil {
+		return nil, err
+	}
+	return m.top(l, k), nil
+}
+
+func (m *stepperModel) StepTop(tokens []int32, k int) (*Top, error) {
+	l, err := m.Step(tokens)
+	if err != nil {
+		return nil, err
+	}
+	return m.top(l, k), nil
 }

@@ -43,7 +43,17 @@ func (r *reference) model() *funcModel {
 	}}
 }
 
+// TestTorchReference checks greedy and beam search against transformers on
+// table models, twice: reading the logits back, and on a stepper that picks
+// greedy tokens and ranks beam candidates itself (Picker, Ranker), which
+// must give the same sequences and scores.
 func TestTorchReference(t *testing.T) {
+	for _, onStepper := range []bool{false, true} {
+		t.Run(map[bool]string{false: "logits", true: "stepper"}[onStepper], func(t *testing.T) { torchReference(t, onStepper) })
+	}
+}
+
+func torchReference(t *testing.T, onStepper bool) {
 	raw, err := os.ReadFile("testdata/reference.json")
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +72,13 @@ func TestTorchReference(t *testing.T) {
 		case "never":
 			cfg.EarlyStopping = EarlyStopNever
 		}
-		greedy, err := Generate(ref.model(), c.Prompts, cfg)
+		model := func() Stepper {
+			if onStepper {
+				return &stepperModel{pickModel: &pickModel{funcModel: ref.model()}}
+			}
+			return ref.model()
+		}
+		greedy, err := Generate(model(), c.Prompts, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,7 +86,8 @@ func TestTorchReference(t *testing.T) {
 			t.Errorf("case %d greedy:\n got %v\nwant %v", i, greedy.Sequences, c.GreedyIDs)
 		}
 		cfg.NumBeams, cfg.NumReturnSequences = c.NumBeams, c.NumReturnSequences
-		beam, err := Generate(ref.model(), c.Prompts, cfg)
+		bm := model()
+		beam, err := Generate(bm, c.Prompts, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,6 +100,9 @@ func TestTorchReference(t *testing.T) {
 			if d := math.Abs(float64(beam.Scores[j]) - s); d > 1e-5*max(1, math.Abs(s)) {
 				t.Errorf("case %d score %d: got %v want %v", i, j, beam.Scores[j], s)
 			}
+		}
+		if sm, ok := bm.(*stepperModel); ok && (sm.ranks == 0) != (c.RepetitionPenalty != 1) {
+			t.Errorf("case %d (repetition penalty %v): %d beam steps ranked on the stepper", i, c.RepetitionPenalty, sm.ranks)
 		}
 	}
 }

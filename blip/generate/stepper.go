@@ -1,5 +1,7 @@
 package generate
 
+import "fmt"
+
 // Stepper runs an autoregressive decoder one token at a time with a KV cache.
 //
 // Rows: Start receives len(prompts) rows; row r conditions on input item
@@ -34,4 +36,38 @@ type Picker interface {
 	// processor does), and the log-softmax of that same row at it.
 	StartPick(prompts [][]int32, copies int, ban int32) (tokens []int32, logp []float32, err error)
 	StepPick(tokens []int32, ban int32) ([]int32, []float32, error)
+}
+
+// Ranker is a Stepper that can rank each row's tokens itself, where its
+// logits are: beam search then reads back each row's few best tokens and
+// its log-sum-exp instead of the row's logits.
+type Ranker interface {
+	Stepper
+	// StartTop and StepTop are Start and Step returning, instead of the
+	// logits, each row's k largest logits (fewer if the vocabulary is
+	// smaller) in descending order, lower token first among equals.
+	StartTop(prompts [][]int32, copies, k int) (*Top, error)
+	StepTop(tokens []int32, k int) (*Top, error)
+}
+
+// Top is a Ranker's answer for a number of rows.
+type Top struct {
+	K      int       // tokens per row
+	Tokens []int32   // (rows, K)
+	Logits []float32 // (rows, K), descending: Logits[r*K] is the row's maximum
+	// LSE is log(sum(exp(logits - max))) over each whole row: its
+	// log-softmax at a token is (logit - max) - LSE.
+	LSE []float32
+}
+
+// check verifies that t answers rows rows.
+func (t *Top) check(rows int) error {
+	if t == nil || t.K < 1 || len(t.Tokens) != rows*t.K || len(t.Logits) != rows*t.K || len(t.LSE) != rows {
+		k, nt, nl, ns := 0, 0, 0, 0
+		if t != nil {
+			k, nt, nl, ns = t.K, len(t.Tokens), len(t.Logits), len(t.LSE)
+		}
+		return fmt.Errorf("generate: stepper ranked %d tokens, %d logits and %d sums at %d per row for %d rows", nt, nl, ns, k, rows)
+	}
+	return nil
 }
