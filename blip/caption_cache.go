@@ -31,12 +31,13 @@ import (
 //     is the spare that a reorder gathers into.
 //
 // The decoder between attentions runs as a chain of 2L+1 compiled plans per
-// (rows, new tokens): embeddings and layer 0's q, k, v; then per layer the
+// (rows, new tokens): embeddings and layer 0's q; then per layer the
 // self-attention output block and the cross query, and the cross output
-// block, FFN and the next layer's q, k, v (or the LM head on the last
+// block, FFN and the next layer's q (or the LM head on the last
 // position). Between two plans the stepper records the calls whose shapes
-// depend on the cache length directly on the backend: the copy of the new
-// k and v into the cache, the fused attention (gpu.Attention with strided
+// depend on the cache length directly on the backend: the key and value
+// projections of the new tokens, written straight into their cache slots
+// (kvCalls), the fused attention (gpu.Attention with strided
 // K/V views over the cache, Tk = length + new) writing into the next plan's
 // input. The residual stream needs no copy: each plan's "hidden" input is
 // bound to the previous plan's output (graph.Config.Bind).
@@ -86,12 +87,12 @@ type decChain struct {
 
 // decSeg is one plan of the chain. Every segment but the first reads the
 // attention result a and the residual x; every one but the last writes the
-// residual xo and the next attention's query (with key and value for a
-// self-attention).
+// residual xo and the next attention's query (a self-attention's key and
+// value are kvCalls).
 type decSeg struct {
-	plan                       *graph.Plan
-	a, x, xo, q, k, v          gpu.View
-	ta, tx, txo, tq, tk, tv, o *graph.Tensor // o: the logits (last segment)
+	plan               *graph.Plan
+	a, x, xo, q        gpu.View
+	ta, tx, txo, tq, o *graph.Tensor // o: the logits (last segment)
 }
 
 // newKVStepper computes every image's cross-attention keys and values from
@@ -650,11 +651,9 @@ func (s *kvStepper) record(ids []int32, tq int) (*decSeg, error) {
 		}
 		selfShape := gpu.AttentionShape{B: rows, H: s.heads, Tq: tq, Tk: tk, D: d, Causal: true,
 			KBatch: int64(ld), VBatch: int64(ld)}
-		err := s.be.Do(
-			gpu.Copy2D{X: sa.k, Y: slot(2*l, s.length, tk), Rows: rows, Cols: tq * s.h, LdY: ld},
-			gpu.Copy2D{X: sa.v, Y: slot(2*l+1, s.length, tk), Rows: rows, Cols: tq * s.h, LdY: ld},
-			gpu.Attention{Q: sa.q, K: slot(2*l, 0, tk), V: slot(2*l+1, 0, tk), O: sm.a, AttentionShape: selfShape},
-		)
+		calls := append(s.kvCalls(l, sa.xo, slot(2*l, s.length, tk), slot(2*l+1, s.length, tk), rows, tq, ld),
+			gpu.Attention{Q: sa.q, K: slot(2*l, 0, tk), V: slot(2*l+1, 0, tk), O: sm.a, AttentionShape: selfShape})
+		err := s.be.Do(calls...)
 		if err == nil {
 			err = sm.plan.Record()
 		}
@@ -670,6 +669,30 @@ func (s *kvStepper) record(ids []int32, tq int) (*decSeg, error) {
 		return nil, err
 	}
 	return last, nil
+}
+
+// kvCalls project layer l's self-attention keys and values of the new
+// tokens x (rows, tq, H) straight into their cache slots k and v (rows ld
+// apart, tq positions each), the product a plan would run (its weights as
+// plans read them, graph.Param.Operand): no copy from a plan's output.
+// They are recorded after the plan that wrote x, which refreshed a stale
+// 16-bit copy of the weights.
+func (s *kvStepper) kvCalls(l int, x, k, v gpu.View, rows, tq, ld int) []gpu.Call {
+	a := &s.m.TextDecoder.Bert.Layers[l].Attention
+	var calls []gpu.Call
+	for _, p := range []struct {
+		lin *Linear
+		c   gpu.View
+	}{{&a.Key, k}, {&a.Value, v}} {
+		w, half := p.lin.Weight.Operand()
+		g := gpu.Gemm{A: x, B: w, Bias: p.lin.Bias.Value(), C: p.c, M: rows, N: s.h, K: s.h, TransB: true, LdC: ld, F16: half}
+		if tq > 1 {
+			// One batch element per row: tq positions, then the next row.
+			g.Batch, g.M, g.StrideA, g.LdC, g.StrideC = rows, tq, int64(tq*s.h), 0, int64(ld)
+		}
+		calls = append(calls, g)
+	}
+	return calls
 }
 
 // chain returns the plans of shape (rows, tq), compiling them the first
@@ -722,8 +745,7 @@ func (s *kvStepper) chain(rows, tq int) (*decChain, error) {
 		case i%2 == 0: // the next layer's self-attention
 			a := &layers[i/2].Attention
 			sg.txo, sg.tq = x, a.Query.Forward(g, x, gpu.ActNone)
-			sg.tk, sg.tv = a.KeyValue(g, x)
-			outs = []*graph.Tensor{sg.txo, sg.tq, sg.tk, sg.tv}
+			outs = []*graph.Tensor{sg.txo, sg.tq} // k and v: kvCalls
 		default: // this layer's cross-attention
 			sg.txo, sg.tq = x, layers[i/2].CrossAttention.Query.Forward(g, x, gpu.ActNone)
 			outs = []*graph.Tensor{sg.txo, sg.tq}
@@ -745,7 +767,7 @@ func (s *kvStepper) chain(rows, tq int) (*decChain, error) {
 		for _, b := range []struct {
 			t *graph.Tensor
 			v *gpu.View
-		}{{sg.ta, &sg.a}, {sg.tx, &sg.x}, {sg.txo, &sg.xo}, {sg.tq, &sg.q}, {sg.tk, &sg.k}, {sg.tv, &sg.v}} {
+		}{{sg.ta, &sg.a}, {sg.tx, &sg.x}, {sg.txo, &sg.xo}, {sg.tq, &sg.q}} {
 			if b.t == nil {
 				continue
 			}

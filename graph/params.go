@@ -215,6 +215,18 @@ func (p *Param) Numel() int { return p.shape.Numel() }
 // Value is the device view of the value (invalid before Alloc).
 func (p *Param) Value() gpu.View { return p.value }
 
+// Operand is what a Linear's product reads for weight p, and whether the
+// product is half precision (gpu.Gemm.F16): the set's 16-bit copy where it
+// keeps one (Params.SetStorage), else the values, as plans use them. Plans
+// refresh a stale copy before they run, so a call made outside plans that
+// reads it must be recorded after a plan of the same set.
+func (p *Param) Operand() (gpu.View, bool) {
+	if p.ps.low == nil {
+		return p.value, false
+	}
+	return p.ps.lowView(p.value), p.ps.low.dtype == gpu.F16
+}
+
 // Grad is the device view of the accumulated gradient.
 func (p *Param) Grad() gpu.View { return p.grad }
 

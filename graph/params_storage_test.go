@@ -211,3 +211,38 @@ func testWeightStorage(t *testing.T, be gpu.Backend, dt gpu.DType) {
 		t.Error("SetStorage(i32) accepted")
 	}
 }
+
+// TestParamOperand checks what calls outside plans read for a weight: the
+// values under f32 storage, the 16-bit copy (same place, same length)
+// otherwise, with half-precision products under F16 only.
+func TestParamOperand(t *testing.T) {
+	be := cpu.New()
+	defer be.Close()
+	ps := NewParams()
+	p, err := ps.New("w", 3, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ps.New("after", 7); err != nil {
+		t.Fatal(err)
+	}
+	if err := ps.Alloc(be); err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Free()
+	if v, half := p.Operand(); v != p.Value() || half {
+		t.Errorf("f32 storage: %+v half %v, want the values %+v", v, half, p.Value())
+	}
+	for _, c := range []struct {
+		dt   gpu.DType
+		half bool
+	}{{gpu.F16, true}, {gpu.BF16, false}} {
+		if err := ps.SetStorage(c.dt); err != nil {
+			t.Fatal(err)
+		}
+		v, half := p.Operand()
+		if v.DType != c.dt || v.Buf == p.Value().Buf || v.Off != p.Value().Off || v.Len != p.Value().Len || half != c.half {
+			t.Errorf("%s storage: %+v half %v", c.dt, v, half)
+		}
+	}
+}
