@@ -71,6 +71,7 @@ type kvStepper struct {
 	// pickRows values each (Picker, Ranker).
 	pick     [5]gpu.Buffer
 	pickRows int
+	pos      gpu.Buffer // i32 0, 1, ..., the decoder's positions (StepPicks)
 
 	rows    int
 	length  int   // tokens cached per row
@@ -156,6 +157,10 @@ func (c *decChain) close() {
 func (s *kvStepper) close() {
 	s.freeRows()
 	s.freePick()
+	if s.pos != nil {
+		s.be.Free(s.pos)
+		s.pos = nil
+	}
 }
 
 func (s *kvStepper) freeRows() {
@@ -430,14 +435,7 @@ func (s *kvStepper) pickRun(ids []int32, tq int, ban int32) ([]int32, []float32,
 	}
 	toks := gpu.Whole(s.pick[1], gpu.I32).Slice(0, int64(rows))
 	logp := gpu.Whole(s.pick[2], gpu.F32).Slice(0, int64(rows))
-	var calls []gpu.Call
-	if ban >= 0 {
-		calls = append(calls, gpu.Copy2D{X: gpu.Whole(s.pick[0], gpu.F32).Slice(0, int64(rows)), Y: logits.Slice(int64(ban), logits.Len-int64(ban)),
-			Rows: rows, Cols: 1, LdX: 1, LdY: vocab})
-	}
-	calls = append(calls, gpu.ArgMax{X: logits, Y: toks, Rows: rows, Cols: vocab},
-		gpu.CrossEntropy{Logits: logits, Labels: toks, Loss: logp, Rows: rows, Cols: vocab})
-	if err := s.be.Do(calls...); err != nil {
+	if err := s.be.Do(s.pickCalls(logits, toks, logp, rows, ban)...); err != nil {
 		return nil, nil, err
 	}
 	if err := s.be.Sync(); err != nil {
@@ -592,6 +590,128 @@ func (s *kvStepper) freePick() {
 	s.pickRows = 0
 }
 
+// StepPicks implements generate.ChunkPicker: len(bans) steps recorded back
+// to back with one wait at the end. Each step's picks go to its rows of the
+// pick buffers and, by Copy2D, into the next step's ids, with the next
+// position from a table on the device (posTable), so the host touches
+// nothing between steps.
+func (s *kvStepper) StepPicks(tokens []int32, bans []int32) ([][]int32, [][]float32, error) {
+	if err := s.stepCheck(tokens); err != nil {
+		return nil, nil, err
+	}
+	n, rows := len(bans), s.rows
+	vocab := s.m.Config.TextConfig.VocabSize
+	if n == 0 {
+		return nil, nil, fmt.Errorf("blip: a chunk of no steps")
+	}
+	for _, b := range bans {
+		if b >= int32(vocab) {
+			return nil, nil, fmt.Errorf("blip: banned token %d is past the vocabulary of %d", b, vocab)
+		}
+	}
+	if np := s.m.Config.TextConfig.MaxPositionEmbeddings; s.length+n > np {
+		return nil, nil, fmt.Errorf("blip: %d tokens exceed the %d positions of the decoder", s.length+n, np)
+	}
+	// Everything that may wait happens first: the cache's growth, the
+	// buffers, the chain's compilation.
+	if err := s.grow(s.length + n); err != nil {
+		return nil, nil, err
+	}
+	if err := s.pickBuffers(n * rows); err != nil {
+		return nil, nil, err
+	}
+	if err := s.posTable(); err != nil {
+		return nil, nil, err
+	}
+	c, err := s.chain(rows, 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	cin, err := c.segs[0].plan.View(c.in)
+	if err != nil {
+		return nil, nil, err
+	}
+	toks := gpu.Whole(s.pick[1], gpu.I32)
+	nll := gpu.Whole(s.pick[2], gpu.F32)
+	ids := tokens
+	for i, ban := range bans {
+		last, err := s.record(ids, 1)
+		if err != nil {
+			return nil, nil, err
+		}
+		ids = nil
+		logits, err := last.plan.View(last.o)
+		if err != nil {
+			return nil, nil, err
+		}
+		step := toks.Slice(int64(i*rows), int64(rows))
+		calls := s.pickCalls(logits, step, nll.Slice(int64(i*rows), int64(rows)), rows, ban)
+		s.length++
+		if i < n-1 {
+			calls = append(calls,
+				gpu.Copy2D{X: step, Y: cin.Slice(0, int64(rows)), Rows: 1, Cols: rows},
+				gpu.Copy2D{X: gpu.Whole(s.pos, gpu.I32).Slice(int64(s.length), 1), Y: cin.Slice(int64(rows), 1), Rows: 1, Cols: 1})
+		}
+		if err := s.be.Do(calls...); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := s.be.Sync(); err != nil {
+		return nil, nil, err
+	}
+	tv, err := s.readI32(s.pick[1], n*rows)
+	if err != nil {
+		return nil, nil, err
+	}
+	lv, err := s.readF32(s.pick[2], n*rows)
+	if err != nil {
+		return nil, nil, err
+	}
+	outT, outL := make([][]int32, n), make([][]float32, n)
+	for i := range n {
+		outT[i], outL[i] = tv[i*rows:(i+1)*rows], lv[i*rows:(i+1)*rows]
+		for j := range outL[i] {
+			outL[i][j] = -outL[i][j]
+		}
+	}
+	return outT, outL, nil
+}
+
+// pickCalls pick each row's token of logits (rows, vocab) into toks and its
+// -log p into nll, the ban's column at -Inf first when ban >= 0.
+func (s *kvStepper) pickCalls(logits, toks, nll gpu.View, rows int, ban int32) []gpu.Call {
+	vocab := s.m.Config.TextConfig.VocabSize
+	var calls []gpu.Call
+	if ban >= 0 {
+		calls = append(calls, gpu.Copy2D{X: gpu.Whole(s.pick[0], gpu.F32).Slice(0, int64(rows)), Y: logits.Slice(int64(ban), logits.Len-int64(ban)),
+			Rows: rows, Cols: 1, LdX: 1, LdY: vocab})
+	}
+	return append(calls, gpu.ArgMax{X: logits, Y: toks, Rows: rows, Cols: vocab},
+		gpu.CrossEntropy{Logits: logits, Labels: toks, Loss: nll, Rows: rows, Cols: vocab})
+}
+
+// posTable fills s.pos with the positions 0, 1, ... of the decoder once.
+func (s *kvStepper) posTable() error {
+	if s.pos != nil {
+		return nil
+	}
+	np := s.m.Config.TextConfig.MaxPositionEmbeddings
+	b, err := s.be.Alloc(int64(np+1) * 4)
+	if err != nil {
+		return err
+	}
+	raw := make([]byte, 4*(np+1))
+	for i := range np + 1 {
+		binary.LittleEndian.PutUint32(raw[4*i:], uint32(i))
+	}
+	if err := s.be.Write(b, 0, raw); err != nil {
+		s.be.Free(b)
+		return err
+	}
+	s.pos = b
+	return nil
+}
+
 // StartPick implements generate.Picker.
 func (s *kvStepper) StartPick(prompts [][]int32, copies int, ban int32) ([]int32, []float32, error) {
 	ids, tq, err := s.start(prompts, copies)
@@ -611,7 +731,8 @@ func (s *kvStepper) StepPick(tokens []int32, ban int32) ([]int32, []float32, err
 
 // record records a step of tq new tokens per row (ids, rows*tq) at
 // positions length.. without waiting, and returns the chain's last
-// segment, whose output will hold the logits.
+// segment, whose output will hold the logits. With ids nil the chain's
+// input already holds them (StepPicks wrote it on the device).
 func (s *kvStepper) record(ids []int32, tq int) (*decSeg, error) {
 	rows := s.rows
 	if np := s.m.Config.TextConfig.MaxPositionEmbeddings; s.length+tq > np {
@@ -624,12 +745,14 @@ func (s *kvStepper) record(ids []int32, tq int) (*decSeg, error) {
 	if err := s.grow(s.length + tq); err != nil {
 		return nil, err
 	}
-	in := append(make([]int32, 0, len(ids)+tq), ids...)
-	for i := range tq {
-		in = append(in, int32(s.length+i))
-	}
-	if err := c.segs[0].plan.WriteI32(c.in, in); err != nil {
-		return nil, err
+	if ids != nil {
+		in := append(make([]int32, 0, len(ids)+tq), ids...)
+		for i := range tq {
+			in = append(in, int32(s.length+i))
+		}
+		if err := c.segs[0].plan.WriteI32(c.in, in); err != nil {
+			return nil, err
+		}
 	}
 	// Nothing below waits until the Sync.
 	if err := s.be.Do(s.reorderCalls()...); err != nil {

@@ -268,6 +268,22 @@ func BenchmarkGreedy20(b *testing.B) {
 // the logits and picks on the host.
 type hostStepper struct{ generate.Stepper }
 
+// stepPicker hides the KV stepper's chunks (generate.ChunkPicker): greedy
+// search then waits for every token.
+type stepPicker struct{ s *kvStepper }
+
+func (p stepPicker) Start(prompts [][]int32, copies int) ([]float32, error) {
+	return p.s.Start(prompts, copies)
+}
+func (p stepPicker) Step(tokens []int32) ([]float32, error) { return p.s.Step(tokens) }
+func (p stepPicker) Reorder(src []int) error                { return p.s.Reorder(src) }
+func (p stepPicker) StartPick(prompts [][]int32, copies int, ban int32) ([]int32, []float32, error) {
+	return p.s.StartPick(prompts, copies, ban)
+}
+func (p stepPicker) StepPick(tokens []int32, ban int32) ([]int32, []float32, error) {
+	return p.s.StepPick(tokens, ban)
+}
+
 // TestKVStepperPick checks greedy search through the stepper's own picks
 // (ArgMax and CrossEntropy on the backend, generate.Picker) and beam search
 // through its ranking (TopK, generate.Ranker) against the same searches on
@@ -330,31 +346,25 @@ func TestKVStepperPick(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				run := func(host bool) *generate.Output {
+				run := func(mode string) *generate.Output {
 					s, err := newKVStepper(m, be, images, 4, 8)
 					if err != nil {
 						t.Fatal(err)
 					}
 					defer s.close()
-					var st generate.Stepper = s
-					if host {
-						st = hostStepper{s}
-					}
+					st := map[string]generate.Stepper{"host": hostStepper{s}, "chunks": s, "steps": stepPicker{s}}[mode]
 					out, err := generate.Generate(st, ps, cfg)
 					if err != nil {
 						t.Fatalf("%s: %v", c.name, err)
 					}
 					return out
 				}
-				pick, host := run(false), run(true)
+				host := run("host")
+				for _, mode := range []string{"chunks", "steps"} {
+					compareOutputs(t, c.name+"/"+mode, run(mode), host)
+				}
 				ended := 0
 				for i := range host.Sequences {
-					if !slices.Equal(pick.Sequences[i], host.Sequences[i]) || pick.Lengths[i] != host.Lengths[i] {
-						t.Errorf("%s row %d: picked %v, host %v", c.name, i, pick.Sequences[i], host.Sequences[i])
-					}
-					if d := math.Abs(float64(pick.Scores[i] - host.Scores[i])); d > 1e-5*math.Max(1, math.Abs(float64(host.Scores[i]))) {
-						t.Errorf("%s row %d: score %v, host %v", c.name, i, pick.Scores[i], host.Scores[i])
-					}
 					if host.Lengths[i] < len(host.Sequences[i]) {
 						ended++
 					}
@@ -365,5 +375,20 @@ func TestKVStepperPick(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// compareOutputs checks a search on the stepper's own picks or ranking
+// against the host's: the same tokens and lengths, scores within float32
+// rounding.
+func compareOutputs(t *testing.T, name string, got, host *generate.Output) {
+	t.Helper()
+	for i := range host.Sequences {
+		if !slices.Equal(got.Sequences[i], host.Sequences[i]) || got.Lengths[i] != host.Lengths[i] {
+			t.Errorf("%s row %d: %v, host %v", name, i, got.Sequences[i], host.Sequences[i])
+		}
+		if d := math.Abs(float64(got.Scores[i] - host.Scores[i])); d > 1e-5*math.Max(1, math.Abs(float64(host.Scores[i]))) {
+			t.Errorf("%s row %d: score %v, host %v", name, i, got.Scores[i], host.Scores[i])
+		}
 	}
 }

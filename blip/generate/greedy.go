@@ -118,6 +118,9 @@ func draw(scores []float32, rng *rand.Rand) (int, error) {
 	return last, nil // rounding left u just above the total
 }
 
+// pickChunk is the most greedy steps a ChunkPicker runs per call.
+const pickChunk = 8
+
 // greedyPick is greedy search on a Picker: the same tokens and scores as
 // the loop above (the processors that greedy search runs without a
 // repetition penalty come down to banning EOS below the minimum length,
@@ -136,39 +139,74 @@ func greedyPick(s Picker, seqs [][]int32, copies, maxLen int, cfg *Config, proc 
 		}
 		return -1
 	}
-	toks, logp, err := s.StartPick(seqs, copies, ban())
+	// A ChunkPicker runs up to pickChunk steps per call: rows that end
+	// inside a chunk go on to its end on the stepper (as transformers
+	// feeds finished rows padding) and their extra tokens are dropped.
+	chunker, chunked := s.(ChunkPicker)
+	t0, l0, err := s.StartPick(seqs, copies, ban())
+	toks, logp := [][]int32{t0}, [][]float32{l0}
 	for {
 		if err != nil {
 			return nil, err
 		}
-		if len(toks) != len(live) || len(logp) != len(live) {
-			return nil, fmt.Errorf("generate: stepper picked %d tokens and %d scores for %d rows", len(toks), len(logp), len(live))
+		done := make([]bool, len(live))
+		for i := range toks {
+			if len(toks[i]) != len(live) || len(logp[i]) != len(live) {
+				return nil, fmt.Errorf("generate: stepper picked %d tokens and %d scores for %d rows", len(toks[i]), len(logp[i]), len(live))
+			}
+			for k, r := range live {
+				if done[k] {
+					continue
+				}
+				tok := toks[i][k]
+				scores[r] += logp[i][k]
+				seqs[r] = append(seqs[r], tok)
+				done[k] = len(seqs[r]) >= maxLen || tok == cfg.EosTokenID
+			}
 		}
 		keep := make([]int, 0, len(live))
-		for k, r := range live {
-			tok := toks[k]
-			scores[r] += logp[k]
-			seqs[r] = append(seqs[r], tok)
-			if len(seqs[r]) < maxLen && tok != cfg.EosTokenID {
+		for k := range live {
+			if !done[k] {
 				keep = append(keep, k)
 			}
 		}
 		if len(keep) == 0 {
 			break
 		}
-		next := toks
+		next := toks[len(toks)-1]
 		if len(keep) < len(live) {
 			if err := s.Reorder(keep); err != nil {
 				return nil, err
 			}
 			nl := make([]int, len(keep))
-			next = make([]int32, len(keep))
+			nt := make([]int32, len(keep))
 			for i, k := range keep {
-				nl[i], next[i] = live[k], toks[k]
+				nl[i], nt[i] = live[k], next[k]
 			}
-			live = nl
+			live, next = nl, nt
 		}
-		toks, logp, err = s.StepPick(next, ban())
+		n := 1
+		if chunked {
+			n = min(pickChunk, maxLen-len(seqs[live[0]]))
+		}
+		bans := make([]int32, n)
+		for i := range bans {
+			bans[i] = -1
+			if proc.eos >= 0 && len(seqs[live[0]])+i < proc.minLen {
+				bans[i] = proc.eos
+			}
+		}
+		if chunked {
+			toks, logp, err = chunker.StepPicks(next, bans)
+		} else {
+			var t1 []int32
+			var l1 []float32
+			t1, l1, err = s.StepPick(next, bans[0])
+			toks, logp = [][]int32{t1}, [][]float32{l1}
+		}
+		if err == nil && len(toks) != n {
+			err = fmt.Errorf("generate: stepper ran %d steps of %d", len(toks), n)
+		}
 	}
 	out := &Output{Sequences: seqs, Scores: scores}
 	out.pad(cfg.PadTokenID)

@@ -1,6 +1,7 @@
 package generate
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -49,6 +50,28 @@ func (m *pickModel) StepPick(tokens []int32, ban int32) ([]int32, []float32, err
 	return t, p, nil
 }
 
+// chunkPickModel also runs chunks of steps (ChunkPicker), feeding each row
+// its own picks.
+type chunkPickModel struct {
+	*pickModel
+	chunks int
+}
+
+func (m *chunkPickModel) StepPicks(tokens []int32, bans []int32) ([][]int32, [][]float32, error) {
+	var toks [][]int32
+	var logp [][]float32
+	for _, ban := range bans {
+		t, l, err := m.StepPick(tokens, ban)
+		if err != nil {
+			return nil, nil, err
+		}
+		toks, logp = append(toks, t), append(logp, l)
+		tokens = t
+	}
+	m.chunks++
+	return toks, logp, nil
+}
+
 // TestGreedyPick runs greedy search on a Picker and on the same model
 // without it (logits read back, processed on the host): the sequences,
 // lengths and scores must agree, with min_length banning EOS, rows
@@ -70,35 +93,48 @@ func TestGreedyPick(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pm := &pickModel{funcModel: tableModel(4, 12, 99)}
-		got, err := Generate(pm, prompts, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if (pm.picks > 0) != tc.picks {
-			t.Errorf("%+v: %d picks on the stepper", tc, pm.picks)
-		}
-		if !slices.Equal(got.Lengths, host.Lengths) {
-			t.Errorf("%+v: lengths %v, host %v", tc, got.Lengths, host.Lengths)
-		}
-		ended := false
-		for i := range prompts {
-			if !slices.Equal(got.Sequences[i], host.Sequences[i]) || got.Scores[i] != host.Scores[i] {
-				t.Errorf("%+v item %d: %v (%v), host %v (%v)", tc, i, got.Sequences[i], got.Scores[i], host.Sequences[i], host.Scores[i])
+		for _, chunked := range []bool{false, true} {
+			pm := &pickModel{funcModel: tableModel(4, 12, 99)}
+			var s Stepper = pm
+			cm := &chunkPickModel{pickModel: pm}
+			if chunked {
+				s = cm
 			}
-			ended = ended || host.Lengths[i] < cfg.MaxLength
-		}
-		if tc.maxLen == 30 && !ended {
-			t.Errorf("%+v: no row ended before max_length: the case does not cover dropping rows", tc)
+			got, err := Generate(s, prompts, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (pm.picks > 0) != tc.picks || (cm.chunks > 0) != (chunked && tc.picks) {
+				t.Errorf("%+v chunked %v: %d picks, %d chunks on the stepper", tc, chunked, pm.picks, cm.chunks)
+			}
+			checkPicked(t, fmt.Sprintf("%+v chunked %v", tc, chunked), got, host, len(prompts), cfg.MaxLength, tc.maxLen == 30)
 		}
 	}
 }
 
-// stepperModel picks greedy tokens (pickModel) and ranks beam candidates
+// checkPicked compares a search on a Picker with the host's.
+func checkPicked(t *testing.T, name string, got, host *Output, items, maxLen int, mustEnd bool) {
+	t.Helper()
+	if !slices.Equal(got.Lengths, host.Lengths) {
+		t.Errorf("%s: lengths %v, host %v", name, got.Lengths, host.Lengths)
+	}
+	ended := false
+	for i := range items {
+		if !slices.Equal(got.Sequences[i], host.Sequences[i]) || got.Scores[i] != host.Scores[i] {
+			t.Errorf("%s item %d: %v (%v), host %v (%v)", name, i, got.Sequences[i], got.Scores[i], host.Sequences[i], host.Scores[i])
+		}
+		ended = ended || host.Lengths[i] < maxLen
+	}
+	if mustEnd && !ended {
+		t.Errorf("%s: no row ended before max_length: the case does not cover dropping rows", name)
+	}
+}
+
+// stepperModel picks greedy tokens in chunks (chunkPickModel) and ranks beam candidates
 // (Ranker) itself, computing them from its logits independently of the
 // search code.
 type stepperModel struct {
-	*pickModel
+	*chunkPickModel
 	ranks int
 }
 

@@ -74,7 +74,7 @@ func torchReference(t *testing.T, onStepper bool) {
 		}
 		model := func() Stepper {
 			if onStepper {
-				return &stepperModel{pickModel: &pickModel{funcModel: ref.model()}}
+				return &stepperModel{chunkPickModel: &chunkPickModel{pickModel: &pickModel{funcModel: ref.model()}}}
 			}
 			return ref.model()
 		}

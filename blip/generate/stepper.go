@@ -38,6 +38,18 @@ type Picker interface {
 	StepPick(tokens []int32, ban int32) ([]int32, []float32, error)
 }
 
+// ChunkPicker is a Picker that runs several greedy steps in one call,
+// feeding every row the token it picked at the step before, so that the
+// host waits once per chunk rather than once per token.
+type ChunkPicker interface {
+	Picker
+	// StepPicks is StepPick(tokens, bans[0]) followed by len(bans)-1 more
+	// steps, step i banning bans[i] and appending to each row its pick of
+	// step i-1. It returns every step's picks and log-probabilities,
+	// (len(bans), rows).
+	StepPicks(tokens []int32, bans []int32) ([][]int32, [][]float32, error)
+}
+
 // Ranker is a Stepper that can rank each row's tokens itself, where its
 // logits are: beam search then reads back each row's few best tokens and
 // its log-sum-exp instead of the row's logits.
