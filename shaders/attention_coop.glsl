@@ -54,8 +54,10 @@
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_EXT_spirv_intrinsics : require
 
+#include "gemm_round.glsl"
+
 // OpExecutionMode RoundingModeRTE 16, as in gemm_coop.glsl: the
-// conversions to f16 round to nearest even.
+// conversions to f16 round to nearest even (or, stripped, SWR below).
 spirv_execution_mode(extensions = ["SPV_KHR_float_controls"], capabilities = [4467], 4462, 16);
 
 layout(local_size_x_id = 0) in;
@@ -67,6 +69,9 @@ layout(constant_id = 1) const uint DP = 64;  // D padded to a multiple of 16, at
 // the tests also run other values, to cover on lavapipe (WG = 32) the
 // shared reductions that NVIDIA's workgroups of 128 take.
 layout(constant_id = 2) const uint TPR = 2;
+// SWR rounds to f16 in integer arithmetic, for devices without the
+// RoundingModeRTE mode (gpu/vk/rounding.go strips it from the module).
+layout(constant_id = 3) const bool SWR = false;
 
 const uint BQ = 64;          // query rows per workgroup (16 per subgroup)
 const uint BK = 32;          // keys per tile
@@ -116,10 +121,10 @@ const float LOG2E = 1.44269504088896341f;
 #define CM32 fcoopmatNV<32, gl_ScopeSubgroup, FRAG, FRAG>
 
 // x rounded to f16 (round to nearest even, gpu.Round's bits): the
-// conversion under the module's rounding mode (the integer rounding of
-// half.glsl took some twenty instructions per element).
+// conversion under the module's rounding mode, or with SWR rnd16 first
+// (its result is an f16 value that any conversion keeps).
 float16_t r16(float x) {
-    return float16_t(x);
+    return SWR ? float16_t(rnd16(x)) : float16_t(x);
 }
 
 // vec4 staging of the K and V tiles, where D, the token and batch strides

@@ -26,10 +26,10 @@
 // The rounding to f16 is the hardware conversion under the RoundingModeRTE
 // execution mode for 16-bit results (SPV_KHR_float_controls): round to
 // nearest even, gpu.Round(F16, x) as gpu.Gemm.F16 defines it, guaranteed
-// by the mode where the device lists shaderRoundingModeRTEFloat16 (the
-// devices without it do not get this shader). The integer rounding of
-// gemm_round.glsl, which the tiled kernels use, cost about fifteen
-// instructions per element here, as many as the tensor cores' share.
+// by the mode where the device lists shaderRoundingModeRTEFloat16. The
+// integer rounding of gemm_round.glsl (about fifteen instructions per
+// element, as many as the tensor cores' share) is left to devices without
+// the mode (specialization constant SWR; gpu/vk/rounding.go).
 //
 // Ragged edges are zero-filled on load and skipped on store. The
 // epilogue (alpha, bias, activation, beta * C) runs per subgroup: each
@@ -48,8 +48,11 @@
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_EXT_spirv_intrinsics : require
 #include "common.glsl"
+#include "gemm_round.glsl"
 
 // OpExecutionMode RoundingModeRTE 16 (capability RoundingModeRTE, 4467).
+// Devices without it get the module with the mode stripped and SWR set
+// (gpu/vk/rounding.go).
 spirv_execution_mode(extensions = ["SPV_KHR_float_controls"], capabilities = [4467], 4462, 16);
 
 #ifndef SGM
@@ -61,6 +64,7 @@ spirv_execution_mode(extensions = ["SPV_KHR_float_controls"], capabilities = [44
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 128;     // invocations: SGM * SGN subgroups
+layout(constant_id = 1) const bool SWR = false;  // round in integers (no RTE mode)
 // TransA and TransB are flag bits 3 and 4 (gemm_push.glsl), not
 // specialization constants: they only pick the strides of the staging
 // loads, and each pipeline of this shader costs seconds to build where
@@ -154,9 +158,10 @@ void fetch(uint k0) {
     }
 }
 
-// toHalf is gpu.Gemm.F16's rounding (round to nearest even: the module's
-// rounding mode for 16-bit results).
-float16_t toHalf(float v) { return float16_t(v); }
+// toHalf is gpu.Gemm.F16's rounding (round to nearest even): the module's
+// rounding mode for 16-bit results, or with SWR rnd16, whose result is an
+// f16 value that any conversion keeps.
+float16_t toHalf(float v) { return SWR ? float16_t(rnd16(v)) : float16_t(v); }
 float16_t toHalf(float16_t v) { return v; }
 
 // store writes the fetched tiles as sA[m][k] and sB[n][k].

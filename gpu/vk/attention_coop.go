@@ -88,7 +88,7 @@ func attentionCoop(d *Device, a gpu.Attention, nb int, ts []attnTensorView) []di
 		dp *= 2
 	}
 	wg := 4 * uint32(d.info.SubgroupSize)
-	spec := []uint32{wg, dp, attnCoopRowThreads(wg)}
+	spec := []uint32{wg, dp, attnCoopRowThreads(wg), b2u(d.roundsInShader())}
 	tiles := int(ceilDiv(int64(a.Tq), rows))
 	ds := d.attnDispatches(a, nb, ts, tiles, d.attnCoopShader(), func(_, _, _, _ gpu.View) []uint32 { return spec })
 	for i := range ds {

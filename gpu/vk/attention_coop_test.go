@@ -66,6 +66,13 @@ func TestAttentionCoop(t *testing.T) {
 				checkF16Case(t, d, ref, c, fmt.Sprintf("%s TPR %d", d.attnCoopShader(), tpr))
 			})
 		}
+		// Once more rounding in integer arithmetic, the RoundingModeRTE
+		// mode stripped (rounding.go).
+		attnCoopTPR, d.swRound = auto, true
+		t.Run(c.Name+"/swround", func(t *testing.T) {
+			checkF16Case(t, d, ref, c, d.attnCoopShader()+" (integer rounding)")
+		})
+		d.swRound = false
 	}
 	if coop < 15 {
 		t.Fatalf("only %d F16 attention cases ran on %s", coop, d.attnCoopShader())

@@ -29,6 +29,7 @@ type Device struct {
 	maxGroups      [3]uint32 // maxComputeWorkGroupCount
 	maxInvocations int       // maxComputeWorkGroupInvocations
 	coopMode       coopMode  // tests: the tensor-core GEMM's block (gemm_coop.go)
+	swRound        bool      // tests: the tensor-core shaders round in integers (rounding.go)
 
 	// memory
 	devType, hostType int
@@ -164,7 +165,10 @@ func newDevice(in *instance, idx int, pi physInfo) (*Device, error) {
 			putPtr(s16, 8, f16)
 			putPtr(f16, 8, vmm)
 			putPtr(vmm, 8, coop)
-			exts := []string{cstr(ext), cstr("VK_KHR_vulkan_memory_model"), cstr("VK_KHR_shader_float16_int8"), cstr("VK_KHR_shader_float_controls")}
+			exts := []string{cstr(ext), cstr("VK_KHR_vulkan_memory_model"), cstr("VK_KHR_shader_float16_int8")}
+			if pi.rte16 {
+				exts = append(exts, cstr("VK_KHR_shader_float_controls")) // RoundingModeRTE (rounding.go)
+			}
 			ci.EnabledExtensionCount = uint32(len(exts))
 			ci.PpEnabledExtensionNames = exts
 			d.coop = shader

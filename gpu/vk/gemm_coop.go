@@ -34,9 +34,7 @@ var coopEnv = os.Getenv("BLIP_COOPMAT")
 // device extension and feature structure it needs, or "" for none.
 func coopChoice(pi physInfo) (shader, ext string, featureType uint32) {
 	switch {
-	case coopEnv == "0" || !pi.info.Storage16 || !pi.rte16:
-		// The shaders round to f16 by the conversion under
-		// RoundingModeRTE: without it they would not compute F16.
+	case coopEnv == "0" || !pi.info.Storage16:
 		return "", "", 0
 	case pi.coopKHR == 16:
 		return "gemm_coop_khr", "VK_KHR_cooperative_matrix", stCoopMatKHR
@@ -64,7 +62,10 @@ const (
 	coopWide
 )
 
-var coopTileEnv = map[string]coopMode{"small": coopSmall, "wide": coopWide}[os.Getenv("BLIP_COOP_TILE")]
+var (
+	coopTileEnv    = map[string]coopMode{"small": coopSmall, "wide": coopWide}[os.Getenv("BLIP_COOP_TILE")]
+	coopSWRoundEnv = os.Getenv("BLIP_COOP_SWROUND") == "1" // rounding.go
+)
 
 // coopFrag is the fragment size of d's cooperative-matrix shaders.
 func (d *Device) coopFrag() uint32 {
@@ -167,7 +168,7 @@ func (d *Device) coopDispatch(s *gemmShape, t gemmTile, av, bv, cv, bias gpu.Vie
 	push[len(push)-1] |= b2u(s.ta)<<3 | b2u(s.tb)<<4 | b2u(vecA)<<5 | b2u(vecB)<<6
 	return dispatch{
 		shader: d.coopShader(bv.DType, t.wide),
-		spec:   []uint32{t.subgroups() * uint32(d.info.SubgroupSize)},
+		spec:   []uint32{t.subgroups() * uint32(d.info.SubgroupSize), b2u(d.roundsInShader())},
 		binds:  []binding{rd(av), rd(bv), wr(cv), rd(bias)},
 		push:   push,
 		groups: groups,

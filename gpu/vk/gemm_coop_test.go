@@ -35,16 +35,20 @@ func TestGemmCoop(t *testing.T) {
 	defer func() { d.coopMode = coopAuto }()
 	ref := cpu.New()
 	defer ref.Close()
+	defer func() { d.swRound = false }()
+	// The small block also with the rounding in integer arithmetic and the
+	// RoundingModeRTE mode stripped (rounding.go), as devices without the
+	// mode run it.
 	for _, mode := range []struct {
-		name string
-		mode coopMode
-		wide bool
-	}{{"small", coopSmall, false}, {"wide", coopWide, true}} {
+		name     string
+		mode     coopMode
+		wide, sw bool
+	}{{"small", coopSmall, false, false}, {"wide", coopWide, true, false}, {"small_swround", coopSmall, false, true}} {
 		if mode.wide && 8*d.info.SubgroupSize > d.maxInvocations {
 			t.Errorf("%s: the wide block needs %d invocations, the device allows %d", d.info.Name, 8*d.info.SubgroupSize, d.maxInvocations)
 			continue
 		}
-		d.coopMode = mode.mode
+		d.coopMode, d.swRound = mode.mode, mode.sw
 		n := map[gpu.DType]int{}
 		for _, c := range paritytest.Cases() {
 			if c.Kernel != "gemm" || !strings.HasPrefix(c.Name, "gemm/f16_") {
@@ -159,9 +163,9 @@ func TestCoopShaders(t *testing.T) {
 	}
 }
 
-// TestCoopChoice checks that the tensor-core shaders go only to devices
-// that take their RoundingModeRTE execution mode for 16-bit results:
-// elsewhere the conversion to f16 would not be gpu.Round(F16, x).
+// TestCoopChoice checks the shader choice by fragment shape, and that a
+// device without RoundingModeRTE for 16-bit results still gets the
+// tensor-core shaders, rounding in integer arithmetic (rounding.go).
 func TestCoopChoice(t *testing.T) {
 	if coopEnv == "0" {
 		t.Skip("BLIP_COOPMAT=0")
@@ -172,12 +176,66 @@ func TestCoopChoice(t *testing.T) {
 	if s, ext, _ := coopChoice(pi); s != "gemm_coop_khr" || ext != "VK_KHR_cooperative_matrix" {
 		t.Errorf("KHR 16x16x16 with RTE: %q %q", s, ext)
 	}
+	if d := (&Device{phys: pi}); d.roundsInShader() != coopSWRoundEnv {
+		t.Errorf("a device with RTE rounds in integers")
+	}
 	pi.coopKHR = 8
 	if s, _, _ := coopChoice(pi); s != "gemm_coop8_khr" {
 		t.Errorf("KHR 8x8x8 with RTE: %q", s)
 	}
 	pi.rte16 = false
-	if s, _, _ := coopChoice(pi); s != "" {
-		t.Errorf("without shaderRoundingModeRTEFloat16 the device got %q", s)
+	if s, _, _ := coopChoice(pi); s != "gemm_coop8_khr" {
+		t.Errorf("KHR 8x8x8 without RTE: %q", s)
+	}
+	if d := (&Device{phys: pi}); !d.roundsInShader() {
+		t.Errorf("a device without RTE does not round in integers")
+	}
+}
+
+// TestStripRTE checks the module surgery for devices without
+// RoundingModeRTE for 16-bit results: every tensor-core module loses the
+// mode, its capability and extension and nothing else; a module without
+// them comes back unchanged.
+func TestStripRTE(t *testing.T) {
+	for _, name := range []string{"gemm_coop_khr", "gemm_coopw_bf32_khr", "gemm_coop8_khr", "attention_coop_khr", "attention_coop8_khr", "gemm_coop"} {
+		code, err := shaders.SPIRV(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		count := func(c []uint32) (modes, caps, exts, insts int) {
+			for i := 5; i < len(c); {
+				n, op := int(c[i]>>16), c[i]&0xffff
+				switch {
+				case op == spvOpExecutionMode && c[i+2] == spvModeRoundingRTE:
+					modes++
+				case op == spvOpCapability && c[i+1] == spvCapRoundingRTE:
+					caps++
+				case op == spvOpExtension && spvString(c[i+1:i+n]) == spvFloatControlsName:
+					exts++
+				}
+				insts++
+				i += n
+			}
+			return
+		}
+		m, c, e, n := count(code)
+		if m != 1 || c != 1 || e != 1 {
+			t.Fatalf("%s: %d RTE modes, %d capabilities, %d extensions, want one each", name, m, c, e)
+		}
+		out := stripRTE(code)
+		m2, c2, e2, n2 := count(out)
+		if m2 != 0 || c2 != 0 || e2 != 0 || n2 != n-3 {
+			t.Errorf("%s stripped: %d modes, %d capabilities, %d extensions, %d of %d instructions", name, m2, c2, e2, n2, n)
+		}
+		if &code[0] == &out[0] {
+			t.Errorf("%s: stripped in place", name)
+		}
+	}
+	plain, err := shaders.SPIRV("gemm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := stripRTE(plain); &out[0] != &plain[0] {
+		t.Error("gemm (no RTE mode) was rewritten")
 	}
 }

@@ -2,6 +2,7 @@ package vk
 
 import (
 	"fmt"
+	"strings"
 
 	vk "github.com/vulkan-go/vulkan"
 
@@ -89,12 +90,20 @@ func (p *pipelines) init(d *Device) error {
 }
 
 func (p *pipelines) module(d *Device, name string) (vk.ShaderModule, error) {
-	if m, ok := p.modules[name]; ok {
+	strip := d.roundsInShader() && strings.Contains(name, "_coop")
+	key := name
+	if strip {
+		key += "#sw"
+	}
+	if m, ok := p.modules[key]; ok {
 		return m, nil
 	}
 	code, err := shaders.SPIRV(name)
 	if err != nil {
 		return nil, err
+	}
+	if strip {
+		code = stripRTE(code) // rounding.go
 	}
 	ci := vk.ShaderModuleCreateInfo{
 		SType:    vk.StructureTypeShaderModuleCreateInfo,
@@ -105,7 +114,7 @@ func (p *pipelines) module(d *Device, name string) (vk.ShaderModule, error) {
 	if err := check("vkCreateShaderModule("+name+")", vk.CreateShaderModule(d.dev, &ci, nil, &m)); err != nil {
 		return nil, err
 	}
-	p.modules[name] = m
+	p.modules[key] = m
 	return m, nil
 }
 
