@@ -523,14 +523,10 @@ func (s *kvStepper) StepTop(tokens []int32, k int) (*generate.Top, error) {
 	return s.topRun(tokens, 1, k)
 }
 
-func (s *kvStepper) readBytes(b gpu.Buffer, n int) ([]byte, error) {
-	out := make([]byte, 4*n)
-	return out, s.be.Read(b, 0, out)
-}
-
+// readI32 and readF32 read the first n values of a pick buffer.
 func (s *kvStepper) readI32(b gpu.Buffer, n int) ([]int32, error) {
-	raw, err := s.readBytes(b, n)
-	if err != nil {
+	raw := make([]byte, 4*n)
+	if err := s.be.Read(b, 0, raw); err != nil {
 		return nil, err
 	}
 	out := make([]int32, n)
@@ -541,13 +537,13 @@ func (s *kvStepper) readI32(b gpu.Buffer, n int) ([]int32, error) {
 }
 
 func (s *kvStepper) readF32(b gpu.Buffer, n int) ([]float32, error) {
-	raw, err := s.readBytes(b, n)
+	w, err := s.readI32(b, n)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]float32, n)
-	for i := range out {
-		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	out := make([]float32, len(w))
+	for i, v := range w {
+		out[i] = math.Float32frombits(uint32(v))
 	}
 	return out, nil
 }

@@ -76,16 +76,8 @@ func sampleOrGreedy(s Stepper, prompts [][]int32, cfg *Config) (*Output, error) 
 		if len(keep) == 0 {
 			break
 		}
-		if len(keep) < len(live) {
-			if err := s.Reorder(keep); err != nil {
-				return nil, err
-			}
-			nl := make([]int, len(keep))
-			nt := make([]int32, len(keep))
-			for i, k := range keep {
-				nl[i], nt[i] = live[k], next[k]
-			}
-			live, next = nl, nt
+		if live, next, err = dropFinished(s, live, next, keep); err != nil {
+			return nil, err
 		}
 		if logits, err = s.Step(next); err != nil {
 			return nil, err
@@ -94,6 +86,24 @@ func sampleOrGreedy(s Stepper, prompts [][]int32, cfg *Config) (*Output, error) 
 	out := &Output{Sequences: seqs, Scores: scores}
 	out.pad(cfg.PadTokenID)
 	return out, nil
+}
+
+// dropFinished keeps the cache rows keep (those not finished) of live
+// (cache row -> output row) and their next tokens, reordering the stepper
+// when some rows leave.
+func dropFinished(s Stepper, live []int, next []int32, keep []int) ([]int, []int32, error) {
+	if len(keep) == len(live) {
+		return live, next, nil
+	}
+	if err := s.Reorder(keep); err != nil {
+		return nil, nil, err
+	}
+	nl := make([]int, len(keep))
+	nt := make([]int32, len(keep))
+	for i, k := range keep {
+		nl[i], nt[i] = live[k], next[k]
+	}
+	return nl, nt, nil
 }
 
 // draw samples a token from softmax(scores), torch.multinomial's role.
@@ -174,16 +184,8 @@ func greedyPick(s Picker, seqs [][]int32, copies, maxLen int, cfg *Config, proc 
 			break
 		}
 		next := toks[len(toks)-1]
-		if len(keep) < len(live) {
-			if err := s.Reorder(keep); err != nil {
-				return nil, err
-			}
-			nl := make([]int, len(keep))
-			nt := make([]int32, len(keep))
-			for i, k := range keep {
-				nl[i], nt[i] = live[k], next[k]
-			}
-			live, next = nl, nt
+		if live, next, err = dropFinished(s, live, next, keep); err != nil {
+			return nil, err
 		}
 		n := 1
 		if chunked {
