@@ -149,9 +149,8 @@ func greedyPick(s Picker, seqs [][]int32, copies, maxLen int, cfg *Config, proc 
 		}
 		return -1
 	}
-	// A ChunkPicker runs up to pickChunk steps per call: rows that end
-	// inside a chunk go on to its end on the stepper (as transformers
-	// feeds finished rows padding) and their extra tokens are dropped.
+	// A ChunkPicker runs up to pickChunk steps per call while no row can
+	// end (below).
 	chunker, chunked := s.(ChunkPicker)
 	t0, l0, err := s.StartPick(seqs, copies, ban())
 	toks, logp := [][]int32{t0}, [][]float32{l0}
@@ -187,14 +186,22 @@ func greedyPick(s Picker, seqs [][]int32, copies, maxLen int, cfg *Config, proc 
 		if live, next, err = dropFinished(s, live, next, keep); err != nil {
 			return nil, err
 		}
+		// A chunk runs on while no row can end: EOS banned (min_length)
+		// or absent, max_length ahead. The step that may end one closes
+		// it, so no step is computed for rows already finished.
+		cur := len(seqs[live[0]])
+		banned := func(i int) bool { return proc.eos >= 0 && cur+i < proc.minLen }
+		mayEnd := func(i int) bool { return proc.eos >= 0 && !banned(i) || cur+i+1 >= maxLen }
 		n := 1
 		if chunked {
-			n = min(pickChunk, maxLen-len(seqs[live[0]]))
+			for limit := min(pickChunk, maxLen-cur); n < limit && !mayEnd(n-1); {
+				n++
+			}
 		}
 		bans := make([]int32, n)
 		for i := range bans {
 			bans[i] = -1
-			if proc.eos >= 0 && len(seqs[live[0]])+i < proc.minLen {
+			if banned(i) {
 				bans[i] = proc.eos
 			}
 		}

@@ -54,7 +54,7 @@ func (m *pickModel) StepPick(tokens []int32, ban int32) ([]int32, []float32, err
 // its own picks.
 type chunkPickModel struct {
 	*pickModel
-	chunks int
+	chunks, longest int
 }
 
 func (m *chunkPickModel) StepPicks(tokens []int32, bans []int32) ([][]int32, [][]float32, error) {
@@ -69,6 +69,7 @@ func (m *chunkPickModel) StepPicks(tokens []int32, bans []int32) ([][]int32, [][
 		tokens = t
 	}
 	m.chunks++
+	m.longest = max(m.longest, len(bans))
 	return toks, logp, nil
 }
 
@@ -106,6 +107,11 @@ func TestGreedyPick(t *testing.T) {
 			}
 			if (pm.picks > 0) != tc.picks || (cm.chunks > 0) != (chunked && tc.picks) {
 				t.Errorf("%+v chunked %v: %d picks, %d chunks on the stepper", tc, chunked, pm.picks, cm.chunks)
+			}
+			// Chunks of several steps come only while EOS is banned
+			// (min_length well past the prompt), never where a row may end.
+			if wantLong := chunked && tc.picks && tc.minLen > 4; (cm.longest > 1) != wantLong {
+				t.Errorf("%+v chunked %v: longest chunk %d steps", tc, chunked, cm.longest)
 			}
 			checkPicked(t, fmt.Sprintf("%+v chunked %v", tc, chunked), got, host, len(prompts), cfg.MaxLength, tc.maxLen == 30)
 		}
