@@ -90,12 +90,7 @@ func TestKVStepperMatchesRecompute(t *testing.T) {
 	want := readGoldenCaptions(t)
 	for _, bc := range backends {
 		t.Run(bc.name, func(t *testing.T) {
-			be := bc.open(t)
-			m := loadTiny(t, "tiny-captioning", be)
-			images, err := m.ImageStates(be, pixels, 4)
-			if err != nil {
-				t.Fatal(err)
-			}
+			be, m, images := tinyCaptionImages(t, bc, pixels)
 			cases := []struct {
 				name    string
 				cfg     func(*generate.Config)
@@ -296,12 +291,7 @@ func TestKVStepperPick(t *testing.T) {
 	want := readGoldenCaptions(t)
 	for _, bc := range backends {
 		t.Run(bc.name, func(t *testing.T) {
-			be := bc.open(t)
-			m := loadTiny(t, "tiny-captioning", be)
-			images, err := m.ImageStates(be, pixels, 4)
-			if err != nil {
-				t.Fatal(err)
-			}
+			be, m, images := tinyCaptionImages(t, bc, pixels)
 			// The tiny model never emits its EOS; a token it does emit
 			// (row 0's third) stands in, so that rows end at different
 			// steps and min_length has something to ban.
@@ -391,4 +381,17 @@ func compareOutputs(t *testing.T, name string, got, host *generate.Output) {
 			t.Errorf("%s row %d: score %v, host %v", name, i, got.Scores[i], host.Scores[i])
 		}
 	}
+}
+
+// tinyCaptionImages opens bc's backend, the tiny captioning model on it
+// and the image states of the four golden images.
+func tinyCaptionImages(t *testing.T, bc backendCase, pixels []float32) (gpu.Backend, *Model, []float32) {
+	t.Helper()
+	be := bc.open(t)
+	m := loadTiny(t, "tiny-captioning", be)
+	images, err := m.ImageStates(be, pixels, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return be, m, images
 }
