@@ -13,52 +13,6 @@ import (
 // (generate.Picker, generate.ChunkPicker) and beam ranking
 // (generate.Ranker) read back a few bytes per row instead of the logits.
 
-// pickRun is run for a Picker: the greedy token of each row and its
-// log-probability, taken on the backend from the logits where they lie (the
-// ban's column set to -Inf first when ban >= 0): one ArgMax and one
-// CrossEntropy (-log softmax at the label) per step, and 8 bytes per row
-// read back instead of the vocabulary's logits, with no work over the
-// vocabulary on the host.
-func (s *kvStepper) pickRun(ids []int32, tq int, ban int32) ([]int32, []float32, error) {
-	vocab := s.m.Config.TextConfig.VocabSize
-	if ban >= int32(vocab) {
-		return nil, nil, fmt.Errorf("blip: banned token %d is past the vocabulary of %d", ban, vocab)
-	}
-	last, err := s.record(ids, tq)
-	if err != nil {
-		return nil, nil, err
-	}
-	rows := s.rows
-	if err := s.pickBuffers(rows); err != nil {
-		return nil, nil, err
-	}
-	logits, err := last.plan.View(last.o)
-	if err != nil {
-		return nil, nil, err
-	}
-	toks := gpu.Whole(s.pick[1], gpu.I32).Slice(0, int64(rows))
-	logp := gpu.Whole(s.pick[2], gpu.F32).Slice(0, int64(rows))
-	if err := s.be.Do(s.pickCalls(logits, toks, logp, rows, ban)...); err != nil {
-		return nil, nil, err
-	}
-	if err := s.be.Sync(); err != nil {
-		return nil, nil, err
-	}
-	s.length += tq
-	out, err := s.readI32(s.pick[1], rows)
-	if err != nil {
-		return nil, nil, err
-	}
-	lp, err := s.readF32(s.pick[2], rows)
-	if err != nil {
-		return nil, nil, err
-	}
-	for i := range lp {
-		lp[i] = -lp[i]
-	}
-	return out, lp, nil
-}
-
 // topRun is run for a Ranker: each row's k best logits (TopK) and its
 // log-sum-exp around the maximum (CrossEntropy at the ArgMax), taken where
 // the logits lie; 8k + 4 bytes per row come back.
@@ -189,15 +143,23 @@ func (s *kvStepper) freePick() {
 	s.pickRows = 0
 }
 
-// StepPicks implements generate.ChunkPicker: len(bans) steps recorded back
-// to back with one wait at the end. Each step's picks go to its rows of the
-// pick buffers and, by Copy2D, into the next step's ids, with the next
-// position from a table on the device (posTable), so the host touches
-// nothing between steps.
+// StepPicks implements generate.ChunkPicker.
 func (s *kvStepper) StepPicks(tokens []int32, bans []int32) ([][]int32, [][]float32, error) {
 	if err := s.stepCheck(tokens); err != nil {
 		return nil, nil, err
 	}
+	return s.picks(tokens, 1, bans)
+}
+
+// picks runs len(bans) greedy steps, recorded back to back with one wait
+// at the end: the first feeds ids (rows*tq), each later one every row's
+// pick of the step before. Step i bans token bans[i] when >= 0. On the
+// backend: ArgMax, and CrossEntropy for -log p, on the logits where they
+// lie; each step's picks go to its rows of the pick buffers and, by
+// Copy2D, into the next step's ids, its position from a table on the device
+// (posTable), so the host touches nothing between steps and reads 8 bytes
+// per row and step instead of the logits.
+func (s *kvStepper) picks(ids []int32, tq int, bans []int32) ([][]int32, [][]float32, error) {
 	n, rows := len(bans), s.rows
 	vocab := s.m.Config.TextConfig.VocabSize
 	if n == 0 {
@@ -208,33 +170,34 @@ func (s *kvStepper) StepPicks(tokens []int32, bans []int32) ([][]int32, [][]floa
 			return nil, nil, fmt.Errorf("blip: banned token %d is past the vocabulary of %d", b, vocab)
 		}
 	}
-	if np := s.m.Config.TextConfig.MaxPositionEmbeddings; s.length+n > np {
-		return nil, nil, fmt.Errorf("blip: %d tokens exceed the %d positions of the decoder", s.length+n, np)
+	if np := s.m.Config.TextConfig.MaxPositionEmbeddings; s.length+tq+n-1 > np {
+		return nil, nil, fmt.Errorf("blip: %d tokens exceed the %d positions of the decoder", s.length+tq+n-1, np)
 	}
 	// Everything that may wait happens first: the cache's growth, the
-	// buffers, the chain's compilation.
-	if err := s.grow(s.length + n); err != nil {
+	// buffers, the compilation of the one-token chain the later steps run.
+	if err := s.grow(s.length + tq + n - 1); err != nil {
 		return nil, nil, err
 	}
 	if err := s.pickBuffers(n * rows); err != nil {
 		return nil, nil, err
 	}
-	if err := s.posTable(); err != nil {
-		return nil, nil, err
-	}
-	c, err := s.chain(rows, 1)
-	if err != nil {
-		return nil, nil, err
-	}
-	cin, err := c.segs[0].plan.View(c.in)
-	if err != nil {
-		return nil, nil, err
+	var cin gpu.View
+	if n > 1 {
+		if err := s.posTable(); err != nil {
+			return nil, nil, err
+		}
+		c, err := s.chain(rows, 1)
+		if err != nil {
+			return nil, nil, err
+		}
+		if cin, err = c.segs[0].plan.View(c.in); err != nil {
+			return nil, nil, err
+		}
 	}
 	toks := gpu.Whole(s.pick[1], gpu.I32)
 	nll := gpu.Whole(s.pick[2], gpu.F32)
-	ids := tokens
 	for i, ban := range bans {
-		last, err := s.record(ids, 1)
+		last, err := s.record(ids, tq)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -245,7 +208,8 @@ func (s *kvStepper) StepPicks(tokens []int32, bans []int32) ([][]int32, [][]floa
 		}
 		step := toks.Slice(int64(i*rows), int64(rows))
 		calls := s.pickCalls(logits, step, nll.Slice(int64(i*rows), int64(rows)), rows, ban)
-		s.length++
+		s.length += tq
+		tq = 1
 		if i < n-1 {
 			calls = append(calls,
 				gpu.Copy2D{X: step, Y: cin.Slice(0, int64(rows)), Rows: 1, Cols: rows},
@@ -317,13 +281,18 @@ func (s *kvStepper) StartPick(prompts [][]int32, copies int, ban int32) ([]int32
 	if err != nil {
 		return nil, nil, err
 	}
-	return s.pickRun(ids, tq, ban)
+	t, l, err := s.picks(ids, tq, []int32{ban})
+	if err != nil {
+		return nil, nil, err
+	}
+	return t[0], l[0], nil
 }
 
 // StepPick implements generate.Picker.
 func (s *kvStepper) StepPick(tokens []int32, ban int32) ([]int32, []float32, error) {
-	if err := s.stepCheck(tokens); err != nil {
+	t, l, err := s.StepPicks(tokens, []int32{ban})
+	if err != nil {
 		return nil, nil, err
 	}
-	return s.pickRun(tokens, 1, ban)
+	return t[0], l[0], nil
 }

@@ -66,7 +66,7 @@ func (g *Graph) LayerNorm(x, gamma, beta *Tensor, eps float32) *Tensor {
 }
 
 // residualAdd is the Add a LayerNorm of x computes itself (see above): the
-// graph's last node, an Add of two tensors of x's size whose result is x
+// graph's last node, an Add of two tensors of x's shape whose result is x
 // and that no other LayerNorm took; else nil.
 func (g *Graph) residualAdd(x *Tensor) *binAttr {
 	if len(g.nodes) == 0 {

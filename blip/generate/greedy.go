@@ -143,8 +143,10 @@ func greedyPick(s Picker, seqs [][]int32, copies, maxLen int, cfg *Config, proc 
 	for i := range live {
 		live[i] = i
 	}
-	ban := func() int32 {
-		if proc.eos >= 0 && len(seqs[live[0]]) < proc.minLen {
+	// banAt is the token banned at the step that appends position cur
+	// (all rows have one length): EOS below min_length, else none (-1).
+	banAt := func(cur int) int32 {
+		if proc.eos >= 0 && cur < proc.minLen {
 			return proc.eos
 		}
 		return -1
@@ -152,7 +154,7 @@ func greedyPick(s Picker, seqs [][]int32, copies, maxLen int, cfg *Config, proc 
 	// A ChunkPicker runs up to pickChunk steps per call while no row can
 	// end (below).
 	chunker, chunked := s.(ChunkPicker)
-	t0, l0, err := s.StartPick(seqs, copies, ban())
+	t0, l0, err := s.StartPick(seqs, copies, banAt(len(seqs[0])))
 	toks, logp := [][]int32{t0}, [][]float32{l0}
 	for {
 		if err != nil {
@@ -190,8 +192,7 @@ func greedyPick(s Picker, seqs [][]int32, copies, maxLen int, cfg *Config, proc 
 		// or absent, max_length ahead. The step that may end one closes
 		// it, so no step is computed for rows already finished.
 		cur := len(seqs[live[0]])
-		banned := func(i int) bool { return proc.eos >= 0 && cur+i < proc.minLen }
-		mayEnd := func(i int) bool { return proc.eos >= 0 && !banned(i) || cur+i+1 >= maxLen }
+		mayEnd := func(i int) bool { return proc.eos >= 0 && banAt(cur+i) < 0 || cur+i+1 >= maxLen }
 		n := 1
 		if chunked {
 			for limit := min(pickChunk, maxLen-cur); n < limit && !mayEnd(n-1); {
@@ -200,10 +201,7 @@ func greedyPick(s Picker, seqs [][]int32, copies, maxLen int, cfg *Config, proc 
 		}
 		bans := make([]int32, n)
 		for i := range bans {
-			bans[i] = -1
-			if banned(i) {
-				bans[i] = proc.eos
-			}
+			bans[i] = banAt(cur + i)
 		}
 		if chunked {
 			toks, logp, err = chunker.StepPicks(next, bans)
