@@ -8,7 +8,7 @@ SPV     := $(patsubst shaders/%.comp,shaders/spv/%.spv,$(SHADERS))
 GLSLFLAGS := --target-env=vulkan1.1 -O -Ishaders
 # The cooperative-matrix shaders again, translated from NV to KHR cooperative
 # matrices by shaders/nv2khr (Debian 12's glslc compiles only the NV form).
-KHR     := $(patsubst shaders/%.comp,shaders/spv/%_khr.spv,$(wildcard shaders/gemm_coop*.comp)) shaders/spv/attention_coop_khr.spv shaders/spv/attention_coop8_khr.spv
+KHR     := $(patsubst shaders/%.comp,shaders/spv/%_khr.spv,$(wildcard shaders/gemm_coop*.comp)) shaders/spv/attention_coop_khr.spv shaders/spv/attention_coop8_khr.spv shaders/spv/attention_coop_bwd_khr.spv shaders/spv/attention_coop_bwd8_khr.spv
 NV2KHR  := $(wildcard shaders/nv2khr/*.go)
 # Debian 13's spirv-val and Mesa 26 lavapipe (.ci/trixie-tools): the
 # validator that knows KHR cooperative matrices, and a CPU driver that
@@ -84,14 +84,16 @@ test-rows:
 	  -run 'TestGenerateMatchesTransformers|TestCaptioningGolden|TestVQAGreedyBruteForce|TestPrecisionGolden'
 
 # The tensor-core GEMM and attention (KHR cooperative matrices) against the
-# CPU, and the golden model's fp16 outputs through them, on Mesa
+# CPU, fp16 training plans and the golden model's fp16 outputs through them, on Mesa
 # 26 lavapipe: the system's lavapipe (Mesa 22) offers no cooperative
 # matrices, so without this nothing on CI would run that shader.
 test-coopmat: trixie-tools
 	@mkdir -p bin
 	$(GO) test -c -o bin/vk.test ./gpu/vk
 	$(GO) test -c -o bin/blip.test ./blip
+	$(GO) test -c -o bin/graph.test ./graph
 	cd gpu/vk && BLIP_REQUIRE_COOPMAT=1 BLIP_REQUIRE_VULKAN=1 $(TRIXIE)/run ../../bin/vk.test -test.count=1 -test.run 'TestGemmCoop|TestAttentionCoop'
+	cd graph && BLIP_REQUIRE_VULKAN=1 $(TRIXIE)/run ../bin/graph.test -test.count=1 -test.run 'TestAttentionF16Plans|TestWeightStorage'
 	cd blip && BLIP_REQUIRE_COOPMAT=1 BLIP_REQUIRE_VULKAN=1 $(TRIXIE)/run ../bin/blip.test -test.count=1 -test.run 'TestPrecisionGolden'
 
 demo: deps build

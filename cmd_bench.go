@@ -30,7 +30,7 @@ func benchCmd() *cli.Command {
 				&cli.StringFlag{Name: "torch-device", Value: "auto", Usage: "cpu or cuda (auto: cuda if the blip device is a discrete GPU)"},
 				&cli.StringFlag{Name: "filter", Usage: "only cases whose name contains this"},
 				&cli.StringSliceFlag{Name: "gemm", Usage: "instead of the built-in cases, GEMM shapes MxNxK[:ab] (a, b: 1 for transposed A, B); repeatable (tile overrides: BLIP_GEMM_TILE, BLIP_GEMM_CPU_TILE)"},
-				&cli.StringSliceFlag{Name: "attention", Usage: "instead of the built-in cases, forward attention shapes BxHxTxD[:f16] (f16: half-precision products, SDPA on half tensors for PyTorch); repeatable, with --gemm"},
+				&cli.StringSliceFlag{Name: "attention", Usage: "instead of the built-in cases, attention shapes BxHxTxD[:f16|:f32][:bwd] (f16: half-precision products, SDPA on half tensors for PyTorch; bwd: forward and backward); repeatable, with --gemm"},
 				&cli.DurationFlag{Name: "min-time", Value: 500 * time.Millisecond, Usage: "minimum timed duration per case"},
 			},
 			Action: benchKernels,

@@ -173,8 +173,8 @@ type Attention struct {
 	// how a backend tiles the keys. Backends round the same way (the
 	// Vulkan kernels without cooperative matrices too), so they differ
 	// only by fp32 summation order and by the rare probability that this
-	// order moves across an f16 rounding boundary (one f16 unit). Forward
-	// only: AttentionBackward has no F16.
+	// order moves across an f16 rounding boundary (one f16 unit).
+	// AttentionBackward.F16 is the matching backward.
 	F16 bool
 }
 
@@ -236,6 +236,25 @@ type AttentionBackward struct {
 	Mask           View // optional, (B, Tk), additive
 	DQ, DK, DV     View // outputs
 	AttentionShape
+	// F16 asks for half-precision products (mixed-precision training, the
+	// backward of Attention.F16), as flash-attention runs them under
+	// autocast: Q, K, V and DO are read rounded to f16, and so are the
+	// probabilities and dS before the products they enter. Exactly, with
+	// f16(x) = Round(F16, x) and every dot product and sum in fp32:
+	//
+	//	s[i, j] = Scale * (f16(Q[i]) . f16(K[j])) + Mask[b, j]
+	//	P[i, j] = exp(s[i, j] - LSE[i])       (0 where LSE[i] is +Inf)
+	//	Delta[i] = DO[i] . O[i]               (unrounded)
+	//	dS[i, j] = P[i, j] * (f16(DO[i]) . f16(V[j]) - Delta[i])
+	//	DV[j] = sum_i f16(P[i, j]) * f16(DO[i])
+	//	DQ[i] = Scale * sum_j f16(dS[i, j]) * f16(K[j])
+	//	DK[j] = Scale * sum_i f16(dS[i, j]) * f16(Q[i])
+	//
+	// P and dS stay fp32 where they are not a product's operand (dS takes
+	// the unrounded P). Backends differ by fp32 summation order and, through
+	// it, by a P or dS that lies that close to an f16 rounding boundary and
+	// rounds to the other side (one f16 unit).
+	F16 bool
 }
 
 // Kernel implements Call.

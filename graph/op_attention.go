@@ -41,12 +41,12 @@ type attnAttr struct {
 }
 
 // Attention returns softmax(Scale * q k^T + mask) v per head: q (B, Tq, H*D),
-// k and v (B, Tk, H*D), result (B, Tq, H*D). Inference plans of a graph
-// whose weights are stored as f16 (Params.SetStorage) run the fused
-// kernel's products in f16 too (gpu.Attention.F16), as autocast runs
-// attention's matmuls; training plans never do (the fused backward has no
-// such variant), nor does the unfused path, nor attention over at most
-// f16MinQueries queries.
+// k and v (B, Tk, H*D), result (B, Tq, H*D). Plans of a graph whose
+// weights are stored as f16 (Params.SetStorage: fp16 inference, and fp16
+// mixed-precision training) run the fused kernel's products in f16 too
+// (gpu.Attention.F16, and its backward gpu.AttentionBackward.F16), as
+// autocast runs attention's matmuls; the unfused path does not, nor does
+// attention over at most f16MinQueries queries (decoding).
 func (g *Graph) Attention(q, k, v *Tensor, o AttentionOpts) *Tensor {
 	name := g.opName("attention")
 	ops := []*Tensor{q, k, v}
@@ -94,7 +94,7 @@ func (g *Graph) Attention(q, k, v *Tensor, o AttentionOpts) *Tensor {
 			// reading K and V, which the split-K kernel spreads over the
 			// device; tensor cores would not help it.
 			c := gpu.Attention{Q: e.v(q), K: e.v(k), V: e.v(v), O: e.v(y), AttentionShape: a.shape,
-				F16: !e.training && a.shape.Tq > f16MinQueries && g.weightsF16()}
+				F16: a.f16(g)}
 			if a.mask != nil {
 				c.Mask = e.v(a.mask)
 			}
@@ -207,7 +207,7 @@ func attentionGrad(b *backCtx, n *node) {
 		}
 		bn.emit = func(e *emitCtx) []gpu.Call {
 			c := gpu.AttentionBackward{Q: e.v(q), K: e.v(k), V: e.v(v), O: e.v(y), DO: e.v(dy), LSE: e.v(a.lse),
-				DQ: e.v(w[0]), DK: e.v(w[1]), DV: e.v(w[2]), AttentionShape: a.shape}
+				DQ: e.v(w[0]), DK: e.v(w[1]), DV: e.v(w[2]), AttentionShape: a.shape, F16: a.f16(b.g)}
 			if a.mask != nil {
 				c.Mask = e.v(a.mask)
 			}
@@ -276,9 +276,15 @@ func attentionGrad(b *backCtx, n *node) {
 // limit).
 const f16MinQueries = 4
 
+// f16 reports whether the fused kernels of a run their products in f16
+// (the forward and the backward alike).
+func (a *attnAttr) f16(g *Graph) bool {
+	return a.shape.Tq > f16MinQueries && g.weightsF16()
+}
+
 // weightsF16 reports whether any parameter of g is read from an f16 copy
-// (Params.SetStorage(gpu.F16)): the fp16 inference setting, under which
-// the attention products run in f16 as well. Plans are compiled after
+// (Params.SetStorage(gpu.F16)): fp16 inference or mixed-precision
+// training, under which the attention products run in f16 as well. Plans are compiled after
 // SetStorage (it requires a recompile), so emit time is the time to ask.
 func (g *Graph) weightsF16() bool {
 	for p := range g.params {

@@ -16,6 +16,13 @@
 // keys (P = 0 there). The invocation layout is attention.comp's: t = 8*tr +
 // tc, 4 rows (queries in MODE 0, keys otherwise) per invocation as vec4
 // components, columns tc + 8j, output columns 4*(tc + 8g) ...
+//
+// F16 (gpu.AttentionBackward.F16, the half-precision products where no
+// tensor-core kernel runs them): Q, K, V and dO are rounded to f16 on their
+// way into shared memory, where only the products read them; Delta reads dO
+// from memory unrounded instead. P and dS are rounded as they are stored
+// for the dV, dQ and dK products, after dS took the unrounded P. Without
+// F16 nothing is rounded: the fp32 arithmetic is unchanged.
 #extension GL_EXT_control_flow_attributes : require
 
 layout(local_size_x_id = 0) in;
@@ -26,8 +33,10 @@ layout(constant_id = 3) const uint DP = 64;   // D rounded up to a multiple of 3
 layout(constant_id = 4) const uint VEC = 1;   // vec4 global access
 layout(constant_id = 5) const uint SHUF = 1;  // subgroup shuffles for the row reductions
 layout(constant_id = 6) const uint MODE = 0;  // 0: dQ, 1: dK and dV, 2: dV, 3: dK
+layout(constant_id = 7) const uint F16 = 0;   // f16-rounded products (see above)
 
 #include "attention.glsl"
+#include "half.glsl"
 
 layout(binding = 0) readonly buffer BufQ { float Q_[]; };
 layout(binding = 0) readonly buffer BufQ4 { vec4 Q4_[]; };
@@ -91,6 +100,17 @@ ATT_LOAD4(loadV, V_, V4_)
 ATT_LOAD4(loadO, O_, O4_)
 ATT_LOAD4(loadDO, DO_, DO4_)
 ATT_STORE4(storeG, G_, G4_)
+
+// x rounded to f16 (to nearest even, gpu.Round's bits) under F16.
+vec4 h4(vec4 x) {
+    if (F16 == 0) {
+        return x;
+    }
+    for (uint e = 0; e < 4; e++) { // a loop, not four inlined copies
+        x[e] = f16_bits_to_f32(f32_to_f16_bits(x[e]));
+    }
+    return x;
+}
 
 // Stores the transposed row v (4 columns d..d+3 of row r) into sAt / sBt.
 void putT(bool second, uint r, uint d, vec4 v) {
@@ -175,12 +195,12 @@ void main() {
         uint r = i / DP4, d4 = i % DP4;
         bool ok = r0 + r < nRows;
         if (DQ) {
-            putT(false, r, 4 * d4, ok ? loadQ(qBase + (r0 + r) * p.tokQ, 4 * d4, D) : vec4(0.0));
-            putT(true, r, 4 * d4, ok ? loadDO(doBase + (r0 + r) * p.tokO, 4 * d4, D) : vec4(0.0));
+            putT(false, r, 4 * d4, ok ? h4(loadQ(qBase + (r0 + r) * p.tokQ, 4 * d4, D)) : vec4(0.0));
+            putT(true, r, 4 * d4, ok ? h4(loadDO(doBase + (r0 + r) * p.tokO, 4 * d4, D)) : vec4(0.0));
         } else {
-            putT(false, r, 4 * d4, ok ? loadK(kBase + (r0 + r) * p.tokK, 4 * d4, D) : vec4(0.0));
+            putT(false, r, 4 * d4, ok ? h4(loadK(kBase + (r0 + r) * p.tokK, 4 * d4, D)) : vec4(0.0));
             if (WANT_DK) {
-                putT(true, r, 4 * d4, ok ? loadV(vBase + (r0 + r) * p.tokV, 4 * d4, D) : vec4(0.0));
+                putT(true, r, 4 * d4, ok ? h4(loadV(vBase + (r0 + r) * p.tokV, 4 * d4, D)) : vec4(0.0));
             }
         }
     }
@@ -199,7 +219,8 @@ void main() {
     }
     barrier();
     if (DQ) {
-        // Delta of the owned rows: dO from sBt, O from memory.
+        // Delta of the owned rows: dO from sBt (from memory under F16,
+        // where sBt holds it rounded), O from memory.
         vec4 part = vec4(0.0);
         [[unroll]] for (uint g = 0; g < NG; g++) {
             uint d = 4 * (tc + 8 * g);
@@ -208,7 +229,11 @@ void main() {
             [[unroll]] for (uint e = 0; e < 4; e++) {
                 uint row = r0 + 4 * tr + e;
                 vec4 ov = row < p.Tq ? loadO(oBase + row * p.tokO, d, D) : vec4(0.0);
-                part[e] += dot(vec4(d0[e], d1[e], d2[e], d3[e]), ov);
+                vec4 dov = vec4(d0[e], d1[e], d2[e], d3[e]);
+                if (F16 != 0) {
+                    dov = row < p.Tq ? loadDO(doBase + row * p.tokO, d, D) : vec4(0.0);
+                }
+                part[e] += dot(dov, ov);
             }
         }
         delta = sum8(part);
@@ -240,11 +265,11 @@ void main() {
             bool ok = c < nk;
             uint cc = k0 + c;
             if (DQ) {
-                sX[c * KS + d4] = ok ? loadK(kBase + cc * p.tokK, 4 * d4, D) : vec4(0.0);
-                sY[c * KS + d4] = ok ? loadV(vBase + cc * p.tokV, 4 * d4, D) : vec4(0.0);
+                sX[c * KS + d4] = ok ? h4(loadK(kBase + cc * p.tokK, 4 * d4, D)) : vec4(0.0);
+                sY[c * KS + d4] = ok ? h4(loadV(vBase + cc * p.tokV, 4 * d4, D)) : vec4(0.0);
             } else {
-                sX[c * KS + d4] = ok ? loadQ(qBase + cc * p.tokQ, 4 * d4, D) : vec4(0.0);
-                sY[c * KS + d4] = ok ? loadDO(doBase + cc * p.tokO, 4 * d4, D) : vec4(0.0);
+                sX[c * KS + d4] = ok ? h4(loadQ(qBase + cc * p.tokQ, 4 * d4, D)) : vec4(0.0);
+                sY[c * KS + d4] = ok ? h4(loadDO(doBase + cc * p.tokO, 4 * d4, D)) : vec4(0.0);
             }
         }
         for (uint c = t; c < CW; c += NT) {
@@ -256,7 +281,8 @@ void main() {
         }
         barrier();
         if (!DQ && WANT_DK) {
-            // Delta of the tile's queries, eight lanes per row.
+            // Delta of the tile's queries, eight lanes per row, dO from sY
+            // (from memory under F16, where sY holds it rounded).
             // (The trip count is the same in every invocation: sum8 may
             // need barriers.)
             for (uint rb = 0; rb < CW; rb += RW4) {
@@ -265,7 +291,8 @@ void main() {
                 if (r < nk) {
                     [[unroll]] for (uint g = 0; g < NG; g++) {
                         uint d = 4 * (tc + 8 * g);
-                        part += dot(sY[r * KS + tc + 8 * g], loadO(oBase + (k0 + r) * p.tokO, d, D));
+                        vec4 dov = F16 != 0 ? loadDO(doBase + (k0 + r) * p.tokO, d, D) : sY[r * KS + tc + 8 * g];
+                        part += dot(dov, loadO(oBase + (k0 + r) * p.tokO, d, D));
                     }
                 }
                 part = sum8(vec4(part)).x;
@@ -306,10 +333,10 @@ void main() {
                 ds = WANT_DK ? pj * (dp[j] - vec4(sC2[c])) : vec4(0.0);
             }
             if (DQ || WANT_DK) {
-                sS[c * PS + tr] = ds;
+                sS[c * PS + tr] = h4(ds);
             }
             if (WANT_DV) {
-                sP[c * PS + tr] = pj;
+                sP[c * PS + tr] = h4(pj);
             }
         }
         barrier();

@@ -382,25 +382,38 @@ func attentionCase(b, h, t, d int, backward, f16 bool) Case {
 				return fwd, release(be, vs...), nil
 			}
 			bwd := gpu.AttentionBackward{Q: vs[0], K: vs[1], V: vs[2], O: vs[3], LSE: vs[4], DO: vs[5],
-				DQ: vs[6], DK: vs[7], DV: vs[8], AttentionShape: shape}
+				DQ: vs[6], DK: vs[7], DV: vs[8], AttentionShape: shape, F16: f16}
 			return Seq{fwd, bwd}, release(be, vs...), nil
 		},
 	}
 }
 
-// ParseAttention is a forward attention case from "BxHxTxD" or
-// "BxHxTxD:f16" (`blip bench kernels --attention`). The f16 one is
-// Attention.F16 (f16-rounded operands, fp32 softmax and accumulation: the
-// tensor-core kernel where the device has one); PyTorch's reference for it
-// is SDPA on half tensors.
+// ParseAttention is an attention case from "BxHxTxD[:f16|:f32][:bwd]"
+// (`blip bench kernels --attention`): the forward, or with bwd the forward
+// and the backward. The f16 one is Attention.F16 (and
+// AttentionBackward.F16: f16-rounded operands, fp32 softmax and
+// accumulation, the tensor-core kernels where the device has them);
+// PyTorch's reference for it is SDPA on half tensors.
 func ParseAttention(spec string) (Case, error) {
-	shape, dt, _ := strings.Cut(spec, ":")
+	bad := fmt.Errorf("--attention %q: want BxHxTxD, optionally :f16 or :f32, then optionally :bwd", spec)
+	parts := strings.Split(spec, ":")
 	var b, h, t, d int
-	if _, err := fmt.Sscanf(shape, "%dx%dx%dx%d", &b, &h, &t, &d); err != nil || b < 1 || h < 1 || t < 1 || d < 1 ||
-		(dt != "" && dt != "f16" && dt != "f32") || fmt.Sprintf("%dx%dx%dx%d", b, h, t, d) != shape {
-		return Case{}, fmt.Errorf("--attention %q: want BxHxTxD or BxHxTxD:f16", spec)
+	if _, err := fmt.Sscanf(parts[0], "%dx%dx%dx%d", &b, &h, &t, &d); err != nil || b < 1 || h < 1 || t < 1 || d < 1 ||
+		fmt.Sprintf("%dx%dx%dx%d", b, h, t, d) != parts[0] || len(parts) > 3 {
+		return Case{}, bad
 	}
-	return attentionCase(b, h, t, d, false, dt == "f16"), nil
+	f16, bwd := false, false
+	for i, p := range parts[1:] {
+		switch {
+		case i == 0 && (p == "f16" || p == "f32"):
+			f16 = p == "f16"
+		case p == "bwd" && !bwd:
+			bwd = true
+		default:
+			return Case{}, bad
+		}
+	}
+	return attentionCase(b, h, t, d, bwd, f16), nil
 }
 
 // AttentionDecodeCase is one decoding step's cross-attention: one query

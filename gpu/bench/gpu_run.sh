@@ -2,13 +2,15 @@
 # One prepared run on a lent NVIDIA machine (the device tool): Vulkan loader,
 # device list, then the stages named in STAGES, in the order named (default
 # "coop rows model16 model32" with the first two MODEL_GROUPS, whose
-# timeouts add up to under 9 minutes; a device call runs at most 10, so pick
-# the rest by their timeouts):
+# timeouts add up to 595 s, under the 10 minutes a device call may run; each
+# stage writes its file as it goes, so a call cut short keeps what ran; pick
+# other sets by their timeouts):
 #   vk       the Vulkan tests and parity table on the GPU
 #   coop     the tensor-core kernels (KHR where offered, else NV): their parity
 #            tests, then fp16 GEMM timings in both blocks (BLIP_COOP_TILE=wide,
-#            small), fp32 GEMM and attention fp32/fp16 next to torch.matmul
-#            and SDPA in the same command (fp16 GEMM and attention also without
+#            small), fp32 GEMM and attention fp32/fp16 (forward at 577
+#            tokens, forward and backward at 197) next to torch.matmul and
+#            SDPA in the same command (fp16 GEMM and attention also without
 #            tensor cores: BLIP_COOPMAT=0)
 #   rows     decoding's few-row GEMMs (gemm_rows.comp) against the tiled kernel
 #            (BLIP_GEMM_ROWS=0) and torch.matmul, same command each (80 s)
@@ -55,7 +57,12 @@ stage_vk() {
 
 stage_coop() {
   echo "== tensor-core kernels (KHR where offered, else NV: BLIP_COOPMAT=1)"
-  BLIP_COOPMAT=1 BLIP_REQUIRE_COOPMAT=1 BLIP_REQUIRE_VULKAN=1 timeout 60 bin/vk.test -test.run 'TestGemmCoop|TestAttentionCoop' -test.count=1 -test.v 2>&1 | grep -E '^(---|ok|FAIL|PASS)|worst|Error|error' | tail -n 40 | tee "$OUT/coop.txt"
+  BLIP_COOPMAT=1 BLIP_REQUIRE_COOPMAT=1 BLIP_REQUIRE_VULKAN=1 timeout 60 bin/vk.test -test.run 'TestGemmCoop|TestAttentionCoop' -test.count=1 -test.v > /tmp/cooptest.log 2>&1
+  echo "exit $?" >> /tmp/cooptest.log
+  # Top-level results, failures and their messages, and the worst errors of
+  # the backward cases.
+  grep -E '^(--- |ok|FAIL|PASS|exit)|--- FAIL|panic|_test.go:[0-9]+: ' /tmp/cooptest.log | grep -v 'worst error' | head -n 40 | tee "$OUT/coop.txt"
+  grep -E 'attention_coop_bwd.*worst' /tmp/cooptest.log | sort -k5,5g | tail -n 3 | tee -a "$OUT/coop.txt"
   (cd blip && BLIP_REQUIRE_COOPMAT=1 BLIP_REQUIRE_VULKAN=1 timeout 30 ../bin/blip.test -test.run TestPrecisionGolden -test.count=1 -test.v 2>&1 | grep -E '^(---|ok|FAIL|PASS)|worst|max|Error|error' | tail -n 20) | tee -a "$OUT/coop.txt"
   took coop-parity "$OUT/coop.txt"
   # Both blocks of the tensor-core GEMM on the same products (the default
@@ -66,7 +73,8 @@ stage_coop() {
       grep -v ' done$' | tail -n 6 | sed "s/^/coop=1 tile=$tile /" | tee -a "$OUT/coop.txt"
   done
   BLIP_COOPMAT=1 timeout 45 bin/blip --backend vulkan bench kernels --no-cpu --torch python3 --torch-device cuda --min-time 300ms \
-    --gemm 4096x4096x4096 --attention 32x12x577x64 --attention 32x12x577x64:f16 2>&1 | grep -v ' done$' | tail -n 5 | sed "s/^/coop=1 /" | tee -a "$OUT/coop.txt"
+    --gemm 4096x4096x4096 --attention 32x12x577x64 --attention 32x12x577x64:f16 \
+    --attention 32x12x197x64:bwd --attention 32x12x197x64:f16:bwd 2>&1 | grep -v ' done$' | tail -n 7 | sed "s/^/coop=1 /" | tee -a "$OUT/coop.txt"
   BLIP_COOPMAT=0 BLIP_ATTN_COOP=0 timeout 40 bin/blip --backend vulkan bench kernels --no-cpu --torch python3 --torch-device cuda --min-time 300ms \
     --gemm 4096x4096x4096:01:f16 --attention 32x12x577x64:f16 2>&1 | grep -v ' done$' | tail -n 4 | sed "s/^/coop=0 /" | tee -a "$OUT/coop.txt"
   took coop-bench "$OUT/coop.txt"

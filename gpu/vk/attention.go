@@ -15,9 +15,10 @@ import (
 // are split by batch so that no binding exceeds maxBind, and by query/key
 // tiles and heads to stay within the grid. Nothing is allocated: the
 // memory used is the shaders' shared tiles, independent of Tq and Tk.
-// Forward calls with F16 run on attention_coop.comp where the device has
-// the tensor-core GEMM (attention_coop.go), otherwise on attention.comp's
-// F16 specialization.
+// Calls with F16 run on attention_coop.comp and attention_coop_bwd.comp
+// where the device has the tensor-core GEMM (attention_coop.go,
+// attention_coop_bwd.go), otherwise on the F16 specializations of
+// attention.comp and attention_bwd.comp.
 
 func init() {
 	kernels["attention"] = attentionKernel
@@ -278,9 +279,32 @@ func attentionBwdKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 	if err != nil {
 		return nil, err
 	}
+	if d.useAttnCoopBwd(a) {
+		return attentionCoopBwd(d, a, nb, ts), nil
+	}
+	shuf := d.attnShuffle()
+	return d.attnBwdDispatches(a, nb, ts, "attention_bwd", tq, tk, func(mode uint32, t attnTile, vec bool) ([]uint32, uint32) {
+		spec := []uint32{t.threads(), t.cols, t.rows, dp, b2u(vec), shuf, mode, b2u(a.F16)}
+		if mode == attnModeDQ {
+			spec[1], spec[2] = t.rows, t.cols // BR = owned query rows, BC = key tile
+		}
+		return spec, 0
+	}), nil
+}
+
+// attnBwdDispatches are a backward attention's dispatches of shader with
+// attention_bwd.comp's bindings and push constants: per chunk of nb batch
+// entries, a dQ pass (tiles of tq.rows queries), then a dK+dV pass (tiles of
+// tk.rows keys) where DK and DV fit one binding, else a dV and a dK pass.
+// spec gives a pass's specialization constants, and flags to add to the
+// push constants', from its mode (attnModeDQ ...), tile and whether the
+// chunk's views allow vec4 accesses (attnVec). A dV pass has its offset
+// in both offOut and offOut2.
+func (d *Device) attnBwdDispatches(a gpu.AttentionBackward, nb int, ts []attnTensorView, shader string, tq, tk attnTile, spec func(mode uint32, t attnTile, vec bool) ([]uint32, uint32)) []dispatch {
+	s := a.AttentionShape
+	ls := s.Layouts()
 	hasMask := a.Mask.Buf != nil
 	flags := attnFlags(s, hasMask, false)
-	shuf := d.attnShuffle()
 	limit := d.limitElems()
 	var out []dispatch
 	for b0 := 0; b0 < s.B; b0 += nb {
@@ -297,21 +321,18 @@ func attentionBwdKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 		}
 		vec := d.attnVec(s, ls, vs[:]...)
 		pass := func(mode uint32, t attnTile, rows int, outv gpu.View, off, off2 uint32) {
-			spec := []uint32{t.threads(), t.cols, t.rows, dp, b2u(vec), shuf, mode}
-			if mode == attnModeDQ {
-				spec[1], spec[2] = t.rows, t.cols // BR = owned query rows, BC = key tile
-			}
+			sp, fl := spec(mode, t, vec)
 			tiles := int(ceilDiv(int64(rows), int64(t.rows)))
 			d.attnGrid(tiles, s.H, func(tile0, ntile, head0, nhead int) {
 				out = append(out, dispatch{
-					shader: "attention_bwd",
-					spec:   spec,
+					shader: shader,
+					spec:   sp,
 					binds:  []binding{rd(q), rd(kk), rd(v), rd(o), rd(do), rd(lse), rd(mask), wr(outv)},
 					push: []uint32{uint32(s.Tq), uint32(s.Tk), uint32(s.H), uint32(s.D),
 						d.elemOff(q), d.elemOff(kk), d.elemOff(v), d.elemOff(o), d.elemOff(do), d.elemOff(lse), offIfSet(d, mask), off, off2,
 						uint32(ls[0].Tok), uint32(ls[1].Tok), uint32(ls[2].Tok), uint32(ls[3].Tok),
 						uint32(ls[0].Batch), uint32(ls[1].Batch), uint32(ls[2].Batch), uint32(ls[3].Batch),
-						f32bits(s.ScaleValue()), flags, uint32(tile0), uint32(head0)},
+						f32bits(s.ScaleValue()), flags | fl, uint32(tile0), uint32(head0)},
 					groups: [3]uint32{uint32(ntile), uint32(nhead), uint32(n)},
 				})
 			})
@@ -330,8 +351,8 @@ func attentionBwdKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 				}
 			}
 		}
-		pass(attnModeDV, tk, s.Tk, dv, d.elemOff(dv), 0)
+		pass(attnModeDV, tk, s.Tk, dv, d.elemOff(dv), d.elemOff(dv))
 		pass(attnModeDK, tk, s.Tk, dk, d.elemOff(dk), 0)
 	}
-	return out, nil
+	return out
 }

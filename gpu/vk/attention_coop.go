@@ -27,7 +27,8 @@ import (
 // chunks shift the probabilities by per-chunk maxima, which would round
 // them differently from F16's definition (the row's final maximum).
 //
-// BLIP_ATTN_COOP=0 turns it off (F16 calls then run on attention.comp).
+// BLIP_ATTN_COOP=0 turns it off, and the backward (attention_coop_bwd.go):
+// F16 calls then run on attention.comp and attention_bwd.comp.
 
 const (
 	attnCoopMaxD = 64
