@@ -7,5 +7,5 @@ layout(push_constant) uniform Push {
     uint strideA, strideB, strideC;
     float alpha, beta;
     uint flags; // bit 0: bias; bits 1..2: activation (gpu.Act); gemm_coop: bit 3 TransA, bit 4 TransB,
-                // bits 5, 6 vec4 staging of A, B
+                // bits 5, 6 vec4 staging of A, B, bits 7, 8 that vec4 along m, n
 } p;

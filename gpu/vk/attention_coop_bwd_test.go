@@ -1,6 +1,7 @@
 package vk
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -99,6 +100,37 @@ func TestAttentionCoopBwd(t *testing.T) {
 		}
 	}
 	t.Logf("%d cases on %s (%d with vec4 tiles); dispatches %v", coop, d.attnCoopBwdShader(), vec, kinds)
+
+	// Calls split by batch (bindings of 2 MiB, one batch per dispatch),
+	// query and key tiles and heads (grids of at most 3 x 5): the shader's
+	// tile and head bases and the views of each chunk.
+	maxBind, maxGroups := d.maxBind, d.maxGroups
+	defer func() { d.maxBind, d.maxGroups = maxBind, maxGroups }()
+	d.maxBind, d.maxGroups = 2<<20, [3]uint32{3, 5, 1}
+	split := 0
+	for _, c := range paritytest.Cases() {
+		if c.Kernel != "attention_bwd" || !strings.HasPrefix(c.Name, "attention_bwd/f16_") {
+			continue
+		}
+		a := sizedCall(c).(gpu.AttentionBackward)
+		if !d.useAttnCoopBwd(a) || a.B*a.H*max(a.Tq, a.Tk) < 1000 {
+			continue
+		}
+		ds, err := attentionBwdKernel(d, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) <= 3 {
+			continue
+		}
+		split++
+		t.Run(c.Name+"/grid_split", func(t *testing.T) {
+			checkF16Case(t, d, ref, c, fmt.Sprintf("%s in %d dispatches", d.attnCoopBwdShader(), len(ds)))
+		})
+	}
+	if split < 3 {
+		t.Errorf("only %d cases split into more than 3 dispatches", split)
+	}
 }
 
 // attnCoopBwdKind names the pass of an attention_coop_bwd dispatch: its

@@ -2,6 +2,7 @@ package vk
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand"
 	"testing"
 
@@ -44,9 +45,16 @@ func TestAttentionGridSplit(t *testing.T) {
 	}
 }
 
-// TestAttentionDeterministic runs a forward and backward twice and wants
-// bit-identical results (no atomics, fixed reduction orders).
+// TestAttentionDeterministic runs a forward and backward three times and
+// wants bit-identical results (no atomics, fixed reduction orders), in fp32
+// and with F16 (the tensor-core kernels where the device has them).
 func TestAttentionDeterministic(t *testing.T) {
+	for _, f16 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("f16=%v", f16), func(t *testing.T) { testAttentionDeterministic(t, f16) })
+	}
+}
+
+func testAttentionDeterministic(t *testing.T, f16 bool) {
 	d := openTest(t)
 	s := gpu.AttentionShape{B: 2, H: 3, Tq: 150, Tk: 150, D: 64, Causal: true}
 	n := s.B * s.Tq * s.H * s.D
@@ -71,8 +79,8 @@ func TestAttentionDeterministic(t *testing.T) {
 		}
 		vs[i] = gpu.Whole(buf, gpu.F32)
 	}
-	fwd := gpu.Attention{Q: vs[0], K: vs[1], V: vs[2], O: vs[3], LSE: vs[4], AttentionShape: s}
-	bwd := gpu.AttentionBackward{Q: vs[0], K: vs[1], V: vs[2], O: vs[3], LSE: vs[4], DO: vs[5], DQ: vs[6], DK: vs[7], DV: vs[8], AttentionShape: s}
+	fwd := gpu.Attention{Q: vs[0], K: vs[1], V: vs[2], O: vs[3], LSE: vs[4], AttentionShape: s, F16: f16}
+	bwd := gpu.AttentionBackward{Q: vs[0], K: vs[1], V: vs[2], O: vs[3], LSE: vs[4], DO: vs[5], DQ: vs[6], DK: vs[7], DV: vs[8], AttentionShape: s, F16: f16}
 	var first [][]byte
 	for run := 0; run < 3; run++ {
 		if err := d.Do(fwd, bwd); err != nil {

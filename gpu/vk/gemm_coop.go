@@ -149,12 +149,14 @@ func (d *Device) coopShader(bt gpu.DType, wide bool) string {
 // wide). TransA and
 // TransB go in flag bits 3 and 4, and vec4 staging of A and B in bits 5
 // and 6 (not specialization constants: one pipeline per build, where
-// cooperative matrices are slow to compile). vec4 staging needs the
-// operand contiguous along k (A not transposed, B transposed: a linear
-// layer's forward) with K, its leading dimension, batch stride and
-// binding offset multiples of 4.
+// cooperative matrices are slow to compile). vec4 staging runs along the
+// dimension the operand is contiguous in: k (A not transposed, B
+// transposed: a linear layer's forward) or, with bits 7 and 8, m or n (A
+// transposed, B not: the gradients of training); that dimension, the
+// leading dimension, batch stride and binding offset must be multiples
+// of 4.
 func (d *Device) coopDispatch(s *gemmShape, t gemmTile, av, bv, cv, bias gpu.View, push []uint32, groups [3]uint32) dispatch {
-	const pK, pLda, pLdb, pOffA, pOffB, pStrideA, pStrideB = 2, 3, 4, 6, 7, 10, 11
+	const pM, pN, pK, pLda, pLdb, pOffA, pOffB, pStrideA, pStrideB = 0, 1, 2, 3, 4, 6, 7, 10, 11
 	aligned := func(v ...uint32) bool {
 		for _, x := range v {
 			if x%4 != 0 {
@@ -163,9 +165,16 @@ func (d *Device) coopDispatch(s *gemmShape, t gemmTile, av, bv, cv, bias gpu.Vie
 		}
 		return true
 	}
-	vecA := !s.ta && aligned(push[pK], push[pLda], push[pOffA], push[pStrideA])
-	vecB := s.tb && aligned(push[pK], push[pLdb], push[pOffB], push[pStrideB])
-	push[len(push)-1] |= b2u(s.ta)<<3 | b2u(s.tb)<<4 | b2u(vecA)<<5 | b2u(vecB)<<6
+	dimA, dimB := push[pK], push[pK] // the contiguous dimensions
+	if s.ta {
+		dimA = push[pM]
+	}
+	if !s.tb {
+		dimB = push[pN]
+	}
+	vecA := aligned(dimA, push[pLda], push[pOffA], push[pStrideA])
+	vecB := aligned(dimB, push[pLdb], push[pOffB], push[pStrideB])
+	push[len(push)-1] |= b2u(s.ta)<<3 | b2u(s.tb)<<4 | b2u(vecA)<<5 | b2u(vecB)<<6 | b2u(vecA && s.ta)<<7 | b2u(vecB && !s.tb)<<8
 	return dispatch{
 		shader: d.coopShader(bv.DType, t.wide),
 		spec:   []uint32{t.subgroups() * uint32(d.info.SubgroupSize), b2u(d.roundsInShader())},

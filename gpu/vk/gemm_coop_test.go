@@ -50,6 +50,7 @@ func TestGemmCoop(t *testing.T) {
 		}
 		d.coopMode, d.swRound = mode.mode, mode.sw
 		n := map[gpu.DType]int{}
+		staged := map[string]int{}
 		for _, c := range paritytest.Cases() {
 			if c.Kernel != "gemm" || !strings.HasPrefix(c.Name, "gemm/f16_") {
 				continue
@@ -63,12 +64,50 @@ func TestGemmCoop(t *testing.T) {
 				t.Fatalf("%s ran on %s, want %s", c.Name, got, want)
 			}
 			n[g.B.DType]++
+			for _, k := range coopStaging(t, d, g) {
+				staged[k]++
+			}
 			t.Run(mode.name+"/"+c.Name, func(t *testing.T) { checkF16Case(t, d, ref, c, want) })
 		}
 		if n[gpu.F32] < 10 || n[gpu.F16] < 10 {
 			t.Fatalf("only %d F16 gemm cases with B in f32 and %d with B in f16", n[gpu.F32], n[gpu.F16])
 		}
+		// Every staging of both operands ran: vec4 along k and along m or
+		// n, element by element with either dimension contiguous.
+		for _, k := range []string{"A vec4 k", "A vec4 m", "A k", "A m", "B vec4 k", "B vec4 n", "B k", "B n"} {
+			if staged[k] == 0 {
+				t.Errorf("%s: no case staged %s (%v)", mode.name, k, staged)
+			}
+		}
 	}
+}
+
+// coopStaging names how g's tensor-core dispatches stage A and B (their
+// push flags: vec4 or elements, along k or along m or n), one name per
+// operand, or fails where its dispatches differ.
+func coopStaging(t *testing.T, d *Device, g gpu.Gemm) []string {
+	t.Helper()
+	ds, err := gemmKernel(d, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b string
+	for i, x := range ds {
+		fl := x.push[len(x.push)-1]
+		ka := map[bool]string{false: "A k", true: "A m"}[fl&8 != 0]
+		if fl&32 != 0 {
+			ka = map[bool]string{false: "A vec4 k", true: "A vec4 m"}[fl&128 != 0]
+		}
+		kb := map[bool]string{false: "B n", true: "B k"}[fl&16 != 0]
+		if fl&64 != 0 {
+			kb = map[bool]string{false: "B vec4 k", true: "B vec4 n"}[fl&256 != 0]
+		}
+		if i > 0 && (ka != a || kb != b) {
+			t.Fatalf("dispatches of %+v stage differently", g)
+		}
+		a, b = ka, kb
+	}
+	return []string{a, b}
 }
 
 // shadersOf lists the shaders of g's dispatches on d, "+"-separated where
