@@ -45,9 +45,8 @@
 // offsets and strides of Q, K, V and DO allow (flag 16); otherwise, and for
 // the rows' own operands (loaded once), element by element, consecutive
 // invocations on consecutive elements of a row. Rows past Tq or Tk are
-// zeros; a query
-// past Tq or with no visible key (LSE +Inf) and a hidden key get P = 0, so
-// nothing of them reaches the sums.
+// zeros; a query past Tq or with no visible key (LSE +Inf) and a hidden
+// key get P = 0, so nothing of them reaches the sums.
 //
 // Shared memory: sH (f16, 64 x 72: X, then Y, then each tile's U and W),
 // sF (fp32, 64 x 36), sDS and sP (f16, 64 x 40 each) and three arrays of

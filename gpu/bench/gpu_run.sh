@@ -22,7 +22,8 @@
 #            caption training step (against PyTorch fp16 / bf16 autocast)
 #   noreplay captions with every plan recorded call by call (BLIP_REPLAY=0)
 #   runtime  the Vulkan runtime tests alone (a short check of memory and replay)
-#   profile  GPU time per kernel of the captions, ITM (fp32) and ViT (fp16)
+#   profile  GPU time per kernel of the captions, ITM (fp32), the ViT and the
+#            caption training step (fp16)
 # Each stage has its own timeout and prints its wall time. Expects bin/blip,
 # bin/vk.test and bin/blip.test built here (make gpu-run-prep) and the loader packages in .gl/
 # (see the device README). Writes one file per stage to $OUT (at most 8 come
@@ -113,11 +114,11 @@ stage_runtime() {
 }
 
 stage_profile() {
-  echo "== GPU time per kernel (bench model --profile; blip alone): fp32 captions and ITM, fp16 ViT"
+  echo "== GPU time per kernel (bench model --profile; blip alone): fp32 captions and ITM, fp16 ViT and training step"
   timeout 60 bin/blip --backend vulkan bench model --size base --quick --torch "" --only caption1,caption-batch,itm --profile 2>&1 |
     grep -E '^(profile|workload|caption|itm|error)' | tee "$OUT/profile.txt"
-  timeout 40 bin/blip --backend vulkan --precision fp16 bench model --size base --quick --torch "" --only vit --profile 2>&1 |
-    grep -E '^(profile|vit|error)' | tee -a "$OUT/profile.txt"
+  timeout 60 bin/blip --backend vulkan --precision fp16 bench model --size base --quick --torch "" --only vit,train-caption --profile 2>&1 |
+    grep -E '^(profile|vit|train|error)' | tee -a "$OUT/profile.txt"
   took profile "$OUT/profile.txt"
 }
 
