@@ -92,7 +92,7 @@ test-coopmat: trixie-tools
 	$(GO) test -c -o bin/vk.test ./gpu/vk
 	$(GO) test -c -o bin/blip.test ./blip
 	$(GO) test -c -o bin/graph.test ./graph
-	cd gpu/vk && BLIP_REQUIRE_COOPMAT=1 BLIP_REQUIRE_VULKAN=1 $(TRIXIE)/run ../../bin/vk.test -test.count=1 -test.run 'TestGemmCoop|TestAttentionCoop|TestAttentionDeterministic'
+	cd gpu/vk && BLIP_REQUIRE_COOPMAT=1 BLIP_REQUIRE_VULKAN=1 $(TRIXIE)/run ../../bin/vk.test -test.count=1 -test.run 'TestGemmCoop|TestAttentionCoop|TestAttentionDeterministic|TestSubgroupPin'
 	cd graph && BLIP_REQUIRE_VULKAN=1 $(TRIXIE)/run ../bin/graph.test -test.count=1 -test.run 'TestAttentionF16Plans|TestWeightStorage'
 	cd blip && BLIP_REQUIRE_COOPMAT=1 BLIP_REQUIRE_VULKAN=1 $(TRIXIE)/run ../bin/blip.test -test.count=1 -test.run 'TestPrecisionGolden'
 

@@ -58,7 +58,7 @@ stage_vk() {
 
 stage_coop() {
   echo "== tensor-core kernels (KHR where offered, else NV: BLIP_COOPMAT=1)"
-  BLIP_COOPMAT=1 BLIP_REQUIRE_COOPMAT=1 BLIP_REQUIRE_VULKAN=1 timeout 60 bin/vk.test -test.run 'TestGemmCoop|TestAttentionCoop|TestAttentionDeterministic' -test.count=1 -test.v > /tmp/cooptest.log 2>&1
+  BLIP_COOPMAT=1 BLIP_REQUIRE_COOPMAT=1 BLIP_REQUIRE_VULKAN=1 timeout 60 bin/vk.test -test.run 'TestGemmCoop|TestAttentionCoop|TestAttentionDeterministic|TestSubgroupPin' -test.count=1 -test.v > /tmp/cooptest.log 2>&1
   echo "exit $?" >> /tmp/cooptest.log
   # Top-level results, failures and their messages, and the worst errors of
   # the backward cases.

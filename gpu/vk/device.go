@@ -40,6 +40,7 @@ type Device struct {
 	deferred          []*buffer // freed while work was pending
 	scratch           *buffer   // kernels' partial results (attention_split.go)
 	coop              string    // the cooperative-matrix GEMM shader in use, or "" (gemm_coop.go)
+	pinSubgroup       bool      // the tensor-core pipelines require their subgroup size (subgroups.go)
 	rowsMode          rowsMode  // tests: gemm_rows.comp always or never (gemm_rows.go)
 	peakUsed          int64
 	staging           *block // host-visible bounce buffer for unmapped memory
@@ -169,6 +170,17 @@ func newDevice(in *instance, idx int, pi physInfo) (*Device, error) {
 			if pi.rte16 {
 				exts = append(exts, cstr("VK_KHR_shader_float_controls")) // RoundingModeRTE (rounding.go)
 			}
+			if pi.pinSubgroup {
+				// The tensor-core shaders' subgroup layout (subgroups.go).
+				sz := cAlloc(sizeSmallFeatures)
+				defer cFree(sz)
+				put32(sz, 0, stSGSizeFeatures)
+				put32(sz, 16, 1) // subgroupSizeControl
+				put32(sz, 20, 1) // computeFullSubgroups
+				putPtr(coop, 8, sz)
+				exts = append(exts, cstr("VK_EXT_subgroup_size_control"))
+				d.pinSubgroup = true
+			}
 			ci.EnabledExtensionCount = uint32(len(exts))
 			ci.PpEnabledExtensionNames = exts
 			d.coop = shader
@@ -181,7 +193,7 @@ func newDevice(in *instance, idx int, pi physInfo) (*Device, error) {
 		// A driver that lists the features but refuses them: go on
 		// without the tensor-core GEMM.
 		fmt.Fprintf(os.Stderr, "blip: %s: vkCreateDevice with cooperative matrices failed (%d); continuing without them\n", pi.info.Name, r)
-		d.coop, d.info.CoopGemm = "", ""
+		d.coop, d.info.CoopGemm, d.pinSubgroup = "", "", false
 		ci.EnabledExtensionCount, ci.PpEnabledExtensionNames = 0, nil
 		putPtr(ci.PNext, 8, nil) // the 16-bit storage features alone
 		withoutGC(func() { r = vk.CreateDevice(d.pd, &ci, nil, &dev) })

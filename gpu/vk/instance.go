@@ -205,6 +205,11 @@ type physInfo struct {
 	// VK_KHR_shader_float_controls), which the cooperative-matrix shaders
 	// declare: their f32 -> f16 conversions are gpu.Round(F16, x).
 	rte16 bool
+	// pinSubgroup: the tensor-core pipelines can require subgroups of
+	// exactly info.SubgroupSize, all full (VK_EXT_subgroup_size_control
+	// with computeFullSubgroups, that size within the compute stage's
+	// range, eight subgroups to a workgroup allowed); see subgroups.go.
+	pinSubgroup bool
 }
 
 func deviceExtensions(pd vk.PhysicalDevice) map[string]bool {
@@ -236,6 +241,9 @@ const (
 	stCoopMatNV       = 1000249000 // VkPhysicalDeviceCooperativeMatrixFeaturesNV
 	stCoopMatKHR      = 1000506000 // VkPhysicalDeviceCooperativeMatrixFeaturesKHR
 	stCoopPropsKHR    = 1000506001 // VkCooperativeMatrixPropertiesKHR
+	stSGSizeProps     = 1000225000 // VkPhysicalDeviceSubgroupSizeControlProperties
+	stSGSizeStage     = 1000225001 // VkPipelineShaderStageRequiredSubgroupSizeCreateInfo
+	stSGSizeFeatures  = 1000225002 // VkPhysicalDeviceSubgroupSizeControlFeatures
 	sizeCoopPropsKHR  = 56
 	sizeProps2        = 1024
 	sizeFeatures2     = 256
@@ -326,6 +334,7 @@ func (in *instance) describe(idx int) physInfo {
 		sg := cAlloc(sizeSubgroupProps)
 		dr := cAlloc(sizeDriverProps)
 		fc := cAlloc(sizeFloatControls)
+		sz := cAlloc(sizeSmallFeatures)
 		put32(p2, 0, stProps2)
 		put32(sg, 0, stSubgroupProps)
 		putPtr(p2, 8, sg)
@@ -338,6 +347,11 @@ func (in *instance) describe(idx int) physInfo {
 		if pi.exts["VK_KHR_shader_float_controls"] {
 			put32(fc, 0, stFloatControls)
 			putPtr(tail, 8, fc)
+			tail = fc
+		}
+		if pi.exts["VK_EXT_subgroup_size_control"] {
+			put32(sz, 0, stSGSizeProps)
+			putPtr(tail, 8, sz)
 		}
 		callPD2(fn, pd, p2)
 		d.SubgroupSize = int(get32(sg, 16))
@@ -347,11 +361,19 @@ func (in *instance) describe(idx int) physInfo {
 			inf := cString(unsafe.Add(dr, 276), 256)
 			d.Driver = strings.TrimSpace(name + " " + inf)
 		}
+		if get32(sz, 0) == stSGSizeProps {
+			// minSubgroupSize, maxSubgroupSize, maxComputeWorkgroupSubgroups,
+			// requiredSubgroupSizeStages (the compute bit, 0x20).
+			n := uint32(d.SubgroupSize)
+			pi.pinSubgroup = n > 0 && get32(sz, 16) <= n && n <= get32(sz, 20) && get32(sz, 24) >= 8 && get32(sz, 28)&0x20 != 0
+		}
 		cFree(p2)
 		cFree(sg)
 		cFree(dr)
 		cFree(fc)
+		cFree(sz)
 	}
+	sgFeatures := false
 	if fn := instanceProc(in.h, "vkGetPhysicalDeviceFeatures2"); fn != nil && (v12 || pi.exts["VK_KHR_16bit_storage"]) {
 		f2 := cAlloc(sizeFeatures2)
 		s16 := cAlloc(sizeSmallFeatures)
@@ -362,6 +384,7 @@ func (in *instance) describe(idx int) physInfo {
 		vmm := cAlloc(sizeSmallFeatures)
 		coop := cAlloc(sizeSmallFeatures)
 		khr := cAlloc(sizeSmallFeatures)
+		sz := cAlloc(sizeSmallFeatures)
 		tail := s16
 		if v12 || pi.exts["VK_KHR_shader_float16_int8"] {
 			put32(f16, 0, stFloat16Int8)
@@ -381,8 +404,15 @@ func (in *instance) describe(idx int) physInfo {
 		if pi.exts["VK_KHR_cooperative_matrix"] {
 			put32(khr, 0, stCoopMatKHR)
 			putPtr(tail, 8, khr)
+			tail = khr
+		}
+		if pi.exts["VK_EXT_subgroup_size_control"] {
+			put32(sz, 0, stSGSizeFeatures)
+			putPtr(tail, 8, sz)
 		}
 		callPD2(fn, pd, f2)
+		// subgroupSizeControl and computeFullSubgroups.
+		sgFeatures = get32(sz, 0) == stSGSizeFeatures && get32(sz, 16) != 0 && get32(sz, 20) != 0
 		d.Storage16 = get32(s16, 16) != 0
 		d.FP16 = d.Storage16 && get32(f16, 16) != 0
 		// What gemm_coop.comp needs: NV cooperative matrices, f16
@@ -406,10 +436,11 @@ func (in *instance) describe(idx int) physInfo {
 				}
 			}
 		}
-		for _, p := range []unsafe.Pointer{f2, s16, f16, vmm, coop, khr} {
+		for _, p := range []unsafe.Pointer{f2, s16, f16, vmm, coop, khr, sz} {
 			cFree(p)
 		}
 	}
+	pi.pinSubgroup = pi.pinSubgroup && sgFeatures
 	pi.info = d
 	if shader, _, _ := coopChoice(pi); shader != "" {
 		pi.info.CoopGemm = coopNames[shader]

@@ -145,6 +145,11 @@ func (p *pipelines) get(d *Device, shader string, nbind int, spec []uint32) (*pi
 		Module: m,
 		PName:  cstr("main"),
 	}
+	if req := d.subgroupRequirement(shader); req != nil {
+		defer cFree(req)
+		stage.PNext = req
+		stage.Flags = vk.PipelineShaderStageCreateFlags(pipelineStageRequireFullSubgroups)
+	}
 	var data []uint32
 	if len(spec) > 0 {
 		entries := make([]vk.SpecializationMapEntry, len(spec))
