@@ -1,8 +1,6 @@
 package vk
 
-import (
-	"blip/gpu"
-)
+import "blip/gpu"
 
 // The attention backward on tensor cores (shaders/attention_coop_bwd.glsl)
 // for calls with F16, on devices that run the tensor-core forward
@@ -12,8 +10,9 @@ import (
 // two passes), with 64 rows per workgroup and attention_bwd.comp's push
 // constants, but two pipelines per head size instead of four: the dK+dV
 // pass writes what push-constant flags ask for. Like the forward it fetches
-// the walked tiles as vec4s ahead of use where the layouts allow. Other F16 calls run on attention_bwd.comp's F16
-// specialization, which rounds the same way.
+// the walked tiles as vec4s ahead of use where the layouts allow. Other F16
+// calls (D = 128, devices without the tensor-core GEMM) run on
+// attention_bwd.comp's F16 specialization, which rounds the same way.
 
 const (
 	attnCoopBwdRows = 64
