@@ -419,6 +419,16 @@ func attentionCase(name string, c attnCfg) Case {
 // attentionBwdCase is the backward case of c, with a random DO and the exact
 // O and LSE of the forward as inputs.
 func attentionBwdCase(name string, c attnCfg) Case {
+	return attentionBwdCaseRef(name, c, refAttentionBackward)
+}
+
+// attnBwdRef is a float64 reference of the backward: it writes dq, dk, dv
+// (which alias, as q, k and v do, where the case is fused).
+type attnBwdRef func(g attnGeom, q, k, v, o, do, lse, mask, dq, dk, dv []float64)
+
+// attentionBwdCaseRef is attentionBwdCase with the reference ref (the F16
+// cases' rounds as AttentionBackward.F16 does).
+func attentionBwdCaseRef(name string, c attnCfg, ref attnBwdRef) Case {
 	name = "attention_bwd/" + name
 	g := geom(c)
 	a := &attnData{name: name, cfg: c, g: g, bwd: true}
@@ -480,7 +490,7 @@ func attentionBwdCase(name string, c attnCfg) Case {
 			if iMask >= 0 {
 				mask = t[iMask]
 			}
-			refAttentionBackward(g, q, k, v, t[iO], t[iO+1], t[iO+2], mask, dq, dk, dv)
+			ref(g, q, k, v, t[iO], t[iO+1], t[iO+2], mask, dq, dk, dv)
 		}),
 	}
 }

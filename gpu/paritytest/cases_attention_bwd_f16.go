@@ -218,8 +218,9 @@ func refAttentionBackwardF16(g attnGeom, q, k, v, o, do, lse, mask, dq, dk, dv [
 // tensors and data, the call with F16 set, refAttentionBackwardF16 as the
 // reference.
 func attentionBwdF16Case(name string, c attnCfg, tol float64, exact bool) Case {
-	cs := attentionBwdCase("f16_"+name, c)
-	g := geom(c)
+	cs := attentionBwdCaseRef("f16_"+name, c, func(g attnGeom, q, k, v, o, do, lse, mask, dq, dk, dv []float64) {
+		refAttentionBackwardF16(g, q, k, v, o, do, lse, mask, dq, dk, dv, exact)
+	})
 	build := cs.Build
 	cs.Build = func(v []gpu.View) gpu.Call {
 		call := build(v).(gpu.AttentionBackward)
@@ -227,33 +228,6 @@ func attentionBwdF16Case(name string, c attnCfg, tol float64, exact bool) Case {
 		return call
 	}
 	cs.Tol = tol
-	iO := 3
-	if c.Fused {
-		iO = 1
-	}
-	iMask := -1
-	iD := iO + 3
-	if c.Mask != nil {
-		iMask = iD
-		iD++
-	}
-	var outs []int
-	for i := iD; i < len(cs.Tensors); i++ {
-		outs = append(outs, i)
-	}
-	cs.Ref = memoRef(cs.Name+" (f16 reference)", outs, func(t [][]float64) {
-		q, k, v := t[0], t[0], t[0]
-		dq, dk, dv := t[iD], t[iD], t[iD]
-		if !c.Fused {
-			k, v = t[1], t[2]
-			dk, dv = t[iD+1], t[iD+2]
-		}
-		var mask []float64
-		if iMask >= 0 {
-			mask = t[iMask]
-		}
-		refAttentionBackwardF16(g, q, k, v, t[iO], t[iO+1], t[iO+2], mask, dq, dk, dv, exact)
-	})
 	return cs
 }
 
