@@ -48,30 +48,44 @@ type ITMPair struct {
 // ITMScorer scores (image, text) pairs with the ITM head in fixed-size
 // batches. The cross-attention keys and values of an image (every text
 // layer's K and V projections of its N+1 states, most of a pair's work)
-// are computed once per image by a small plan and copied on the device
-// into the inputs of the scoring plan, which gathers them to each of Rows
-// pairs by image index and runs the text encoder over the pairs' texts
-// padded to TextLen tokens. Padding to a longer length than a text's own
-// is masked out, so the logits are those of MatchTexts.
+// are computed once per image, up to itmKVBatch images per run of a small
+// plan, and copied on the device into slots of the scoring plan's inputs;
+// that plan gathers them to each of Rows pairs by slot and runs the text
+// encoder over the pairs' texts padded to TextLen tokens. Padding to a
+// longer length than a text's own is masked out, so the logits are those
+// of MatchTexts.
+//
+// Image states reach the slots from host memory (Score) or, without a
+// round trip through the host, from a view on the same device, such as a
+// vision plan's output (LoadStates, then ScorePairs).
 //
 // The scoring plan holds the keys and values of Images images:
 // Images * 2 * layers * (N+1) * hidden floats (42 MB per image for
 // ViT-B/16 at 384px and BERT-base).
 type ITMScorer struct {
 	m *Model
-	// kvPlan projects one image's states (1, N+1, Cv) to kvOut: each
-	// layer's cross key and value (1, N+1, H), in layer order.
-	kvPlan *graph.Plan
-	kvIn   *graph.Tensor
-	kvOut  []*graph.Tensor
+	// kvPlan projects kvBatch images' states (kvBatch, N+1, Cv) to kvOut:
+	// each layer's cross key and value (kvBatch, N+1, H), in layer order.
+	kvPlan  *graph.Plan
+	kvIn    *graph.Tensor
+	kvOut   []*graph.Tensor
+	kvBatch int
 	// plan reads kv (the same order, (Images, N+1, H) each).
 	plan           *graph.Plan
 	kv             []*graph.Tensor
 	idx, ids, mask *graph.Tensor
 	logits         *graph.Tensor
+	// loaded marks the slots holding some image's keys and values.
+	loaded []bool
 	// Images, Rows and TextLen are the plan's fixed sizes.
 	Images, Rows, TextLen int
 }
+
+// itmKVBatch is the most images one run of the scorer's key and value
+// projection takes: enough rows (16 x 577) to fill a large GPU's grid,
+// while its outputs stay a fraction of the scoring plan (16 x 42 MB at
+// base size, 384px).
+var itmKVBatch = 16
 
 // NewITMScorer compiles the ITM scorer for batches of rows pairs over the
 // states of at most images images, texts of at most textLen tokens.
@@ -87,11 +101,11 @@ func (m *Model) NewITMScorer(be gpu.Backend, images, rows, textLen int) (*ITMSco
 	}
 	v, t := &m.Config.VisionConfig, &m.Config.TextConfig
 	n1 := v.NumPositions()
-	s := &ITMScorer{m: m, Images: images, Rows: rows, TextLen: textLen}
+	s := &ITMScorer{m: m, Images: images, Rows: rows, TextLen: textLen, kvBatch: min(images, itmKVBatch), loaded: make([]bool, images)}
 	layers := m.TextEncoder.Layers
 
 	g := graph.New()
-	s.kvIn = g.Input("image_states", gpu.F32, 1, n1, v.HiddenSize)
+	s.kvIn = g.Input("image_states", gpu.F32, s.kvBatch, n1, v.HiddenSize)
 	for i, l := range layers {
 		if l.CrossAttention == nil {
 			return nil, fmt.Errorf("blip: ITM scorer: text layer %d has no cross-attention", i)
@@ -147,32 +161,176 @@ func (s *ITMScorer) Close() {
 }
 
 // Score returns the ITM logits (no match, match) of every pair, pairs
-// indexing the images of states ((images, N+1, C), images <= s.Images).
-// The cross-attention keys and values of each image some pair names are
-// computed once; pairs then run s.Rows at a time (the last batch padded
-// with dummy rows whose results are dropped).
+// indexing the images of states ((images, N+1, C) in host memory, images
+// <= s.Images). The cross-attention keys and values of each image some
+// pair names are computed once, into the slot of its index (other slots
+// keep what they held); the pairs are then scored as ScorePairs does.
 func (s *ITMScorer) Score(states []float32, images int, pairs []ITMPair) ([][2]float32, error) {
 	v := &s.m.Config.VisionConfig
 	per := v.NumPositions() * v.HiddenSize
 	if images < 1 || images > s.Images || len(states) != images*per {
 		return nil, fmt.Errorf("blip: ITM scorer: %d floats of states for %d images (at most %d, %d floats each)", len(states), images, s.Images, per)
 	}
-	used := make([]bool, images)
+	if err := s.checkPairs(pairs, images); err != nil {
+		return nil, err
+	}
+	var used []int
+	seen := make([]bool, images)
+	for _, p := range pairs {
+		if !seen[p.Image] {
+			seen[p.Image] = true
+			used = append(used, p.Image)
+		}
+	}
+	// kvBatch images per run, gathered on the host into the projection's
+	// input; the host may write it only once the previous run is done.
+	in := make([]float32, s.kvBatch*per)
+	be := s.kvPlan.Backend()
+	for c := 0; c < len(used); c += s.kvBatch {
+		group := used[c:min(c+s.kvBatch, len(used))]
+		for k, i := range group {
+			copy(in[k*per:(k+1)*per], states[i*per:(i+1)*per])
+		}
+		if err := s.kvPlan.WriteF32(s.kvIn, in); err != nil {
+			return nil, err
+		}
+		if err := s.kvPlan.Record(); err != nil {
+			return nil, err
+		}
+		var calls []gpu.Call
+		for k, i := range group {
+			cs, err := s.kvCopies(k, i, 1)
+			if err != nil {
+				return nil, err
+			}
+			calls = append(calls, cs...)
+		}
+		if err := firstErr(be.Do(calls...), be.Sync()); err != nil {
+			return nil, err
+		}
+		for _, i := range group {
+			s.loaded[i] = true
+		}
+	}
+	return s.ScorePairs(pairs)
+}
+
+// LoadStates computes the cross-attention keys and values of n images
+// whose last hidden states ((n, N+1, C) or more, f32) are in src, a view on
+// the scorer's device (a vision plan's output, say), into slots first to
+// first+n-1, without passing through host memory. It returns when they are
+// done, so src may then be overwritten.
+func (s *ITMScorer) LoadStates(src gpu.View, first, n int) error {
+	v := &s.m.Config.VisionConfig
+	per := v.NumPositions() * v.HiddenSize
+	switch {
+	case n < 1 || first < 0 || first+n > s.Images:
+		return fmt.Errorf("blip: ITM scorer: images %d..%d outside the %d slots", first, first+n-1, s.Images)
+	case src.DType != gpu.F32 || src.Len < int64(n*per):
+		return fmt.Errorf("blip: ITM scorer: states view %s holds fewer than %d images of %d f32", src, n, per)
+	}
+	dst, err := s.kvPlan.View(s.kvIn)
+	if err != nil {
+		return err
+	}
+	be := s.kvPlan.Backend()
+	for c := 0; c < n; c += s.kvBatch {
+		k := min(s.kvBatch, n-c)
+		rows := k * v.NumPositions()
+		if err := be.Do(gpu.Copy2D{X: src.Slice(int64(c*per), int64(k*per)), Y: dst.Slice(0, int64(k*per)), Rows: rows, Cols: v.HiddenSize}); err != nil {
+			return err
+		}
+		if err := s.kvPlan.Record(); err != nil {
+			return err
+		}
+		calls, err := s.kvCopies(0, first+c, k)
+		if err != nil {
+			return err
+		}
+		if err := be.Do(calls...); err != nil {
+			return err
+		}
+	}
+	if err := be.Sync(); err != nil {
+		return err
+	}
+	for i := first; i < first+n; i++ {
+		s.loaded[i] = true
+	}
+	return nil
+}
+
+// LoadPixels runs the vision encoder over n preprocessed images (pixels
+// as ImageStates takes them) and loads their states into slots first to
+// first+n-1 as LoadStates does: the states never leave the device.
+func (s *ITMScorer) LoadPixels(pixels []float32, first, n int) error {
+	m, be := s.m, s.kvPlan.Backend()
+	patches, err := Patchify(pixels, n, &m.Config.VisionConfig)
+	if err != nil {
+		return err
+	}
+	vp, err := m.vision.get(be, n, func() (*graph.Plan, *graph.Tensor, *graph.Tensor, error) {
+		return m.VisionPlan(be, n)
+	})
+	if err != nil {
+		return err
+	}
+	if err := vp.plan.WriteF32(vp.in, patches); err != nil {
+		return err
+	}
+	if err := vp.plan.Record(); err != nil {
+		return err
+	}
+	src, err := vp.plan.View(vp.out)
+	if err != nil {
+		return err
+	}
+	return s.LoadStates(src, first, n)
+}
+
+// kvCopies copies the projection's keys and values of its images from,
+// from+1, ..., from+n-1 into slots to, ..., to+n-1 of the scoring plan.
+func (s *ITMScorer) kvCopies(from, to, n int) ([]gpu.Call, error) {
+	h := s.m.Config.TextConfig.HiddenSize
+	per := int64(s.m.Config.VisionConfig.NumPositions() * h)
+	calls := make([]gpu.Call, 0, len(s.kv))
+	for j, t := range s.kvOut {
+		src, err := s.kvPlan.View(t)
+		if err != nil {
+			return nil, err
+		}
+		dst, err := s.plan.View(s.kv[j])
+		if err != nil {
+			return nil, err
+		}
+		calls = append(calls, gpu.Copy2D{X: src.Slice(int64(from)*per, int64(n)*per), Y: dst.Slice(int64(to)*per, int64(n)*per), Rows: n * int(per) / h, Cols: h})
+	}
+	return calls, nil
+}
+
+// checkPairs validates pairs over images slots.
+func (s *ITMScorer) checkPairs(pairs []ITMPair, images int) error {
 	for i, p := range pairs {
 		if p.Image < 0 || p.Image >= images {
-			return nil, fmt.Errorf("blip: ITM scorer: pair %d: image %d outside [0,%d)", i, p.Image, images)
+			return fmt.Errorf("blip: ITM scorer: pair %d: image %d outside [0,%d)", i, p.Image, images)
 		}
 		if len(p.Text) == 0 || len(p.Text) > s.TextLen {
-			return nil, fmt.Errorf("blip: ITM scorer: pair %d: text of %d tokens (want 1..%d)", i, len(p.Text), s.TextLen)
+			return fmt.Errorf("blip: ITM scorer: pair %d: text of %d tokens (want 1..%d)", i, len(p.Text), s.TextLen)
 		}
-		used[p.Image] = true
 	}
-	for i, u := range used {
-		if !u {
-			continue
-		}
-		if err := s.crossKV(i, states[i*per:(i+1)*per]); err != nil {
-			return nil, err
+	return nil
+}
+
+// ScorePairs returns the ITM logits (no match, match) of every pair, pairs
+// indexing slots loaded by Score or LoadStates. Pairs run s.Rows at a
+// time, the last batch padded with dummy rows whose results are dropped.
+func (s *ITMScorer) ScorePairs(pairs []ITMPair) ([][2]float32, error) {
+	if err := s.checkPairs(pairs, s.Images); err != nil {
+		return nil, err
+	}
+	for i, p := range pairs {
+		if !s.loaded[p.Image] {
+			return nil, fmt.Errorf("blip: ITM scorer: pair %d: image slot %d holds no image's states (Score or LoadStates fill it)", i, p.Image)
 		}
 	}
 	pad := int32(s.m.Config.TextConfig.PadTokenID)
@@ -209,34 +367,4 @@ func (s *ITMScorer) Score(states []float32, images int, pairs []ITMPair) ([][2]f
 		}
 	}
 	return out, nil
-}
-
-// crossKV computes the cross-attention keys and values of one image's
-// states into slot i of the scoring plan's inputs, copied on the device.
-func (s *ITMScorer) crossKV(i int, states []float32) error {
-	if err := s.kvPlan.WriteF32(s.kvIn, states); err != nil {
-		return err
-	}
-	if err := s.kvPlan.Record(); err != nil {
-		return err
-	}
-	calls := make([]gpu.Call, 0, len(s.kv))
-	for j, t := range s.kvOut {
-		src, err := s.kvPlan.View(t)
-		if err != nil {
-			return err
-		}
-		dst, err := s.plan.View(s.kv[j])
-		if err != nil {
-			return err
-		}
-		h := s.m.Config.TextConfig.HiddenSize
-		n := src.Len
-		calls = append(calls, gpu.Copy2D{X: src, Y: dst.Slice(int64(i)*n, n), Rows: int(n) / h, Cols: h})
-	}
-	be := s.kvPlan.Backend()
-	if err := be.Do(calls...); err != nil {
-		return err
-	}
-	return be.Sync()
 }

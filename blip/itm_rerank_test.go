@@ -2,7 +2,11 @@ package blip
 
 import (
 	"math"
+	"strings"
 	"testing"
+
+	"blip/gpu"
+	"blip/graph"
 )
 
 // TestITMScorerMatchesMatchTexts: the scorer, whose cross-attention keys
@@ -10,8 +14,11 @@ import (
 // the logits of MatchTexts (keys and values projected from every pair's
 // gathered states), on pairs in scrambled order with repeats, a padded
 // last batch, fewer images than the plan holds, and a second Score call
-// over other states that leaves a slot of the first call unused.
+// over other states that leaves a slot of the first call unused. The
+// projection runs 3 images at a time (itmKVBatch), so that the 4 images
+// of a call take two runs.
 func TestITMScorerMatchesMatchTexts(t *testing.T) {
+	setKVBatch(t, 3)
 	gd := openGolden(t)
 	texts := gd.texts()
 	b := len(texts)
@@ -68,6 +75,113 @@ func TestITMScorerMatchesMatchTexts(t *testing.T) {
 			check("all pairs", []int{0, 1, 2, 3}, all)
 			// Slot 1 keeps the first call's keys; no pair names it.
 			check("other states", []int{2, 3, 0}, []ITMPair{{Image: 2}, {Image: 0}, {Image: 0}, {Image: 2}, {Image: 2}})
+		})
+	}
+}
+
+// setKVBatch sets itmKVBatch for the test.
+func setKVBatch(t *testing.T, n int) {
+	old := itmKVBatch
+	itmKVBatch = n
+	t.Cleanup(func() { itmKVBatch = old })
+}
+
+// TestITMScorerLoadStates: image states handed to the scorer on the device
+// (LoadPixels: a vision plan's output; LoadStates from a view) give the
+// logits of MatchTexts, into slots offset from the images' indices, in
+// projection runs of 3 and 1 images; a pair naming an empty slot and
+// states outside the slots are errors.
+func TestITMScorerLoadStates(t *testing.T) {
+	setKVBatch(t, 3)
+	gd := openGolden(t)
+	texts := gd.texts()
+	b := len(texts)
+	pixels := gd.f32("pixel_values")
+	for _, bc := range backends {
+		t.Run(bc.name, func(t *testing.T) {
+			be := bc.open(t)
+			m := loadTiny(t, "tiny-retrieval", be)
+			ref, err := m.MatchTexts(be, pixels, b, texts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc, err := m.NewITMScorer(be, b+2, 4, gd.shape("itm.input_ids")[1]+2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sc.Close()
+			if err := sc.LoadPixels(pixels, 1, b); err != nil {
+				t.Fatal(err)
+			}
+			var pairs []ITMPair
+			for k := range b*b + 1 {
+				pairs = append(pairs, ITMPair{Image: 1 + (k*5+k/b)%b, Text: texts[k%b]})
+			}
+			got, err := sc.ScorePairs(pairs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var worst float64
+			for k, p := range pairs {
+				want := ref[p.Image-1][k%b].ITMLogits
+				for c := range 2 {
+					worst = max(worst, math.Abs(float64(got[k][c]-want[c])))
+				}
+			}
+			if !(worst <= bc.tol) {
+				t.Errorf("LoadPixels: max abs error %.3g > %.3g against MatchTexts", worst, bc.tol)
+			}
+			t.Logf("LoadPixels: %d pairs, max abs error %.3g", len(pairs), worst)
+
+			if _, err := sc.ScorePairs([]ITMPair{{Image: 0, Text: texts[0]}}); err == nil || !strings.Contains(err.Error(), "slot 0 holds no image") {
+				t.Errorf("pair over an empty slot: error %v", err)
+			}
+			states, err := m.ImageStates(be, pixels, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := sc.LoadStates(gpu.View{}, b, 3); err == nil || !strings.Contains(err.Error(), "outside the 6 slots") {
+				t.Errorf("states past the last slot: error %v", err)
+			}
+
+			// LoadStates from a view: image 2 alone into slot 0 (a copy of
+			// the states on the device, in a plan of its own).
+			per := len(states) / b
+			g := graph.New()
+			x := g.Input("states", gpu.F32, 1, per)
+			y := g.Scale(x, 1)
+			p, err := g.Compile(be, graph.Config{Outputs: []*graph.Tensor{y}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			if err := p.WriteF32(x, states[2*per:3*per]); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Record(); err != nil {
+				t.Fatal(err)
+			}
+			view, err := p.View(y)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := sc.LoadStates(view, 0, 2); err == nil || !strings.Contains(err.Error(), "fewer than 2 images") {
+				t.Errorf("a view of one image for two: error %v", err)
+			}
+			if err := sc.LoadStates(view, 0, 1); err != nil {
+				t.Fatal(err)
+			}
+			got, err = sc.ScorePairs([]ITMPair{{Image: 0, Text: texts[1]}, {Image: 3, Text: texts[1]}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, want := range [][2]float32{ref[2][1].ITMLogits, ref[2][1].ITMLogits} {
+				for c := range 2 {
+					if d := math.Abs(float64(got[k][c] - want[c])); !(d <= bc.tol) {
+						t.Errorf("LoadStates pair %d: logit %d %v, MatchTexts %v", k, c, got[k][c], want[c])
+					}
+				}
+			}
 		})
 	}
 }

@@ -264,9 +264,9 @@ func timeVision(be gpu.Backend, m *blip.Model, w Workload, reps int) (float64, e
 const itmChunk = 32
 
 // timeITM scores w.Batch (image, text) pairs, each with its own image,
-// as retrieval re-ranking does: the ViT over the images in chunks, their
-// states through host memory into blip.ITMScorer, which scores every
-// pair in one run.
+// as retrieval re-ranking does: the ViT over the images in chunks, each
+// chunk's states handed on the device to blip.ITMScorer (keys and values
+// projected once per image), which then scores every pair in one run.
 func timeITM(be gpu.Backend, m *blip.Model, w Workload, reps int) (float64, error) {
 	v := &m.Config.VisionConfig
 	chunk := min(w.Batch, itmChunk)
@@ -290,26 +290,29 @@ func timeITM(be gpu.Backend, m *blip.Model, w Workload, reps int) (float64, erro
 	for i := range pairs {
 		pairs[i] = blip.ITMPair{Image: i, Text: ids[i*w.TextLen : (i+1)*w.TextLen]}
 	}
-	width := v.NumPositions() * v.HiddenSize
-	states := make([]float32, w.Batch*width)
-	inBuf, outBuf := make([]float32, chunk*per), make([]float32, chunk*width)
+	states, err := p.View(out)
+	if err != nil {
+		return 0, err
+	}
+	inBuf := make([]float32, chunk*per)
 	return timed(reps, func() error {
 		for s := 0; s < w.Batch; s += chunk {
 			n := min(chunk, w.Batch-s)
 			clear(inBuf)
 			copy(inBuf, patches[s*per:(s+n)*per])
+			// LoadStates returns once the chunk is done, so the next
+			// chunk's patches may be written.
 			if err := p.WriteF32(in, inBuf); err != nil {
 				return err
 			}
-			if err := p.Run(); err != nil {
+			if err := p.Record(); err != nil {
 				return err
 			}
-			if err := p.ReadF32(out, outBuf); err != nil {
+			if err := sc.LoadStates(states, s, n); err != nil {
 				return err
 			}
-			copy(states[s*width:], outBuf[:n*width])
 		}
-		_, err := sc.Score(states, w.Batch, pairs)
+		_, err := sc.ScorePairs(pairs)
 		return err
 	})
 }

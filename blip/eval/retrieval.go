@@ -250,11 +250,12 @@ func Retrieval(env *Env, data *dataset.Retrieval, opt RetrievalOptions) (*Retrie
 		if cache != nil {
 			states = cache[start*per : end*per]
 		} else {
+			// The states go from the vision pass to the scorer on the device.
 			pixels, err := env.LoadPixels(paths[start:end])
 			if err != nil {
 				return nil, err
 			}
-			if states, err = m.ImageStates(be, pixels, end-start); err != nil {
+			if err := scorer.LoadPixels(pixels, 0, end-start); err != nil {
 				return nil, fmt.Errorf("eval: retrieval: images %d..%d: %w", start, end-1, err)
 			}
 			res.VisionPasses += end - start
@@ -268,7 +269,12 @@ func Retrieval(env *Env, data *dataset.Retrieval, opt RetrievalOptions) (*Retrie
 				slots, imgOf = append(slots, s), append(imgOf, i)
 			}
 		}
-		logits, err := scorer.Score(states, end-start, pairs)
+		var logits [][2]float32
+		if states != nil {
+			logits, err = scorer.Score(states, end-start, pairs)
+		} else {
+			logits, err = scorer.ScorePairs(pairs)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("eval: retrieval: ITM of images %d..%d: %w", start, end-1, err)
 		}
