@@ -32,6 +32,30 @@ func (m *Model) ImageStates(be gpu.Backend, pixels []float32, batch int) ([]floa
 	return states, nil
 }
 
+// recordVision records the vision encoder over batch preprocessed images
+// without waiting for it and returns the view its states (batch, N+1, C)
+// will be in: work recorded after it on be may read them; the host may not
+// before a Sync.
+func (m *Model) recordVision(be gpu.Backend, pixels []float32, batch int) (gpu.View, error) {
+	patches, err := Patchify(pixels, batch, &m.Config.VisionConfig)
+	if err != nil {
+		return gpu.View{}, err
+	}
+	vp, err := m.vision.get(be, batch, func() (*graph.Plan, *graph.Tensor, *graph.Tensor, error) {
+		return m.VisionPlan(be, batch)
+	})
+	if err != nil {
+		return gpu.View{}, err
+	}
+	if err := vp.plan.WriteF32(vp.in, patches); err != nil {
+		return gpu.View{}, err
+	}
+	if err := vp.plan.Record(); err != nil {
+		return gpu.View{}, err
+	}
+	return vp.plan.View(vp.out)
+}
+
 // VisionPlan compiles the vision encoder for batch images: the plan, its
 // patches input (Patchify's layout) and its last hidden states output.
 func (m *Model) VisionPlan(be gpu.Backend, batch int) (plan *graph.Plan, patches, states *graph.Tensor, err error) {
@@ -95,11 +119,13 @@ func (m *Model) GenerateCaptions(be gpu.Backend, pixels []float32, batch int, pr
 	if err := m.need("captioning", m.TextDecoder != nil && m.Vision != nil); err != nil {
 		return nil, err
 	}
-	images, err := m.ImageStates(be, pixels, batch)
+	ps, err := generate.BLIPPrompts(prompts, batch, cfg.BosTokenID)
 	if err != nil {
 		return nil, err
 	}
-	ps, err := generate.BLIPPrompts(prompts, batch, cfg.BosTokenID)
+	// The image states go from the vision plan to the cross-attention keys
+	// and values on the device.
+	images, err := m.recordVision(be, pixels, batch)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +133,7 @@ func (m *Model) GenerateCaptions(be gpu.Backend, pixels []float32, batch int, pr
 	if cfg.MaxNewTokens > 0 {
 		capHint = len(ps[0]) + cfg.MaxNewTokens
 	}
-	s, err := newKVStepper(m, be, images, batch, capHint)
+	s, err := newKVStepperOn(m, be, images, batch, capHint)
 	if err != nil {
 		return nil, err
 	}

@@ -94,17 +94,42 @@ type decSeg struct {
 }
 
 // newKVStepper computes every image's cross-attention keys and values from
-// images (items, N+1, Cv) and keeps them on the device. capHint is the
-// longest sequence expected (prompt included); the cache grows past it if
-// needed.
+// images (items, N+1, Cv) in host memory and keeps them on the device.
+// capHint is the longest sequence expected (prompt included); the cache
+// grows past it if needed.
 func newKVStepper(m *Model, be gpu.Backend, images []float32, items, capHint int) (*kvStepper, error) {
+	v := &m.Config.VisionConfig
+	if items <= 0 || len(images) != items*v.NumPositions()*v.HiddenSize {
+		return nil, fmt.Errorf("blip: %d image-state values for %d images of %dx%d", len(images), items, v.NumPositions(), v.HiddenSize)
+	}
+	return newKVStepperFrom(m, be, items, capHint, func(cp *planSlot) error { return cp.plan.WriteF32(cp.in, images) })
+}
+
+// newKVStepperOn is newKVStepper with the image states in src, a view on
+// be (a vision plan's output, possibly still being computed): they are
+// copied on the device, never through host memory.
+func newKVStepperOn(m *Model, be gpu.Backend, src gpu.View, items, capHint int) (*kvStepper, error) {
+	v := &m.Config.VisionConfig
+	n := int64(items * v.NumPositions() * v.HiddenSize)
+	if items <= 0 || src.DType != gpu.F32 || src.Len < n {
+		return nil, fmt.Errorf("blip: image-state view %s for %d images of %dx%d", src, items, v.NumPositions(), v.HiddenSize)
+	}
+	return newKVStepperFrom(m, be, items, capHint, func(cp *planSlot) error {
+		dst, err := cp.plan.View(cp.in)
+		if err != nil {
+			return err
+		}
+		return be.Do(gpu.Copy2D{X: src.Slice(0, n), Y: dst, Rows: items * v.NumPositions(), Cols: v.HiddenSize})
+	})
+}
+
+// newKVStepperFrom builds the stepper; load fills the cross plan's input
+// with the image states before its run.
+func newKVStepperFrom(m *Model, be gpu.Backend, items, capHint int, load func(cp *planSlot) error) (*kvStepper, error) {
 	t := &m.Config.TextConfig
 	v := &m.Config.VisionConfig
 	s := &kvStepper{m: m, be: be, items: items, n1: v.NumPositions(), h: t.HiddenSize, heads: t.NumAttentionHeads,
 		layers: len(m.TextDecoder.Bert.Layers), hint: max(capHint, 1)}
-	if items <= 0 || len(images) != items*s.n1*v.HiddenSize {
-		return nil, fmt.Errorf("blip: %d image-state values for %d images of %dx%d", len(images), items, s.n1, v.HiddenSize)
-	}
 	if s.h%s.heads != 0 || s.h/s.heads > gpu.MaxAttentionHeadDim {
 		return nil, fmt.Errorf("blip: KV cache: hidden size %d over %d heads is not supported", s.h, s.heads)
 	}
@@ -131,7 +156,7 @@ func newKVStepper(m *Model, be gpu.Backend, images []float32, items, capHint int
 	if err != nil {
 		return nil, err
 	}
-	if err := cp.plan.WriteF32(cp.in, images); err != nil {
+	if err := load(cp); err != nil {
 		return nil, err
 	}
 	if err := cp.plan.Run(); err != nil {

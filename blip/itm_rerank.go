@@ -183,7 +183,7 @@ func (s *ITMScorer) Score(states []float32, images int, pairs []ITMPair) ([][2]f
 		}
 	}
 	// kvBatch images per run, gathered on the host into the projection's
-	// input; the host may write it only once the previous run is done.
+	// input (the write waits for the previous run: gpu.Backend's order).
 	in := make([]float32, s.kvBatch*per)
 	be := s.kvPlan.Backend()
 	for c := 0; c < len(used); c += s.kvBatch {
@@ -205,7 +205,7 @@ func (s *ITMScorer) Score(states []float32, images int, pairs []ITMPair) ([][2]f
 			}
 			calls = append(calls, cs...)
 		}
-		if err := firstErr(be.Do(calls...), be.Sync()); err != nil {
+		if err := be.Do(calls...); err != nil {
 			return nil, err
 		}
 		for _, i := range group {
@@ -218,8 +218,10 @@ func (s *ITMScorer) Score(states []float32, images int, pairs []ITMPair) ([][2]f
 // LoadStates computes the cross-attention keys and values of n images
 // whose last hidden states ((n, N+1, C) or more, f32) are in src, a view on
 // the scorer's device (a vision plan's output, say), into slots first to
-// first+n-1, without passing through host memory. It returns when they are
-// done, so src may then be overwritten.
+// first+n-1, without passing through host memory. The work is recorded
+// without waiting for it, ordered as gpu.Backend orders calls and writes:
+// scoring recorded later reads the keys, and a later write to src (the
+// vision plan's next input) waits for it.
 func (s *ITMScorer) LoadStates(src gpu.View, first, n int) error {
 	v := &s.m.Config.VisionConfig
 	per := v.NumPositions() * v.HiddenSize
@@ -251,9 +253,6 @@ func (s *ITMScorer) LoadStates(src gpu.View, first, n int) error {
 			return err
 		}
 	}
-	if err := be.Sync(); err != nil {
-		return err
-	}
 	for i := first; i < first+n; i++ {
 		s.loaded[i] = true
 	}
@@ -264,24 +263,7 @@ func (s *ITMScorer) LoadStates(src gpu.View, first, n int) error {
 // as ImageStates takes them) and loads their states into slots first to
 // first+n-1 as LoadStates does: the states never leave the device.
 func (s *ITMScorer) LoadPixels(pixels []float32, first, n int) error {
-	m, be := s.m, s.kvPlan.Backend()
-	patches, err := Patchify(pixels, n, &m.Config.VisionConfig)
-	if err != nil {
-		return err
-	}
-	vp, err := m.vision.get(be, n, func() (*graph.Plan, *graph.Tensor, *graph.Tensor, error) {
-		return m.VisionPlan(be, n)
-	})
-	if err != nil {
-		return err
-	}
-	if err := vp.plan.WriteF32(vp.in, patches); err != nil {
-		return err
-	}
-	if err := vp.plan.Record(); err != nil {
-		return err
-	}
-	src, err := vp.plan.View(vp.out)
+	src, err := s.m.recordVision(s.kvPlan.Backend(), pixels, n)
 	if err != nil {
 		return err
 	}

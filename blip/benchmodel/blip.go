@@ -300,8 +300,8 @@ func timeITM(be gpu.Backend, m *blip.Model, w Workload, reps int) (float64, erro
 			n := min(chunk, w.Batch-s)
 			clear(inBuf)
 			copy(inBuf, patches[s*per:(s+n)*per])
-			// LoadStates returns once the chunk is done, so the next
-			// chunk's patches may be written.
+			// Not waited for: the host prepares the next chunk while the
+			// device runs this one (the write of its patches waits).
 			if err := p.WriteF32(in, inBuf); err != nil {
 				return err
 			}
