@@ -12,6 +12,10 @@
 //   1: one workgroup per (row, head, batch) combines the chunks:
 //      M = max m_c, L = sum e^(m_c - M) l_c, O = sum e^(m_c - M) o_c / L, and
 //      LSE = M + log L.
+//   2: all keys in one chunk (Tk <= NT: a decoder's self-attention over
+//      the tokens so far): pass 0 that writes O = o / l and LSE = m + log l
+//      itself, which is what pass 1 makes of a single chunk (whose weight
+//      e^(m - M) is e^0), in one dispatch instead of two.
 //
 // Scores, masks, causality and empty rows (zeros, LSE +Inf) follow
 // attention.comp.
@@ -53,6 +57,7 @@ layout(push_constant) uniform Push {
 shared vec4 sQ[RQ * DMAX / 4]; // query rows
 shared float sS[RQ * NT];      // scores, then exp(s - m)
 shared float sMax[RQ];
+shared float sSum[RQ]; // MODE 2: l per row
 
 // First float of the partial record of (batch b, head h, row r, chunk c).
 uint part(uint b, uint h, uint r, uint c) {
@@ -125,6 +130,33 @@ void chunkPass(uint t, uint c, uint h, uint b) {
         sS[r * NT + t] = (t < nk && m != NEG_INF && z != NEG_INF) ? exp2((z - m) * LOG2E) : 0.0;
     }
     barrier();
+    if (MODE == 2) {
+        // Every invocation divides by its row's l: summed once, shared.
+        if (t < p.Tq) {
+            float l = 0.0;
+            for (uint j = 0; j < nk; j++) {
+                l += sS[t * NT + j];
+            }
+            sSum[t] = l;
+        }
+        barrier();
+        for (uint r = 0; r < p.Tq; r++) {
+            const float l = sSum[r];
+            const uint oBase = p.offO + b * p.batO + h * D + r * p.tokO;
+            for (uint d = t; d < D; d += NT) {
+                float o = 0.0;
+                for (uint j = 0; j < nk; j++) {
+                    o = fma(sS[r * NT + j], V_[vBase + (k0 + j) * p.tokV + d], o);
+                }
+                O_[oBase + d] = l > 0.0 ? o / l : 0.0;
+            }
+        }
+        if (t < p.Tq && (p.flags & 4u) != 0) {
+            const float l = sSum[t];
+            L_[p.offL + (b * p.H + h) * p.Tq + t] = l > 0.0 ? sMax[t] + log(l) : POS_INF;
+        }
+        return;
+    }
     for (uint r = 0; r < p.Tq; r++) {
         uint base = part(b, h, r, c);
         if (t == 0) {
@@ -180,7 +212,7 @@ void main() {
     const uint t = gl_LocalInvocationIndex;
     const uint h = gl_WorkGroupID.y + p.headBase;
     const uint b = gl_WorkGroupID.z;
-    if (MODE == 0) {
+    if (MODE != 1) {
         chunkPass(t, gl_WorkGroupID.x + p.xBase, h, b);
     } else {
         combinePass(t, gl_WorkGroupID.x + p.xBase, h, b);

@@ -393,13 +393,27 @@ func attentionCase(b, h, t, d int, backward, f16 bool) Case {
 // and the backward. The f16 one is Attention.F16 (and
 // AttentionBackward.F16: f16-rounded operands, fp32 softmax and
 // accumulation, the tensor-core kernels where the device has them);
-// PyTorch's reference for it is SDPA on half tensors.
+// PyTorch's reference for it is SDPA on half tensors. "BxHxTqxTkxD[:f16|:f32]"
+// is a forward of Tq queries over Tk keys: a decoding step's shapes (Tq 1,
+// Tk the tokens so far or the image's).
 func ParseAttention(spec string) (Case, error) {
-	bad := fmt.Errorf("--attention %q: want BxHxTxD, optionally :f16 or :f32, then optionally :bwd", spec)
+	bad := fmt.Errorf("--attention %q: want BxHxTxD, optionally :f16 or :f32, then optionally :bwd; or BxHxTqxTkxD, optionally :f16 or :f32", spec)
 	parts := strings.Split(spec, ":")
-	var b, h, t, d int
-	if _, err := fmt.Sscanf(parts[0], "%dx%dx%dx%d", &b, &h, &t, &d); err != nil || b < 1 || h < 1 || t < 1 || d < 1 ||
-		fmt.Sprintf("%dx%dx%dx%d", b, h, t, d) != parts[0] || len(parts) > 3 {
+	var b, h, tq, tk, d int
+	switch strings.Count(parts[0], "x") {
+	case 3:
+		if _, err := fmt.Sscanf(parts[0], "%dx%dx%dx%d", &b, &h, &tq, &d); err != nil || fmt.Sprintf("%dx%dx%dx%d", b, h, tq, d) != parts[0] {
+			return Case{}, bad
+		}
+		tk = tq
+	case 4:
+		if _, err := fmt.Sscanf(parts[0], "%dx%dx%dx%dx%d", &b, &h, &tq, &tk, &d); err != nil || fmt.Sprintf("%dx%dx%dx%dx%d", b, h, tq, tk, d) != parts[0] {
+			return Case{}, bad
+		}
+	default:
+		return Case{}, bad
+	}
+	if b < 1 || h < 1 || tq < 1 || tk < 1 || d < 1 || len(parts) > 3 {
 		return Case{}, bad
 	}
 	f16, bwd := false, false
@@ -407,34 +421,52 @@ func ParseAttention(spec string) (Case, error) {
 		switch {
 		case i == 0 && (p == "f16" || p == "f32"):
 			f16 = p == "f16"
-		case p == "bwd" && !bwd:
+		case p == "bwd" && !bwd && strings.Count(parts[0], "x") == 3:
 			bwd = true
 		default:
 			return Case{}, bad
 		}
 	}
-	return attentionCase(b, h, t, d, bwd, f16), nil
+	if strings.Count(parts[0], "x") == 4 {
+		return attentionQKCase(b, h, tq, tk, d, f16), nil
+	}
+	return attentionCase(b, h, tq, d, bwd, f16), nil
+}
+
+// attentionQKCase is the forward of tq queries over tk keys per (batch,
+// head), with F16 if f16: 4*B*H*Tq*Tk*D flops; its bytes are Q, K, V and
+// O once each.
+func attentionQKCase(b, h, tq, tk, d int, f16 bool) Case {
+	q, kv := b*tq*h*d, b*tk*h*d
+	name := fmt.Sprintf("attention %dx%dx%dx%dx%d", b, h, tq, tk, d)
+	torch := map[string]any{"op": "attention", "b": b, "h": h, "tq": tq, "t": tk, "d": d, "backward": false}
+	if f16 {
+		name += " f16"
+		torch["dtype"] = "float16"
+	}
+	return Case{
+		Name:  name,
+		Flops: 4 * float64(b) * float64(h) * float64(tq) * float64(tk) * float64(d),
+		Bytes: 4 * (2*float64(q) + 2*float64(kv)),
+		Torch: torch,
+		Build: func(be gpu.Backend) (gpu.Call, func(), error) {
+			vs, err := allocs(be, rand.New(rand.NewSource(5)), q, kv, kv, q)
+			if err != nil {
+				return nil, nil, err
+			}
+			shape := gpu.AttentionShape{B: b, H: h, Tq: tq, Tk: tk, D: d}
+			return gpu.Attention{Q: vs[0], K: vs[1], V: vs[2], O: vs[3], AttentionShape: shape, F16: f16}, release(be, vs...), nil
+		},
+	}
 }
 
 // AttentionDecodeCase is one decoding step's cross-attention: one query
 // per (batch, head) over tk image tokens, as beam search runs it for every
 // new token (the split-K path on Vulkan). Its cost is reading K and V.
 func AttentionDecodeCase(b, h, tk, d int) Case {
-	q, kv := b*h*d, b*tk*h*d
-	return Case{
-		Name:  fmt.Sprintf("attention decode %dx%dx1x%dx%d", b, h, tk, d),
-		Flops: 4 * float64(b) * float64(h) * float64(tk) * float64(d),
-		Bytes: 4 * (2*float64(q) + 2*float64(kv)),
-		Torch: map[string]any{"op": "attention", "b": b, "h": h, "tq": 1, "t": tk, "d": d, "backward": false},
-		Build: func(be gpu.Backend) (gpu.Call, func(), error) {
-			vs, err := allocs(be, rand.New(rand.NewSource(5)), q, kv, kv, q)
-			if err != nil {
-				return nil, nil, err
-			}
-			shape := gpu.AttentionShape{B: b, H: h, Tq: 1, Tk: tk, D: d}
-			return gpu.Attention{Q: vs[0], K: vs[1], V: vs[2], O: vs[3], AttentionShape: shape}, release(be, vs...), nil
-		},
-	}
+	c := attentionQKCase(b, h, 1, tk, d, false)
+	c.Name = fmt.Sprintf("attention decode %dx%dx1x%dx%d", b, h, tk, d)
+	return c
 }
 
 func withGPUOnly(c Case) Case {

@@ -12,8 +12,9 @@
 #            tokens, forward and backward at 197) next to torch.matmul and
 #            SDPA in the same command (fp16 GEMM and attention also without
 #            tensor cores: BLIP_COOPMAT=0)
-#   rows     decoding's few-row GEMMs (gemm_rows.comp) against the tiled kernel
-#            (BLIP_GEMM_ROWS=0) and torch.matmul, same command each (80 s)
+#   rows     decoding's few-row GEMMs (gemm_rows.comp) and attention (the
+#            split kernel) against the tiled kernels (BLIP_GEMM_ROWS=0
+#            BLIP_ATTN_SPLIT=0) and torch, same command each (80 s)
 #   kernels  the built-in kernel benchmarks next to PyTorch/cuBLAS (fp32, TF32 off)
 #   model32  blip bench model (base, the anchors' sizes) next to HF transformers in
 #            the same command, one command per group of MODEL_GROUPS (default:
@@ -96,11 +97,12 @@ PY
 }
 
 stage_rows() {
-  echo "== few-row GEMMs: gemm_rows.comp (BLIP_GEMM_ROWS=1) and the tiled kernel (0), next to torch.matmul"
+  echo "== decoding's kernels: few-row GEMMs on gemm_rows.comp and attention on the split kernel (=1), or both on the tiled kernels (=0), next to torch"
   for r in 1 0; do
-    BLIP_GEMM_ROWS=$r timeout 40 bin/blip --backend vulkan bench kernels --no-cpu --torch python3 --torch-device cuda --min-time 200ms \
+    BLIP_GEMM_ROWS=$r BLIP_ATTN_SPLIT=$r timeout 40 bin/blip --backend vulkan bench kernels --no-cpu --torch python3 --torch-device cuda --min-time 200ms \
       --gemm 1x768x768:01 --gemm 1x3072x768:01 --gemm 1x768x3072:01 --gemm 3x30524x768:01 --gemm 32x768x768:01 --gemm 32x30524x768:01 \
-      --gemm 3x2304x768:01:f16 2>&1 | grep -v ' done$' | tail -n 9 | sed "s/^/rows=$r /" | tee -a "$OUT/rows.txt"
+      --gemm 3x2304x768:01:f16 --attention 1x12x1x21x64 --attention 1x12x1x577x64 --attention 32x12x1x577x64 2>&1 |
+      grep -v ' done$' | tail -n 12 | sed "s/^/rows=$r /" | tee -a "$OUT/rows.txt"
   done
   took rows "$OUT/rows.txt"
 }

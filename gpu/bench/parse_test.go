@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"blip/gpu"
@@ -26,6 +28,8 @@ func TestParseAttention(t *testing.T) {
 		{"1x12x577x64:f16", "attention 1x12x577x64 f16", true, false},
 		{"2x3x5x8:bwd", "attention 2x3x5x8 fwd+bwd", false, true},
 		{"2x3x5x8:f16:bwd", "attention 2x3x5x8 fwd+bwd f16", true, true},
+		{"1x12x1x21x64", "attention 1x12x1x21x64", false, false},
+		{"3x12x2x577x64:f16", "attention 3x12x2x577x64 f16", true, false},
 	} {
 		k, err := ParseAttention(c.spec)
 		if err != nil {
@@ -49,7 +53,11 @@ func TestParseAttention(t *testing.T) {
 			t.Fatalf("%s: %d calls", c.spec, len(calls))
 		}
 		a := calls[0].(gpu.Attention)
-		if a.F16 != c.f16 || a.Tq != a.Tk || a.Check() != nil {
+		var tq, tk int
+		if n, _ := fmt.Sscanf(strings.Fields(c.name)[1], "%dx%dx%dx%dx%d", new(int), new(int), &tq, &tk, new(int)); n < 5 {
+			tk = tq
+		}
+		if a.F16 != c.f16 || a.Tq != tq || a.Tk != tk || a.Check() != nil {
 			t.Errorf("%s: built %+v (check %v)", c.spec, a.AttentionShape, a.Check())
 		}
 		if c.bwd {
@@ -59,7 +67,7 @@ func TestParseAttention(t *testing.T) {
 		}
 		rel()
 	}
-	for _, bad := range []string{"", "2x3x5", "2x3x5x8:bf16", "0x3x5x8", "2x3x5x8x", "2x3x5x8:f16:x", "2x3x5x8:bwd:f16", "2x3x5x8:bwd:bwd", "2x3x5x8:f16:bwd:bwd", "a"} {
+	for _, bad := range []string{"", "2x3x5", "2x3x5x8:bf16", "0x3x5x8", "2x3x5x8x", "2x3x5x8:f16:x", "2x3x5x8:bwd:f16", "2x3x5x8:bwd:bwd", "2x3x5x8:f16:bwd:bwd", "a", "1x2x1x5x8:bwd", "1x2x0x5x8", "1x2x1x5x8x1"} {
 		if _, err := ParseAttention(bad); err == nil {
 			t.Errorf("ParseAttention(%q) accepted", bad)
 		}

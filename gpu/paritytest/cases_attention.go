@@ -564,6 +564,19 @@ func attentionCases() []Case {
 	splitStrided := gpu.AttentionShape{B: 3, H: 2, Tq: 2, Tk: 150, D: 64, QTok: 132, KTok: 200, VTok: 136, OTok: 140,
 		QBatch: 2*132 + 4, KBatch: 150*200 + 8, VBatch: 150*136 + 4, OBatch: 2*140 + 12}
 	fwd("split_strided_batches", attnCfg{AttentionShape: splitStrided, Mask: padMask(-10000, 150, 149, 64)})
+	// Keys in one chunk (Tk <= 64: the split kernel's direct pass): a
+	// decoder's self-attention at each length, beams over a strided cache,
+	// a full chunk, one key past it (two chunks, the second of one key),
+	// causal rows that see no key, fully masked rows, odd and unaligned.
+	fwd("direct_self_tq1_tk1", attnCfg{AttentionShape: causal(sh(1, 12, 1, 1, 64))})
+	fwd("direct_self_tq1_tk21_causal_mask", attnCfg{AttentionShape: causal(sh(2, 12, 1, 21, 64)), Mask: padMask(-10000, 21, 18)})
+	fwd("direct_tq4_tk64_full_chunk", attnCfg{AttentionShape: sh(2, 3, 4, 64, 64), Std: 4})
+	fwd("split_tq3_tk65_last_chunk_1", attnCfg{AttentionShape: sh(2, 3, 3, 65, 32), Mask: padMask(-10000, 65, 60)})
+	fwd("direct_causal_tq4_tk2_empty_rows", attnCfg{AttentionShape: causal(sh(1, 2, 4, 2, 16))})
+	fwd("direct_fully_masked_batch", attnCfg{AttentionShape: sh(2, 2, 2, 30, 32), Mask: padMask(ninf, 30, 0)})
+	fwd("direct_tq3_tk9_d6_off3_nolse", attnCfg{AttentionShape: sh(2, 3, 3, 9, 6), Off: 3, NoLSE: true})
+	beamCache := gpu.AttentionShape{B: 3, H: 4, Tq: 1, Tk: 20, D: 64, Causal: true, KTok: 256, VTok: 256, KBatch: 2 * 4 * 24 * 256, VBatch: 2 * 4 * 24 * 256}
+	fwd("direct_beam_cache_strided", attnCfg{AttentionShape: beamCache})
 
 	// Fully masked rows: every key of batch 1 is -Inf.
 	both("fully_masked_batch", attnCfg{AttentionShape: sh(2, 3, 9, 12, 32), Mask: padMask(ninf, 12, 0)})

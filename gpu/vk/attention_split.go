@@ -23,10 +23,15 @@ const (
 // comparisons.
 var attnSplitOff = os.Getenv("BLIP_ATTN_SPLIT") == "0"
 
-// useSplit reports whether s takes the split-K path: few queries, at least
-// two chunks of keys.
+// useSplit reports whether s takes the split-K path: few queries. Keys
+// that fit one chunk (a decoder's self-attention over its tokens so far)
+// take one dispatch that writes the result directly (MODE 2), where the
+// tiled kernel runs a mostly empty query tile per (batch, head): on
+// lavapipe 0.19 ms against its 0.40 (`BLIP_ATTN_SPLIT=1|0 blip bench
+// kernels --attention 1x12x1x21x64`, 0.17x and 0.14x PyTorch CPU's time
+// in the same commands).
 func useSplit(s gpu.AttentionShape) bool {
-	return !attnSplitOff && s.Tq <= splitMaxRows && s.Tk >= 2*splitChunk
+	return !attnSplitOff && s.Tq <= splitMaxRows
 }
 
 // scratchBuf returns a device buffer of at least n bytes for partial
@@ -55,22 +60,33 @@ func scratchSize(b *buffer) int64 {
 	return b.size
 }
 
+// attentionSplit is the split-K path's dispatches: per chunk of nb batch
+// entries, pass 0 over the key chunks and pass 1 over the query rows, or
+// where the keys fit one chunk the direct pass alone (MODE 2, no partial
+// records).
 func attentionSplit(d *Device, a gpu.Attention, nb int, ts []attnTensorView) ([]dispatch, error) {
 	s := a.AttentionShape
 	ls := s.Layouts()
 	chunks := int(ceilDiv(int64(s.Tk), splitChunk))
+	type pass struct{ mode, grid int }
+	passes := []pass{{0, chunks}, {1, s.Tq}}
+	var part gpu.View
 	rec := int64(s.D + 2)
-	partElems := int64(nb) * int64(s.H) * int64(s.Tq) * int64(chunks) * rec
-	// One dispatch's partial records must fit a binding too.
-	for nb > 1 && partElems*4 > d.bindLimit() {
-		nb = (nb + 1) / 2
-		partElems = int64(nb) * int64(s.H) * int64(s.Tq) * int64(chunks) * rec
+	if chunks == 1 {
+		passes = []pass{{2, 1}}
+	} else {
+		partElems := int64(nb) * int64(s.H) * int64(s.Tq) * int64(chunks) * rec
+		// One dispatch's partial records must fit a binding too.
+		for nb > 1 && partElems*4 > d.bindLimit() {
+			nb = (nb + 1) / 2
+			partElems = int64(nb) * int64(s.H) * int64(s.Tq) * int64(chunks) * rec
+		}
+		sb, err := d.scratchBuf(partElems * 4)
+		if err != nil {
+			return nil, err
+		}
+		part = gpu.View{Buf: sb, Len: partElems, DType: gpu.F32}
 	}
-	sb, err := d.scratchBuf(partElems * 4)
-	if err != nil {
-		return nil, err
-	}
-	part := gpu.View{Buf: sb, Len: partElems, DType: gpu.F32}
 	hasMask, hasLSE := a.Mask.Buf != nil, a.LSE.Buf != nil
 	flags := attnFlags(s, hasMask, hasLSE)
 	var out []dispatch
@@ -79,18 +95,22 @@ func attentionSplit(d *Device, a gpu.Attention, nb int, ts []attnTensorView) ([]
 		q, kk, v, o := ts[0].chunk(s, b0, n), ts[1].chunk(s, b0, n), ts[2].chunk(s, b0, n), ts[3].chunk(s, b0, n)
 		mask, lse := attnMaskLSE(a, b0, n)
 		vec := d.attnVec(s, ls, q, kk)
-		pv := part.Slice(0, int64(n)*int64(s.H)*int64(s.Tq)*int64(chunks)*rec)
-		for mode, rows := range []int{chunks, s.Tq} {
-			d.attnGrid(rows, s.H, func(x0, nx, head0, nhead int) {
+		var pv gpu.View
+		if part.Buf != nil {
+			pv = part.Slice(0, int64(n)*int64(s.H)*int64(s.Tq)*int64(chunks)*rec)
+		}
+		for _, ps := range passes {
+			d.attnGrid(ps.grid, s.H, func(x0, nx, head0, nhead int) {
 				binds := []binding{rd(q), rd(kk), rd(v), wr(o), rd(mask), wr(lse), wr(pv)}
-				if mode == 0 {
+				switch ps.mode {
+				case 0:
 					binds[3], binds[5] = wr(gpu.View{}), wr(gpu.View{})
-				} else {
+				case 1:
 					binds[0], binds[1], binds[2], binds[4], binds[6] = rd(gpu.View{}), rd(gpu.View{}), rd(gpu.View{}), rd(gpu.View{}), rd(pv)
 				}
 				out = append(out, dispatch{
 					shader: "attention_split",
-					spec:   []uint32{splitChunk, splitMaxRows, uint32(mode), b2u(vec)},
+					spec:   []uint32{splitChunk, splitMaxRows, uint32(ps.mode), b2u(vec)},
 					binds:  binds,
 					push: []uint32{uint32(s.Tq), uint32(s.Tk), uint32(s.H), uint32(s.D),
 						offIfSet(d, q), offIfSet(d, kk), offIfSet(d, v), offIfSet(d, o), offIfSet(d, mask), offIfSet(d, lse), 0,
