@@ -25,7 +25,7 @@ func devicesCmd() *cli.Command {
 				fmt.Fprintln(os.Stderr, "blip:", e)
 			}
 			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "backend\tindex\tname\ttype\tmemory\tsubgroup\tshared\tmax bind\t16-bit weights\tfp16\tbf16\tcoopmat\ttensor GEMM\tdriver")
+			fmt.Fprintln(w, "backend\tindex\tname\ttype\tmemory\tunits\tsubgroup\tshared\tmax bind\t16-bit weights\tfp16\tbf16\tcoopmat\ttensor GEMM\tdriver")
 			for _, d := range ds {
 				coop := ""
 				for _, x := range []struct {
@@ -46,8 +46,12 @@ func devicesCmd() *cli.Command {
 				if tensor == "" {
 					tensor = "no"
 				}
-				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%.1f GiB\t%d\t%d KiB\t%d MiB\t%v\t%v\t%v\t%s\t%s\t%s\n",
-					d.Backend, d.Index, d.Name, d.Type, float64(d.MemoryBytes)/(1<<30), d.SubgroupSize,
+				units := "-"
+				if d.ComputeUnits > 0 {
+					units = fmt.Sprint(d.ComputeUnits)
+				}
+				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%.1f GiB\t%s\t%d\t%d KiB\t%d MiB\t%v\t%v\t%v\t%s\t%s\t%s\n",
+					d.Backend, d.Index, d.Name, d.Type, float64(d.MemoryBytes)/(1<<30), units, d.SubgroupSize,
 					d.SharedMemBytes/1024, d.MaxBindBytes>>20, yes(d.Storage16), yes(d.FP16), yes(d.BF16), coop, tensor, d.Driver)
 			}
 			w.Flush()

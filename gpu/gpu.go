@@ -130,6 +130,7 @@ type DeviceInfo struct {
 	APIVersion     string
 	MemoryBytes    int64 // device-local heap size
 	SubgroupSize   int
+	ComputeUnits   int   // SMs or CUs the driver reports (workgroups that fill the device); 0: unknown
 	SharedMemBytes int   // max shared memory per workgroup
 	MaxBindBytes   int64 // max bytes one storage-buffer binding may span
 	FP16           bool  // 16-bit storage and arithmetic

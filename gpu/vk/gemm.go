@@ -108,7 +108,7 @@ func (d *Device) gemmTiles() []gemmTile {
 // the grid can occupy.
 func (d *Device) pickTile(batch, m, n int) gemmTile {
 	tiles := d.gemmTiles()
-	full := 132.0 // workgroups that fill a large GPU (H100: 132 SMs)
+	full := float64(d.fillGroups(132))
 	if d.isCPU() {
 		full = 16
 	}
@@ -124,6 +124,17 @@ func (d *Device) pickTile(batch, m, n int) gemmTile {
 		}
 	}
 	return best
+}
+
+// fillGroups is how many workgroups it takes to fill the device, for
+// choosing between tiles: its compute units where the driver reports them
+// (gpu.DeviceInfo.ComputeUnits), else fallback (132: an H100's SMs, the
+// GPU the tile choices were measured on).
+func (d *Device) fillGroups(fallback int) int {
+	if d.info.ComputeUnits > 0 {
+		return d.info.ComputeUnits
+	}
+	return fallback
 }
 
 // gemmShape is a Gemm with every default resolved.

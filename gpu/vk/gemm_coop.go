@@ -77,8 +77,8 @@ func (d *Device) coopFrag() uint32 {
 
 // coopTile is the block of gemm_coop.glsl that runs an m x n (batch)
 // product: the wide one (eight subgroups, 8 FRAG x 8 FRAG: 128 x 128 at
-// FRAG 16) where its grid still fills the device, else the four-subgroup
-// one (64 x 64; four times the workgroups at FRAG 16).
+// FRAG 16) where its grid still fills the device (fillGroups), else the
+// four-subgroup one (64 x 64; four times the workgroups at FRAG 16).
 func (d *Device) coopTile(batch, m, n int) gemmTile {
 	f := d.coopFrag()
 	small := gemmTile{bm: 64, bn: 64, bk: 32, tm: f, tn: f, eff: 1, coop: true}
@@ -94,10 +94,9 @@ func (d *Device) coopTile(batch, m, n int) gemmTile {
 	case mode == coopWide:
 		return wide
 	}
-	// 132: the workgroups that fill a large GPU (H100: 132 SMs), as in
-	// pickTile.
+	// Wide where its grid still fills the device (as in pickTile).
 	groups := ceilDiv(int64(m), int64(wide.bm)) * ceilDiv(int64(n), int64(wide.bn)) * int64(batch)
-	if groups >= 132 {
+	if groups >= int64(d.fillGroups(132)) {
 		return wide
 	}
 	return small

@@ -150,6 +150,19 @@ func TestCoopTile(t *testing.T) {
 			t.Errorf("[%d] %dx%d, mode %d: wide %v, %dx%d; want wide %v, %dx%d", c.batch, c.m, c.n, c.mode, tl.wide, tl.bm, tl.bn, c.wide, c.bm, c.bm)
 		}
 	}
+	// A device that reports its compute units: 30 wide blocks fill 24
+	// (a small GPU), 72 do not fill 114.
+	d.coopMode = coopAuto
+	for _, c := range []struct {
+		units, m, n int
+		wide        bool
+	}{{24, 577, 768, true}, {114, 1536, 768, false}, {114, 18464, 3072, true}} {
+		d.info.ComputeUnits = c.units
+		if tl := d.coopTile(1, c.m, c.n); tl.wide != c.wide {
+			t.Errorf("%d compute units, %dx%d: wide %v, want %v", c.units, c.m, c.n, tl.wide, c.wide)
+		}
+	}
+	d.info.ComputeUnits = 0
 	d.coop, d.coopMode = "gemm_coop8_khr", coopWide
 	if tl := d.coopTile(1, 8, 8); tl.bm != 64 || tl.subgroups() != 8 {
 		t.Errorf("wide at FRAG 8: %dx%d in %d subgroups, want 64x64 in 8", tl.bm, tl.bn, tl.subgroups())
@@ -276,5 +289,26 @@ func TestStripRTE(t *testing.T) {
 	}
 	if out := stripRTE(plain); &out[0] != &plain[0] {
 		t.Error("gemm (no RTE mode) was rewritten")
+	}
+}
+
+// TestPickTileFill: the tiled GEMM's choice weighs how much of the device
+// a grid fills, by the compute units the driver reports (else an H100's
+// 132): 577x768 (one image's linear layer) takes 64x64 blocks to fill 132
+// units, and the more efficient 128x64 where its 60 blocks fill 24.
+func TestPickTileFill(t *testing.T) {
+	if gemmTileEnv != "" {
+		t.Skip("BLIP_GEMM_TILE forces a tile")
+	}
+	d := &Device{}
+	d.info.Type, d.info.SharedMemBytes = gpu.Discrete, 48<<10
+	for _, c := range []struct {
+		units  int
+		bm, bn uint32
+	}{{0, 64, 64}, {132, 64, 64}, {24, 128, 64}} {
+		d.info.ComputeUnits = c.units
+		if tl := d.pickTile(1, 577, 768); tl.bm != c.bm || tl.bn != c.bn {
+			t.Errorf("%d compute units: %dx%d blocks, want %dx%d", c.units, tl.bm, tl.bn, c.bm, c.bn)
+		}
 	}
 }

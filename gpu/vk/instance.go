@@ -244,6 +244,9 @@ const (
 	stSGSizeProps     = 1000225000 // VkPhysicalDeviceSubgroupSizeControlProperties
 	stSGSizeStage     = 1000225001 // VkPipelineShaderStageRequiredSubgroupSizeCreateInfo
 	stSGSizeFeatures  = 1000225002 // VkPhysicalDeviceSubgroupSizeControlFeatures
+	stSMBuiltinsNV    = 1000154001 // VkPhysicalDeviceShaderSMBuiltinsPropertiesNV
+	stCoreAMD         = 1000185000 // VkPhysicalDeviceShaderCorePropertiesAMD
+	sizeCoreAMD       = 16 + 14*4
 	sizeCoopPropsKHR  = 56
 	sizeProps2        = 1024
 	sizeFeatures2     = 256
@@ -352,8 +355,30 @@ func (in *instance) describe(idx int) physInfo {
 		if pi.exts["VK_EXT_subgroup_size_control"] {
 			put32(sz, 0, stSGSizeProps)
 			putPtr(tail, 8, sz)
+			tail = sz
+		}
+		// Compute units: shaderSMCount; or shaderEngineCount x
+		// shaderArraysPerEngineCount x computeUnitsPerShaderArray.
+		sm := cAlloc(sizeSmallFeatures)
+		amd := cAlloc(sizeCoreAMD)
+		if pi.exts["VK_NV_shader_sm_builtins"] {
+			put32(sm, 0, stSMBuiltinsNV)
+			putPtr(tail, 8, sm)
+			tail = sm
+		}
+		if pi.exts["VK_AMD_shader_core_properties"] {
+			put32(amd, 0, stCoreAMD)
+			putPtr(tail, 8, amd)
 		}
 		callPD2(fn, pd, p2)
+		switch {
+		case get32(sm, 0) == stSMBuiltinsNV:
+			d.ComputeUnits = int(get32(sm, 16))
+		case get32(amd, 0) == stCoreAMD:
+			d.ComputeUnits = int(get32(amd, 16) * get32(amd, 20) * get32(amd, 24))
+		}
+		cFree(sm)
+		cFree(amd)
 		d.SubgroupSize = int(get32(sg, 16))
 		pi.rte16 = get32(fc, 0) == stFloatControls && get32(fc, offRTEFloat16) != 0
 		if get32(dr, 0) == stDriverProps {
