@@ -19,64 +19,54 @@ import (
 // of a call take two runs.
 func TestITMScorerMatchesMatchTexts(t *testing.T) {
 	setKVBatch(t, 3)
-	gd := openGolden(t)
-	texts := gd.texts()
+	gd, texts, pixels, each := itmGolden(t)
 	b := len(texts)
-	pixels := gd.f32("pixel_values")
-	for _, bc := range backends {
-		t.Run(bc.name, func(t *testing.T) {
-			be := bc.open(t)
-			m := loadTiny(t, "tiny-retrieval", be)
-			ref, err := m.MatchTexts(be, pixels, b, texts)
+	each(func(t *testing.T, bc backendCase, be gpu.Backend, m *Model, ref [][]Match) {
+		states, err := m.ImageStates(be, pixels, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc, err := m.NewITMScorer(be, b+1, 3, gd.shape("itm.input_ids")[1]+2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sc.Close()
+		check := func(what string, images []int, pairs []ITMPair) {
+			t.Helper()
+			per := len(states) / b
+			var st []float32
+			for _, i := range images {
+				st = append(st, states[i*per:(i+1)*per]...)
+			}
+			var text []int
+			for k := range pairs {
+				text = append(text, k%b)
+				pairs[k].Text = texts[k%b]
+			}
+			got, err := sc.Score(st, len(images), pairs)
 			if err != nil {
 				t.Fatal(err)
 			}
-			states, err := m.ImageStates(be, pixels, b)
-			if err != nil {
-				t.Fatal(err)
+			var worst float64
+			for k, p := range pairs {
+				want := ref[images[p.Image]][text[k]].ITMLogits
+				for c := range 2 {
+					worst = max(worst, math.Abs(float64(got[k][c]-want[c])))
+				}
 			}
-			sc, err := m.NewITMScorer(be, b+1, 3, gd.shape("itm.input_ids")[1]+2)
-			if err != nil {
-				t.Fatal(err)
+			if !(worst <= bc.tol) {
+				t.Errorf("%s: max abs error %.3g > %.3g against MatchTexts", what, worst, bc.tol)
 			}
-			defer sc.Close()
-			check := func(what string, images []int, pairs []ITMPair) {
-				t.Helper()
-				per := len(states) / b
-				var st []float32
-				for _, i := range images {
-					st = append(st, states[i*per:(i+1)*per]...)
-				}
-				var text []int
-				for k := range pairs {
-					text = append(text, k%b)
-					pairs[k].Text = texts[k%b]
-				}
-				got, err := sc.Score(st, len(images), pairs)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var worst float64
-				for k, p := range pairs {
-					want := ref[images[p.Image]][text[k]].ITMLogits
-					for c := range 2 {
-						worst = max(worst, math.Abs(float64(got[k][c]-want[c])))
-					}
-				}
-				if !(worst <= bc.tol) {
-					t.Errorf("%s: max abs error %.3g > %.3g against MatchTexts", what, worst, bc.tol)
-				}
-				t.Logf("%s: %d pairs, max abs error %.3g", what, len(pairs), worst)
-			}
-			var all []ITMPair
-			for k := range 2*b*b + 1 {
-				all = append(all, ITMPair{Image: (k*7 + k/b) % b})
-			}
-			check("all pairs", []int{0, 1, 2, 3}, all)
-			// Slot 1 keeps the first call's keys; no pair names it.
-			check("other states", []int{2, 3, 0}, []ITMPair{{Image: 2}, {Image: 0}, {Image: 0}, {Image: 2}, {Image: 2}})
-		})
-	}
+			t.Logf("%s: %d pairs, max abs error %.3g", what, len(pairs), worst)
+		}
+		var all []ITMPair
+		for k := range 2*b*b + 1 {
+			all = append(all, ITMPair{Image: (k*7 + k/b) % b})
+		}
+		check("all pairs", []int{0, 1, 2, 3}, all)
+		// Slot 1 keeps the first call's keys; no pair names it.
+		check("other states", []int{2, 3, 0}, []ITMPair{{Image: 2}, {Image: 0}, {Image: 0}, {Image: 2}, {Image: 2}})
+	})
 }
 
 // setKVBatch sets itmKVBatch for the test.
@@ -93,95 +83,108 @@ func setKVBatch(t *testing.T, n int) {
 // states outside the slots are errors.
 func TestITMScorerLoadStates(t *testing.T) {
 	setKVBatch(t, 3)
-	gd := openGolden(t)
-	texts := gd.texts()
+	gd, texts, pixels, each := itmGolden(t)
 	b := len(texts)
-	pixels := gd.f32("pixel_values")
-	for _, bc := range backends {
-		t.Run(bc.name, func(t *testing.T) {
-			be := bc.open(t)
-			m := loadTiny(t, "tiny-retrieval", be)
-			ref, err := m.MatchTexts(be, pixels, b, texts)
-			if err != nil {
-				t.Fatal(err)
+	each(func(t *testing.T, bc backendCase, be gpu.Backend, m *Model, ref [][]Match) {
+		sc, err := m.NewITMScorer(be, b+2, 4, gd.shape("itm.input_ids")[1]+2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sc.Close()
+		if err := sc.LoadPixels(pixels, 1, b); err != nil {
+			t.Fatal(err)
+		}
+		var pairs []ITMPair
+		for k := range b*b + 1 {
+			pairs = append(pairs, ITMPair{Image: 1 + (k*5+k/b)%b, Text: texts[k%b]})
+		}
+		got, err := sc.ScorePairs(pairs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var worst float64
+		for k, p := range pairs {
+			want := ref[p.Image-1][k%b].ITMLogits
+			for c := range 2 {
+				worst = max(worst, math.Abs(float64(got[k][c]-want[c])))
 			}
-			sc, err := m.NewITMScorer(be, b+2, 4, gd.shape("itm.input_ids")[1]+2)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sc.Close()
-			if err := sc.LoadPixels(pixels, 1, b); err != nil {
-				t.Fatal(err)
-			}
-			var pairs []ITMPair
-			for k := range b*b + 1 {
-				pairs = append(pairs, ITMPair{Image: 1 + (k*5+k/b)%b, Text: texts[k%b]})
-			}
-			got, err := sc.ScorePairs(pairs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var worst float64
-			for k, p := range pairs {
-				want := ref[p.Image-1][k%b].ITMLogits
-				for c := range 2 {
-					worst = max(worst, math.Abs(float64(got[k][c]-want[c])))
+		}
+		if !(worst <= bc.tol) {
+			t.Errorf("LoadPixels: max abs error %.3g > %.3g against MatchTexts", worst, bc.tol)
+		}
+		t.Logf("LoadPixels: %d pairs, max abs error %.3g", len(pairs), worst)
+
+		if _, err := sc.ScorePairs([]ITMPair{{Image: 0, Text: texts[0]}}); err == nil || !strings.Contains(err.Error(), "slot 0 holds no image") {
+			t.Errorf("pair over an empty slot: error %v", err)
+		}
+		states, err := m.ImageStates(be, pixels, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sc.LoadStates(gpu.View{}, b, 3); err == nil || !strings.Contains(err.Error(), "outside the 6 slots") {
+			t.Errorf("states past the last slot: error %v", err)
+		}
+
+		// LoadStates from a view: image 2 alone into slot 0 (a copy of
+		// the states on the device, in a plan of its own).
+		per := len(states) / b
+		g := graph.New()
+		x := g.Input("states", gpu.F32, 1, per)
+		y := g.Scale(x, 1)
+		p, err := g.Compile(be, graph.Config{Outputs: []*graph.Tensor{y}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		if err := p.WriteF32(x, states[2*per:3*per]); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Record(); err != nil {
+			t.Fatal(err)
+		}
+		view, err := p.View(y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sc.LoadStates(view, 0, 2); err == nil || !strings.Contains(err.Error(), "fewer than 2 images") {
+			t.Errorf("a view of one image for two: error %v", err)
+		}
+		if err := sc.LoadStates(view, 0, 1); err != nil {
+			t.Fatal(err)
+		}
+		got, err = sc.ScorePairs([]ITMPair{{Image: 0, Text: texts[1]}, {Image: 3, Text: texts[1]}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, want := range [][2]float32{ref[2][1].ITMLogits, ref[2][1].ITMLogits} {
+			for c := range 2 {
+				if d := math.Abs(float64(got[k][c] - want[c])); !(d <= bc.tol) {
+					t.Errorf("LoadStates pair %d: logit %d %v, MatchTexts %v", k, c, got[k][c], want[c])
 				}
 			}
-			if !(worst <= bc.tol) {
-				t.Errorf("LoadPixels: max abs error %.3g > %.3g against MatchTexts", worst, bc.tol)
-			}
-			t.Logf("LoadPixels: %d pairs, max abs error %.3g", len(pairs), worst)
+		}
+	})
+}
 
-			if _, err := sc.ScorePairs([]ITMPair{{Image: 0, Text: texts[0]}}); err == nil || !strings.Contains(err.Error(), "slot 0 holds no image") {
-				t.Errorf("pair over an empty slot: error %v", err)
-			}
-			states, err := m.ImageStates(be, pixels, b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := sc.LoadStates(gpu.View{}, b, 3); err == nil || !strings.Contains(err.Error(), "outside the 6 slots") {
-				t.Errorf("states past the last slot: error %v", err)
-			}
-
-			// LoadStates from a view: image 2 alone into slot 0 (a copy of
-			// the states on the device, in a plan of its own).
-			per := len(states) / b
-			g := graph.New()
-			x := g.Input("states", gpu.F32, 1, per)
-			y := g.Scale(x, 1)
-			p, err := g.Compile(be, graph.Config{Outputs: []*graph.Tensor{y}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
-			if err := p.WriteF32(x, states[2*per:3*per]); err != nil {
-				t.Fatal(err)
-			}
-			if err := p.Record(); err != nil {
-				t.Fatal(err)
-			}
-			view, err := p.View(y)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := sc.LoadStates(view, 0, 2); err == nil || !strings.Contains(err.Error(), "fewer than 2 images") {
-				t.Errorf("a view of one image for two: error %v", err)
-			}
-			if err := sc.LoadStates(view, 0, 1); err != nil {
-				t.Fatal(err)
-			}
-			got, err = sc.ScorePairs([]ITMPair{{Image: 0, Text: texts[1]}, {Image: 3, Text: texts[1]}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for k, want := range [][2]float32{ref[2][1].ITMLogits, ref[2][1].ITMLogits} {
-				for c := range 2 {
-					if d := math.Abs(float64(got[k][c] - want[c])); !(d <= bc.tol) {
-						t.Errorf("LoadStates pair %d: logit %d %v, MatchTexts %v", k, c, got[k][c], want[c])
-					}
+// itmGolden is the setup of the ITM scorer tests: the golden texts and
+// pixels, and per backend the tiny retrieval model with MatchTexts' logits
+// of every (image, text) pair to compare with.
+func itmGolden(t *testing.T) (gd *golden, texts [][]int32, pixels []float32, each func(func(t *testing.T, bc backendCase, be gpu.Backend, m *Model, ref [][]Match))) {
+	gd = openGolden(t)
+	texts = gd.texts()
+	pixels = gd.f32("pixel_values")
+	each = func(f func(t *testing.T, bc backendCase, be gpu.Backend, m *Model, ref [][]Match)) {
+		for _, bc := range backends {
+			t.Run(bc.name, func(t *testing.T) {
+				be := bc.open(t)
+				m := loadTiny(t, "tiny-retrieval", be)
+				ref, err := m.MatchTexts(be, pixels, len(texts), texts)
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-		})
+				f(t, bc, be, m, ref)
+			})
+		}
 	}
+	return gd, texts, pixels, each
 }
