@@ -226,7 +226,9 @@ func (s *ITMScorer) LoadStates(src gpu.View, first, n int) error {
 	v := &s.m.Config.VisionConfig
 	per := v.NumPositions() * v.HiddenSize
 	switch {
-	case n < 1 || first < 0 || first+n > s.Images:
+	case n < 1:
+		return fmt.Errorf("blip: ITM scorer: states of %d images (want at least 1)", n)
+	case first < 0 || first+n > s.Images:
 		return fmt.Errorf("blip: ITM scorer: images %d..%d outside the %d slots", first, first+n-1, s.Images)
 	case src.DType != gpu.F32 || src.Len < int64(n*per):
 		return fmt.Errorf("blip: ITM scorer: states view %s holds fewer than %d images of %d f32", src, n, per)

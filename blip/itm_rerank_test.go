@@ -124,6 +124,9 @@ func TestITMScorerLoadStates(t *testing.T) {
 		if err := sc.LoadStates(gpu.View{}, b, 3); err == nil || !strings.Contains(err.Error(), "outside the 6 slots") {
 			t.Errorf("states past the last slot: error %v", err)
 		}
+		if err := sc.LoadStates(gpu.View{}, 0, 0); err == nil || !strings.Contains(err.Error(), "states of 0 images") {
+			t.Errorf("no states: error %v", err)
+		}
 
 		// LoadStates from a view: image 2 alone into slot 0 (a copy of
 		// the states on the device, in a plan of its own).
