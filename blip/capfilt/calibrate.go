@@ -37,7 +37,7 @@ func ScoreCaptions(be gpu.Backend, ms *Models, paths []string, captions [][]stri
 				owner = append(owner, i-s)
 			}
 		}
-		probs, err := Score(be, ms.Filter, pix, e-s, texts, owner)
+		probs, err := ms.score(be, pix, e-s, texts, owner, o.MaxTextTokens)
 		if err != nil {
 			return nil, err
 		}

@@ -30,7 +30,6 @@ import (
 	"blip/data/preprocess"
 	"blip/data/tokenizer"
 	"blip/gpu"
-	"blip/graph"
 )
 
 // Sources of output pairs, the "source" field.
@@ -61,6 +60,10 @@ type Models struct {
 	CaptionerProc           preprocess.Processor
 	FilterProc              preprocess.Processor
 	CaptionerDir, FilterDir string
+
+	// scorer is the filter's ITM scorer, kept between batches (score).
+	scorer   *blip.ITMScorer
+	scorerBE gpu.Backend
 }
 
 // CheckKind opens dir's config and weights and returns an error naming the
@@ -137,6 +140,10 @@ func OpenModels(be gpu.Backend, captionerDir, filterDir string) (*Models, error)
 
 // Close frees both models.
 func (ms *Models) Close() {
+	if ms.scorer != nil {
+		ms.scorer.Close()
+		ms.scorer = nil
+	}
 	if ms.Captioner != nil {
 		ms.Captioner.Close()
 	}
@@ -435,48 +442,97 @@ func caption(be gpu.Backend, ms *Models, pixels []float32, imgs []Image, o *Opti
 // Score returns the filter's ITM match probability softmax(itm_logits)[1]
 // of image owner[j] (an index into the batch of preprocessed pixels) with
 // texts[j] (tokenised [CLS] text [SEP]). The vision encoder runs once for
-// the batch; every text is paired with its own image only.
+// the batch, and so does the projection of each image to the text
+// layers' cross-attention keys and values (blip.ITMScorer), which the
+// image's texts share; every text is paired with its own image only.
 func Score(be gpu.Backend, m *blip.Model, pixels []float32, batch int, texts [][]int32, owner []int) ([]float32, error) {
-	if len(texts) != len(owner) {
-		return nil, fmt.Errorf("capfilt: %d texts, %d owners", len(texts), len(owner))
-	}
 	if len(texts) == 0 {
-		return nil, nil
+		return nil, checkOwners(texts, owner, batch)
 	}
-	t := &m.Config.TextConfig
-	ids, mask, n, err := blip.PadRows(texts, int32(t.PadTokenID), t.MaxPositionEmbeddings)
+	sc, err := m.NewITMScorer(be, batch, len(texts), longest(texts))
 	if err != nil {
 		return nil, err
 	}
-	states, err := m.ImageStates(be, pixels, batch)
-	if err != nil {
-		return nil, err
+	defer sc.Close()
+	return scoreWith(sc, pixels, batch, texts, owner)
+}
+
+// score is Score with the filter's scorer kept between batches; textLen
+// is the longest text expected (Options.MaxTextTokens), 0 if unknown. The
+// pairs' rows (a multiple of 8) and padded length depend on the batch
+// alone, never on earlier ones, so that a resumed run scores as an
+// uninterrupted one; the scorer is compiled again when they change, or
+// for more images than it holds.
+func (ms *Models) score(be gpu.Backend, pixels []float32, batch int, texts [][]int32, owner []int, textLen int) ([]float32, error) {
+	if len(texts) == 0 {
+		return nil, checkOwners(texts, owner, batch)
 	}
-	v := &m.Config.VisionConfig
-	g := graph.New()
-	img := g.Input("image_states", gpu.F32, batch, v.NumPositions(), v.HiddenSize)
-	iin := g.Input("input_ids", gpu.I32, len(texts), n)
-	min := g.Input("attention_mask", gpu.F32, len(texts), n)
-	itm, err := m.ITMLogits(g, blip.GatherRows(g, img, owner), iin, min)
-	if err != nil {
-		return nil, err
+	if mx := ms.Filter.Config.TextConfig.MaxPositionEmbeddings; mx > 0 {
+		textLen = min(textLen, mx)
 	}
-	plan, err := g.Compile(be, graph.Config{Outputs: []*graph.Tensor{itm}, DropoutOff: true})
-	if err != nil {
-		return nil, err
-	}
-	defer plan.Close()
-	logits := make([]float32, 2*len(texts))
-	for _, err := range []error{plan.WriteF32(img, states), plan.WriteI32(iin, ids), plan.WriteF32(min, mask), plan.Run(), plan.ReadF32(itm, logits)} {
+	rows, tl := (len(texts)+7)/8*8, max(longest(texts), textLen)
+	if sc := ms.scorer; sc == nil || ms.scorerBE != be || sc.Images < batch || sc.Rows != rows || sc.TextLen != tl {
+		images := batch
+		if sc != nil {
+			if ms.scorerBE == be {
+				images = max(images, sc.Images)
+			}
+			sc.Close()
+			ms.scorer = nil
+		}
+		sc, err := ms.Filter.NewITMScorer(be, images, rows, tl)
 		if err != nil {
 			return nil, err
 		}
+		ms.scorer, ms.scorerBE = sc, be
+	}
+	return scoreWith(ms.scorer, pixels, batch, texts, owner)
+}
+
+// scoreWith scores the pairs on sc: the batch's images into its first
+// slots, then every (owner[j], texts[j]).
+func scoreWith(sc *blip.ITMScorer, pixels []float32, batch int, texts [][]int32, owner []int) ([]float32, error) {
+	if err := checkOwners(texts, owner, batch); err != nil {
+		return nil, err
+	}
+	if err := sc.LoadPixels(pixels, 0, batch); err != nil {
+		return nil, err
+	}
+	pairs := make([]blip.ITMPair, len(texts))
+	for j := range pairs {
+		pairs[j] = blip.ITMPair{Image: owner[j], Text: texts[j]}
+	}
+	logits, err := sc.ScorePairs(pairs)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]float32, len(texts))
-	for j := range out {
-		out[j] = MatchProb(logits[2*j], logits[2*j+1])
+	for j, l := range logits {
+		out[j] = MatchProb(l[0], l[1])
 	}
 	return out, nil
+}
+
+// checkOwners checks that every text names an image of the batch.
+func checkOwners(texts [][]int32, owner []int, batch int) error {
+	if len(texts) != len(owner) {
+		return fmt.Errorf("capfilt: %d texts, %d owners", len(texts), len(owner))
+	}
+	for j, o := range owner {
+		if o < 0 || o >= batch {
+			return fmt.Errorf("capfilt: text %d belongs to image %d of a batch of %d", j, o, batch)
+		}
+	}
+	return nil
+}
+
+// longest is the length of the longest text, at least 1.
+func longest(texts [][]int32) int {
+	n := 1
+	for _, t := range texts {
+		n = max(n, len(t))
+	}
+	return n
 }
 
 // loadPixels decodes an image and preprocesses it for both models.
@@ -541,7 +597,7 @@ func processBatch(be gpu.Backend, ms *Models, batch []Image, o *Options) ([]reco
 			owner = append(owner, i)
 		}
 	}
-	scores, err := Score(be, ms.Filter, filPix, len(ok), texts, owner)
+	scores, err := ms.score(be, filPix, len(ok), texts, owner, o.MaxTextTokens)
 	if err != nil {
 		return nil, fmt.Errorf("capfilt: filtering: %w", err)
 	}
