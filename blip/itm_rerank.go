@@ -77,6 +77,8 @@ type ITMScorer struct {
 	logits         *graph.Tensor
 	// loaded marks the slots holding some image's keys and values.
 	loaded []bool
+	// hostIn gathers Score's states for one projection run.
+	hostIn []float32
 	// Images, Rows and TextLen are the plan's fixed sizes.
 	Images, Rows, TextLen int
 }
@@ -184,7 +186,10 @@ func (s *ITMScorer) Score(states []float32, images int, pairs []ITMPair) ([][2]f
 	}
 	// kvBatch images per run, gathered on the host into the projection's
 	// input (the write waits for the previous run: gpu.Backend's order).
-	in := make([]float32, s.kvBatch*per)
+	if len(s.hostIn) != s.kvBatch*per {
+		s.hostIn = make([]float32, s.kvBatch*per)
+	}
+	in := s.hostIn
 	be := s.kvPlan.Backend()
 	for c := 0; c < len(used); c += s.kvBatch {
 		group := used[c:min(c+s.kvBatch, len(used))]
@@ -220,8 +225,9 @@ func (s *ITMScorer) Score(states []float32, images int, pairs []ITMPair) ([][2]f
 // the scorer's device (a vision plan's output, say), into slots first to
 // first+n-1, without passing through host memory. The work is recorded
 // without waiting for it, ordered as gpu.Backend orders calls and writes:
-// scoring recorded later reads the keys, and a later write to src (the
-// vision plan's next input) waits for it.
+// scoring recorded later reads the keys, work recorded later that
+// overwrites src (the vision plan's next run) runs after it, and host
+// writes it reads wait for it.
 func (s *ITMScorer) LoadStates(src gpu.View, first, n int) error {
 	v := &s.m.Config.VisionConfig
 	per := v.NumPositions() * v.HiddenSize
