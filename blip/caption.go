@@ -12,48 +12,40 @@ import (
 // last batch size is kept for the next call (captioning, serving and
 // CapFilt call this once per batch).
 func (m *Model) ImageStates(be gpu.Backend, pixels []float32, batch int) ([]float32, error) {
+	vp, err := m.recordVision(be, pixels, batch)
+	if err != nil {
+		return nil, err
+	}
 	v := &m.Config.VisionConfig
-	patches, err := Patchify(pixels, batch, v)
-	if err != nil {
-		return nil, err
-	}
-	vp, err := m.vision.get(be, batch, func() (*graph.Plan, *graph.Tensor, *graph.Tensor, error) {
-		return m.VisionPlan(be, batch)
-	})
-	if err != nil {
-		return nil, err
-	}
 	states := make([]float32, batch*v.NumPositions()*v.HiddenSize)
-	for _, err := range []error{vp.plan.WriteF32(vp.in, patches), vp.plan.Run(), vp.plan.ReadF32(vp.out, states)} {
-		if err != nil {
-			return nil, err
-		}
+	if err := vp.plan.ReadF32(vp.out, states); err != nil {
+		return nil, err
 	}
 	return states, nil
 }
 
 // recordVision records the vision encoder over batch preprocessed images
-// without waiting for it and returns the view its states (batch, N+1, C)
-// will be in: work recorded after it on be may read them; the host may not
-// before a Sync.
-func (m *Model) recordVision(be gpu.Backend, pixels []float32, batch int) (gpu.View, error) {
+// without waiting for it and returns the plan's slot, whose output will
+// hold their states (batch, N+1, C): work recorded after it on be may read
+// them on the device, and a Read waits for them (gpu.Backend's order).
+func (m *Model) recordVision(be gpu.Backend, pixels []float32, batch int) (*planSlot, error) {
 	patches, err := Patchify(pixels, batch, &m.Config.VisionConfig)
 	if err != nil {
-		return gpu.View{}, err
+		return nil, err
 	}
 	vp, err := m.vision.get(be, batch, func() (*graph.Plan, *graph.Tensor, *graph.Tensor, error) {
 		return m.VisionPlan(be, batch)
 	})
 	if err != nil {
-		return gpu.View{}, err
+		return nil, err
 	}
 	if err := vp.plan.WriteF32(vp.in, patches); err != nil {
-		return gpu.View{}, err
+		return nil, err
 	}
 	if err := vp.plan.Record(); err != nil {
-		return gpu.View{}, err
+		return nil, err
 	}
-	return vp.plan.View(vp.out)
+	return vp, nil
 }
 
 // VisionPlan compiles the vision encoder for batch images: the plan, its
@@ -125,7 +117,11 @@ func (m *Model) GenerateCaptions(be gpu.Backend, pixels []float32, batch int, pr
 	}
 	// The image states go from the vision plan to the cross-attention keys
 	// and values on the device.
-	images, err := m.recordVision(be, pixels, batch)
+	vp, err := m.recordVision(be, pixels, batch)
+	if err != nil {
+		return nil, err
+	}
+	images, err := vp.plan.View(vp.out)
 	if err != nil {
 		return nil, err
 	}

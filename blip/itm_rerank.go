@@ -202,13 +202,20 @@ func (s *ITMScorer) Score(states []float32, images int, pairs []ITMPair) ([][2]f
 		if err := s.kvPlan.Record(); err != nil {
 			return nil, err
 		}
+		// One set of copies per run of consecutive images (pairs usually
+		// name them in order).
 		var calls []gpu.Call
-		for k, i := range group {
-			cs, err := s.kvCopies(k, i, 1)
+		for k := 0; k < len(group); {
+			n := 1
+			for k+n < len(group) && group[k+n] == group[k]+n {
+				n++
+			}
+			cs, err := s.kvCopies(k, group[k], n)
 			if err != nil {
 				return nil, err
 			}
 			calls = append(calls, cs...)
+			k += n
 		}
 		if err := be.Do(calls...); err != nil {
 			return nil, err
@@ -271,7 +278,11 @@ func (s *ITMScorer) LoadStates(src gpu.View, first, n int) error {
 // as ImageStates takes them) and loads their states into slots first to
 // first+n-1 as LoadStates does: the states never leave the device.
 func (s *ITMScorer) LoadPixels(pixels []float32, first, n int) error {
-	src, err := s.m.recordVision(s.kvPlan.Backend(), pixels, n)
+	vp, err := s.m.recordVision(s.kvPlan.Backend(), pixels, n)
+	if err != nil {
+		return err
+	}
+	src, err := vp.plan.View(vp.out)
 	if err != nil {
 		return err
 	}

@@ -13,8 +13,9 @@ import (
 // and values are computed once per image and gathered to the pairs, gives
 // the logits of MatchTexts (keys and values projected from every pair's
 // gathered states), on pairs in scrambled order with repeats, a padded
-// last batch, fewer images than the plan holds, and a second Score call
-// over other states that leaves a slot of the first call unused. The
+// last batch, fewer images than the plan holds, a second Score call over
+// other states that leaves a slot of the first call unused, and images
+// named in order (copied a run at a time). The
 // projection runs 3 images at a time (itmKVBatch), so that the 4 images
 // of a call take two runs.
 func TestITMScorerMatchesMatchTexts(t *testing.T) {
@@ -66,6 +67,8 @@ func TestITMScorerMatchesMatchTexts(t *testing.T) {
 		check("all pairs", []int{0, 1, 2, 3}, all)
 		// Slot 1 keeps the first call's keys; no pair names it.
 		check("other states", []int{2, 3, 0}, []ITMPair{{Image: 2}, {Image: 0}, {Image: 0}, {Image: 2}, {Image: 2}})
+		// Images named in order: runs of consecutive slots copied at once.
+		check("in order", []int{1, 2, 3, 0}, []ITMPair{{Image: 0}, {Image: 1}, {Image: 1}, {Image: 2}, {Image: 3}, {Image: 3}})
 	})
 }
 

@@ -439,33 +439,20 @@ func caption(be gpu.Backend, ms *Models, pixels []float32, imgs []Image, o *Opti
 	return out, nil
 }
 
-// Score returns the filter's ITM match probability softmax(itm_logits)[1]
+// score returns the filter's ITM match probability softmax(itm_logits)[1]
 // of image owner[j] (an index into the batch of preprocessed pixels) with
 // texts[j] (tokenised [CLS] text [SEP]). The vision encoder runs once for
 // the batch, and so does the projection of each image to the text
-// layers' cross-attention keys and values (blip.ITMScorer), which the
-// image's texts share; every text is paired with its own image only.
-func Score(be gpu.Backend, m *blip.Model, pixels []float32, batch int, texts [][]int32, owner []int) ([]float32, error) {
-	if len(texts) == 0 {
-		return nil, checkOwners(texts, owner, batch)
-	}
-	sc, err := m.NewITMScorer(be, batch, len(texts), longest(texts))
-	if err != nil {
-		return nil, err
-	}
-	defer sc.Close()
-	return scoreWith(sc, pixels, batch, texts, owner)
-}
-
-// score is Score with the filter's scorer kept between batches; textLen
-// is the longest text expected (Options.MaxTextTokens), 0 if unknown. The
-// pairs' rows (a multiple of 8) and padded length depend on the batch
-// alone, never on earlier ones, so that a resumed run scores as an
-// uninterrupted one; the scorer is compiled again when they change, or
-// for more images than it holds.
+// layers' cross-attention keys and values (blip.ITMScorer, kept between
+// batches), which the image's texts share. textLen is the longest text
+// expected (Options.MaxTextTokens), 0 if unknown. The pairs' rows (a
+// multiple of 8) and padded length depend on the batch alone, never on
+// earlier ones, so that a resumed run scores as an uninterrupted one; the
+// scorer is compiled again when they change, or for more images than it
+// holds.
 func (ms *Models) score(be gpu.Backend, pixels []float32, batch int, texts [][]int32, owner []int, textLen int) ([]float32, error) {
-	if len(texts) == 0 {
-		return nil, checkOwners(texts, owner, batch)
+	if err := checkOwners(texts, owner, batch); err != nil || len(texts) == 0 {
+		return nil, err
 	}
 	if mx := ms.Filter.Config.TextConfig.MaxPositionEmbeddings; mx > 0 {
 		textLen = min(textLen, mx)
@@ -486,15 +473,7 @@ func (ms *Models) score(be gpu.Backend, pixels []float32, batch int, texts [][]i
 		}
 		ms.scorer, ms.scorerBE = sc, be
 	}
-	return scoreWith(ms.scorer, pixels, batch, texts, owner)
-}
-
-// scoreWith scores the pairs on sc: the batch's images into its first
-// slots, then every (owner[j], texts[j]).
-func scoreWith(sc *blip.ITMScorer, pixels []float32, batch int, texts [][]int32, owner []int) ([]float32, error) {
-	if err := checkOwners(texts, owner, batch); err != nil {
-		return nil, err
-	}
+	sc := ms.scorer
 	if err := sc.LoadPixels(pixels, 0, batch); err != nil {
 		return nil, err
 	}

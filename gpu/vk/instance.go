@@ -266,6 +266,14 @@ func putPtr(p unsafe.Pointer, off int, v unsafe.Pointer) {
 	*(*unsafe.Pointer)(unsafe.Add(p, off)) = v
 }
 
+// link gives the C struct p the type st and appends it to the pNext chain
+// whose last struct is *tail.
+func link(tail *unsafe.Pointer, p unsafe.Pointer, st uint32) {
+	put32(p, 0, st)
+	putPtr(*tail, 8, p)
+	*tail = p
+}
+
 func (in *instance) describe(idx int) physInfo {
 	pd := in.physical[idx]
 	var pi physInfo
@@ -338,47 +346,35 @@ func (in *instance) describe(idx int) physInfo {
 		dr := cAlloc(sizeDriverProps)
 		fc := cAlloc(sizeFloatControls)
 		sz := cAlloc(sizeSmallFeatures)
-		put32(p2, 0, stProps2)
-		put32(sg, 0, stSubgroupProps)
-		putPtr(p2, 8, sg)
-		tail := sg
-		if v12 || pi.exts["VK_KHR_driver_properties"] {
-			put32(dr, 0, stDriverProps)
-			putPtr(tail, 8, dr)
-			tail = dr
-		}
-		if pi.exts["VK_KHR_shader_float_controls"] {
-			put32(fc, 0, stFloatControls)
-			putPtr(tail, 8, fc)
-			tail = fc
-		}
-		if pi.exts["VK_EXT_subgroup_size_control"] {
-			put32(sz, 0, stSGSizeProps)
-			putPtr(tail, 8, sz)
-			tail = sz
-		}
-		// Compute units: shaderSMCount; or shaderEngineCount x
-		// shaderArraysPerEngineCount x computeUnitsPerShaderArray.
 		sm := cAlloc(sizeSmallFeatures)
 		amd := cAlloc(sizeCoreAMD)
+		put32(p2, 0, stProps2)
+		tail := p2
+		link(&tail, sg, stSubgroupProps)
+		if v12 || pi.exts["VK_KHR_driver_properties"] {
+			link(&tail, dr, stDriverProps)
+		}
+		if pi.exts["VK_KHR_shader_float_controls"] {
+			link(&tail, fc, stFloatControls)
+		}
+		if pi.exts["VK_EXT_subgroup_size_control"] {
+			link(&tail, sz, stSGSizeProps)
+		}
 		if pi.exts["VK_NV_shader_sm_builtins"] {
-			put32(sm, 0, stSMBuiltinsNV)
-			putPtr(tail, 8, sm)
-			tail = sm
+			link(&tail, sm, stSMBuiltinsNV)
 		}
 		if pi.exts["VK_AMD_shader_core_properties"] {
-			put32(amd, 0, stCoreAMD)
-			putPtr(tail, 8, amd)
+			link(&tail, amd, stCoreAMD)
 		}
 		callPD2(fn, pd, p2)
+		// Compute units: shaderSMCount; or shaderEngineCount x
+		// shaderArraysPerEngineCount x computeUnitsPerShaderArray.
 		switch {
 		case get32(sm, 0) == stSMBuiltinsNV:
 			d.ComputeUnits = int(get32(sm, 16))
 		case get32(amd, 0) == stCoreAMD:
 			d.ComputeUnits = int(get32(amd, 16) * get32(amd, 20) * get32(amd, 24))
 		}
-		cFree(sm)
-		cFree(amd)
 		d.SubgroupSize = int(get32(sg, 16))
 		pi.rte16 = get32(fc, 0) == stFloatControls && get32(fc, offRTEFloat16) != 0
 		if get32(dr, 0) == stDriverProps {
@@ -397,6 +393,8 @@ func (in *instance) describe(idx int) physInfo {
 		cFree(dr)
 		cFree(fc)
 		cFree(sz)
+		cFree(sm)
+		cFree(amd)
 	}
 	sgFeatures := false
 	if fn := instanceProc(in.h, "vkGetPhysicalDeviceFeatures2"); fn != nil && (v12 || pi.exts["VK_KHR_16bit_storage"]) {
@@ -404,36 +402,26 @@ func (in *instance) describe(idx int) physInfo {
 		s16 := cAlloc(sizeSmallFeatures)
 		f16 := cAlloc(sizeSmallFeatures)
 		put32(f2, 0, stFeatures2)
-		put32(s16, 0, stStorage16)
-		putPtr(f2, 8, s16)
 		vmm := cAlloc(sizeSmallFeatures)
 		coop := cAlloc(sizeSmallFeatures)
 		khr := cAlloc(sizeSmallFeatures)
 		sz := cAlloc(sizeSmallFeatures)
-		tail := s16
+		tail := f2
+		link(&tail, s16, stStorage16)
 		if v12 || pi.exts["VK_KHR_shader_float16_int8"] {
-			put32(f16, 0, stFloat16Int8)
-			putPtr(tail, 8, f16)
-			tail = f16
+			link(&tail, f16, stFloat16Int8)
 		}
 		if pi.exts["VK_KHR_vulkan_memory_model"] {
-			put32(vmm, 0, stMemoryModel)
-			putPtr(tail, 8, vmm)
-			tail = vmm
+			link(&tail, vmm, stMemoryModel)
 		}
 		if pi.exts["VK_NV_cooperative_matrix"] {
-			put32(coop, 0, stCoopMatNV)
-			putPtr(tail, 8, coop)
-			tail = coop
+			link(&tail, coop, stCoopMatNV)
 		}
 		if pi.exts["VK_KHR_cooperative_matrix"] {
-			put32(khr, 0, stCoopMatKHR)
-			putPtr(tail, 8, khr)
-			tail = khr
+			link(&tail, khr, stCoopMatKHR)
 		}
 		if pi.exts["VK_EXT_subgroup_size_control"] {
-			put32(sz, 0, stSGSizeFeatures)
-			putPtr(tail, 8, sz)
+			link(&tail, sz, stSGSizeFeatures)
 		}
 		callPD2(fn, pd, f2)
 		// subgroupSizeControl and computeFullSubgroups.
