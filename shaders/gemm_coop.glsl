@@ -65,6 +65,12 @@ spirv_execution_mode(extensions = ["SPV_KHR_float_controls"], capabilities = [44
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 128;     // invocations: SGM * SGN subgroups
 layout(constant_id = 1) const bool SWR = false;  // round in integers (no RTE mode)
+#ifdef COOP_T
+// Profiling only (BLIP_COOP_DIAG, gpu/vk/gemm_coop.go), wrong results by
+// design: 1 leaves out the products (the staging alone is timed), 2 stages
+// only the first K step (the fragment loads and products alone).
+layout(constant_id = 2) const uint DIAG = 0;
+#endif
 // TransA and TransB are flag bits 3 and 4 (gemm_push.glsl), not
 // specialization constants: they only pick the strides of the staging
 // loads, and each pipeline of this shader costs seconds to build where
@@ -72,6 +78,9 @@ layout(constant_id = 1) const bool SWR = false;  // round in integers (no RTE mo
 
 const uint BM = SGM * WM * FRAG, BN = SGN * WN * FRAG, BK = 32;
 const uint SK = BK + 8;          // shared row stride (f16 elements) of sA and sB
+#ifdef COOP_T
+const uint SK4 = SK / 4;         // the same in f16vec4s
+#endif
 const uint SC = WN * FRAG + 4;   // row stride (floats) of a subgroup's C rows
 
 layout(binding = 0) readonly buffer BufA { float A_[]; };
@@ -93,147 +102,26 @@ layout(binding = 3) readonly buffer BufBias { float Bias_[]; };
 #include "gemm_push.glsl"
 #include "gemm_epi.glsl"
 
+#ifdef COOP_T
+// Four f16 per element (packed in a uvec2): a row's four consecutive k go
+// in with one 8-byte store, and the fragment loads see 8-byte aligned
+// rows. (Debian 12's glslc loads f16 fragments from 32-bit arrays, not
+// from f16vec4 ones.)
+shared uvec2 sA[BM * SK4];
+shared uvec2 sB[BN * SK4];
+#else
 shared float16_t sA[BM * SK];
 shared float16_t sB[BN * SK];
+#endif
 shared float sC[SGM * SGN * FRAG * SC]; // per subgroup: FRAG rows of its part
 #define CM16 fcoopmatNV<16, gl_ScopeSubgroup, FRAG, FRAG>
 #define CM32 fcoopmatNV<32, gl_ScopeSubgroup, FRAG, FRAG>
 
-// Staging. Each K step's tiles are fetched from global memory into
-// registers (all of an invocation's loads issued together, the next
-// step's while the current one multiplies), then rounded and stored to
-// shared memory. Where an operand is 16-byte aligned (flag bits 5 and 6)
-// its loads are vec4s: along k where A's rows and B's columns are
-// contiguous along k (a linear layer's forward), along m or n (bits 7 and
-// 8) where A is stored (K, M) or B (K, N) (the input and weight gradients
-// of training), the four values then going to four rows of sA or sB.
-// Elsewhere they are single elements with any strides, consecutive
-// invocations on consecutive addresses (along m or n where the operand is
-// contiguous there), so that a subgroup's loads coalesce rather than each
-// touching its own row.
-const uint TA4 = BM * BK / 4, TB4 = BN * BK / 4; // vec4s in a tile
-const uint TA1 = BM * BK, TB1 = BN * BK;         // elements in a tile
-const uint LA4 = (TA4 + WG - 1) / WG, LB4 = (TB4 + WG - 1) / WG;
-const uint LA1 = (TA1 + WG - 1) / WG, LB1 = (TB1 + WG - 1) / WG;
-vec4 ra4[LA4];
-float ra1[LA1];
-BTYPE4 rb4[LB4];
-BTYPE rb1[LB1];
-
-uint t, m0, n0, aBase, bBase, am, ak, bk, bn;
-bool vecA, vecB, alongM, alongN;
-
-// The tile coordinates (row or column within the block, k within the
-// step) of vec4 i of A's tile or B's (rows: BM or BN): four consecutive k
-// or, along m or n, four consecutive rows.
-uvec2 vecAt(uint i, uint rows, bool along) {
-    return along ? uvec2((i % (rows / 4)) * 4, i / (rows / 4)) : uvec2(i / (BK / 4), (i % (BK / 4)) * 4);
-}
-
-void fetch(uint k0) {
-    if (vecA) {
-        [[unroll]] for (uint l = 0; l < LA4; l++) {
-            uint i = t + l * WG;
-            uvec2 at = vecAt(i, BM, alongM);
-            uint gm = m0 + at.x, gk = k0 + at.y;
-            ra4[l] = vec4(0.0);
-            if (i < TA4 && gm < p.M && gk < p.K) {
-                ra4[l] = A4_[(aBase + gm * am + gk * ak) / 4];
-            }
-        }
-    } else {
-        [[unroll]] for (uint l = 0; l < LA1; l++) {
-            uint i = t + l * WG;
-            uint gm = m0 + i / BK, gk = k0 + i % BK;
-            if (am == 1u) {
-                gm = m0 + i % BM;
-                gk = k0 + i / BM;
-            }
-            ra1[l] = 0.0;
-            if (i < TA1 && gm < p.M && gk < p.K) {
-                ra1[l] = A_[aBase + gm * am + gk * ak];
-            }
-        }
-    }
-    if (vecB) {
-        [[unroll]] for (uint l = 0; l < LB4; l++) {
-            uint i = t + l * WG;
-            uvec2 at = vecAt(i, BN, alongN);
-            uint gn = n0 + at.x, gk = k0 + at.y;
-            rb4[l] = BTYPE4(0.0);
-            if (i < TB4 && gn < p.N && gk < p.K) {
-                rb4[l] = B4_[(bBase + gk * bk + gn * bn) / 4];
-            }
-        }
-    } else {
-        [[unroll]] for (uint l = 0; l < LB1; l++) {
-            uint i = t + l * WG;
-            uint gn = n0 + i / BK, gk = k0 + i % BK;
-            if (bn == 1u) {
-                gn = n0 + i % BN;
-                gk = k0 + i / BN;
-            }
-            rb1[l] = BTYPE(0.0);
-            if (i < TB1 && gn < p.N && gk < p.K) {
-                rb1[l] = B_[bBase + gk * bk + gn * bn];
-            }
-        }
-    }
-}
-
-// toHalf is gpu.Gemm.F16's rounding (round to nearest even): the module's
-// rounding mode for 16-bit results, or with SWR rnd16, whose result is an
-// f16 value that any conversion keeps.
-float16_t toHalf(float v) { return SWR ? float16_t(rnd16(v)) : float16_t(v); }
-float16_t toHalf(float16_t v) { return v; }
-
-// store writes the fetched tiles as sA[m][k] and sB[n][k].
-void store() {
-    if (vecA) {
-        const uint st = alongM ? SK : 1u; // between the vec4's values in sA
-        [[unroll]] for (uint l = 0; l < LA4; l++) {
-            uint i = t + l * WG;
-            if (i < TA4) {
-                uvec2 at = vecAt(i, BM, alongM);
-                uint o = at.x * SK + at.y;
-                sA[o] = toHalf(ra4[l].x);
-                sA[o + st] = toHalf(ra4[l].y);
-                sA[o + 2 * st] = toHalf(ra4[l].z);
-                sA[o + 3 * st] = toHalf(ra4[l].w);
-            }
-        }
-    } else {
-        [[unroll]] for (uint l = 0; l < LA1; l++) {
-            uint i = t + l * WG;
-            if (i < TA1) {
-                uint o = am == 1u ? (i % BM) * SK + i / BM : (i / BK) * SK + i % BK;
-                sA[o] = toHalf(ra1[l]);
-            }
-        }
-    }
-    if (vecB) {
-        const uint st = alongN ? SK : 1u;
-        [[unroll]] for (uint l = 0; l < LB4; l++) {
-            uint i = t + l * WG;
-            if (i < TB4) {
-                uvec2 at = vecAt(i, BN, alongN);
-                uint o = at.x * SK + at.y;
-                sB[o] = toHalf(rb4[l].x);
-                sB[o + st] = toHalf(rb4[l].y);
-                sB[o + 2 * st] = toHalf(rb4[l].z);
-                sB[o + 3 * st] = toHalf(rb4[l].w);
-            }
-        }
-    } else {
-        [[unroll]] for (uint l = 0; l < LB1; l++) {
-            uint i = t + l * WG;
-            if (i < TB1) {
-                uint o = bn == 1u ? (i % BN) * SK + i / BN : (i / BK) * SK + i % BK;
-                sB[o] = toHalf(rb1[l]);
-            }
-        }
-    }
-}
+#ifdef COOP_T
+#include "gemm_coop_stage_t.glsl"
+#else
+#include "gemm_coop_stage.glsl"
+#endif
 
 void main() {
     t = gl_LocalInvocationIndex;
@@ -269,17 +157,17 @@ void main() {
     store();
     barrier();
     for (uint k0 = 0; k0 < p.K; k0 += BK) {
-        const bool more = k0 + BK < p.K;
+        const bool more = COOP_MORE(k0);
         if (more) {
             fetch(k0 + BK);
         }
-        [[unroll]] for (uint kk = 0; kk < BK; kk += FRAG) {
+        [[unroll]] for (uint kk = 0; COOP_KK(kk); kk += FRAG) {
             CM16 a[WM], b[WN];
             [[unroll]] for (uint i = 0; i < WM; i++) {
-                coopMatLoadNV(a[i], sA, (sm + FRAG * i) * SK + kk, SK, false);
+                coopMatLoadNV(a[i], sA, (sm + FRAG * i) * COOP_SROW + COOP_KOFF(kk), COOP_SROW, false);
             }
             [[unroll]] for (uint j = 0; j < WN; j++) {
-                coopMatLoadNV(b[j], sB, (sn + FRAG * j) * SK + kk, SK, true);
+                coopMatLoadNV(b[j], sB, (sn + FRAG * j) * COOP_SROW + COOP_KOFF(kk), COOP_SROW, true);
             }
             [[unroll]] for (uint i = 0; i < WM; i++) {
                 [[unroll]] for (uint j = 0; j < WN; j++) {

@@ -6,8 +6,10 @@
 # stage writes its file as it goes, so a call cut short keeps what ran; pick
 # other sets by their timeouts):
 #   vk       the Vulkan tests and parity table on the GPU
+#   parity   the parity table, the few-row GEMM, split attention and the tile
+#            choices alone (40 s: the whole vk suite may not finish in 110)
 #   coop     the tensor-core kernels (KHR where offered, else NV): their parity
-#            tests, then fp16 GEMM timings in both blocks (BLIP_COOP_TILE=wide,
+#            tests (cooptest alone), then (coopbench alone) fp16 GEMM timings in both blocks (BLIP_COOP_TILE=wide,
 #            small), fp32 GEMM and attention fp32/fp16 (forward at 577
 #            tokens, forward and backward at 197) next to torch.matmul and
 #            SDPA in the same command (fp16 GEMM and attention also without
@@ -15,6 +17,12 @@
 #   rows     decoding's few-row GEMMs (gemm_rows.comp) and attention (the
 #            split kernel) against the tiled kernels (BLIP_GEMM_ROWS=0
 #            BLIP_ATTN_SPLIT=0) and torch, same command each (80 s)
+#   ab       the tensor-core GEMM of bin/blip next to bin/blip.old (a build of
+#            an earlier commit, where present: a change timed both ways in one
+#            call), forward and training layouts, with its profiling switches
+#            (BLIP_COOP_DIAG=1: staging alone, =2: products alone), then
+#            fp16 ViT, ITM and caption training both ways (the new build
+#            next to HF transformers)
 #   kernels  the built-in kernel benchmarks next to PyTorch/cuBLAS (fp32, TF32 off)
 #   model32  blip bench model (base, the anchors' sizes) next to HF transformers in
 #            the same command, one command per group of MODEL_GROUPS (default:
@@ -24,7 +32,7 @@
 #   noreplay captions with every plan recorded call by call (BLIP_REPLAY=0)
 #   runtime  the Vulkan runtime tests alone (a short check of memory and replay)
 #   profile  GPU time per kernel of the captions, ITM (fp32), the ViT and the
-#            caption training step (fp16)
+#            caption training step (fp16); profile16 the fp16 ViT alone
 # Each stage has its own timeout and prints its wall time. Expects bin/blip,
 # bin/vk.test and bin/blip.test built here (make gpu-run-prep) and the loader packages in .gl/
 # (see the device README). Writes one file per stage to $OUT (at most 8 come
@@ -57,7 +65,19 @@ stage_vk() {
   took vk "$OUT/vktest.txt"
 }
 
-stage_coop() {
+stage_parity() {
+  echo "== the parity table and decoding's kernels on the GPU"
+  BLIP_REQUIRE_VULKAN=1 timeout 40 bin/vk.test -test.count=1 -test.v \
+    -test.run 'TestParity$|TestGemmRows|TestAttentionGridSplit|TestPickTileFill|TestCoopTile' > /tmp/parity.log 2>&1
+  echo "exit $?" >> /tmp/parity.log
+  grep -E '^(--- (FAIL|SKIP)|FAIL|ok|PASS|panic)|^exit|_test.go:[0-9]+: ' /tmp/parity.log | head -n 40 | tee "$OUT/parity.txt"
+  grep -cE '^    --- PASS' /tmp/parity.log | sed 's/^/cases passed: /' | tee -a "$OUT/parity.txt"
+  took parity "$OUT/parity.txt"
+}
+
+stage_coop() { stage_cooptest; stage_coopbench; }
+
+stage_cooptest() {
   echo "== tensor-core kernels (KHR where offered, else NV: BLIP_COOPMAT=1)"
   BLIP_COOPMAT=1 BLIP_REQUIRE_COOPMAT=1 BLIP_REQUIRE_VULKAN=1 timeout 60 bin/vk.test -test.run 'TestGemmCoop|TestAttentionCoop|TestAttentionDeterministic|TestSubgroupPin' -test.count=1 -test.v > /tmp/cooptest.log 2>&1
   echo "exit $?" >> /tmp/cooptest.log
@@ -67,6 +87,9 @@ stage_coop() {
   grep -E 'attention_coop_bwd.*worst' /tmp/cooptest.log | sort -k5,5g | tail -n 3 | tee -a "$OUT/coop.txt"
   (cd blip && BLIP_REQUIRE_COOPMAT=1 BLIP_REQUIRE_VULKAN=1 timeout 30 ../bin/blip.test -test.run TestPrecisionGolden -test.count=1 -test.v 2>&1 | grep -E '^(---|ok|FAIL|PASS)|worst|max|Error|error' | tail -n 20) | tee -a "$OUT/coop.txt"
   took coop-parity "$OUT/coop.txt"
+}
+
+stage_coopbench() {
   # Both blocks of the tensor-core GEMM on the same products (the default
   # picks by grid size), then fp32 GEMM and attention.
   for tile in wide small; do
@@ -80,6 +103,36 @@ stage_coop() {
   BLIP_COOPMAT=0 BLIP_ATTN_COOP=0 timeout 40 bin/blip --backend vulkan bench kernels --no-cpu --torch python3 --torch-device cuda --min-time 300ms \
     --gemm 4096x4096x4096:01:f16 --attention 32x12x577x64:f16 2>&1 | grep -v ' done$' | tail -n 4 | sed "s/^/coop=0 /" | tee -a "$OUT/coop.txt"
   took coop-bench "$OUT/coop.txt"
+}
+
+stage_ab() {
+  echo "== tensor-core GEMM: bin/blip against bin/blip.old, same shapes, same call"
+  local shapes="--gemm 4096x4096x4096:01:f16 --gemm 18464x3072x768:01:f16 --gemm 18464x768x3072:01:f16 --gemm 577x768x768:01:f16 --gemm 18464x768x3072:00:f16 --gemm 768x3072x18464:10:f16"
+  # Variants: a binary, then the environment it runs under (AB_VARIANTS
+  # adds more, e.g. "blip:BLIP_COOP_TILE=small").
+  local variants="blip.old: blip: ${AB_VARIANTS:-}"
+  for v in $variants; do
+    local b=${v%%:*} e=${v#*:}
+    [ -x bin/$b ] || continue
+    env $e timeout 40 bin/$b --backend vulkan bench kernels --no-cpu --torch python3 --torch-device cuda --min-time 300ms $shapes 2>&1 |
+      grep -v ' done$' | tail -n 7 | sed "s/^/$b $e /" | tee -a "$OUT/ab.txt"
+  done
+  for diag in 1 2; do
+    BLIP_COOP_DIAG=$diag timeout 30 bin/blip --backend vulkan bench kernels --no-cpu --torch "" --min-time 300ms \
+      --gemm 4096x4096x4096:01:f16 --gemm 18464x3072x768:01:f16 --gemm 18464x768x3072:01:f16 2>&1 |
+      grep -v ' done$' | tail -n 3 | sed "s/^/blip diag=$diag /" | tee -a "$OUT/ab.txt"
+  done
+  for v in $variants; do
+    local b=${v%%:*} e=${v#*:}
+    [ -x bin/$b ] || continue
+    [ "$v" = "blip:" ] && continue # next to HF below
+    env $e timeout 45 bin/$b --backend vulkan --precision fp16 bench model --size base --quick --torch "" --only vit,itm,train-caption 2>&1 |
+      grep -E '^(vit|itm|train|error)' | sed "s/^/$b $e /" | tee -a "$OUT/ab.txt"
+  done
+  # The new build next to HF transformers (its table's ratios).
+  timeout 75 bin/blip --backend vulkan --precision fp16 bench model --size base --quick --torch python3 --torch-device cuda --only vit,itm,train-caption 2>&1 |
+    grep -E '^(workload|vit|itm|train|error)' | sed "s/^/blip /" | tee -a "$OUT/ab.txt"
+  took ab "$OUT/ab.txt"
 }
 
 stage_kernels() {
@@ -122,6 +175,13 @@ stage_profile() {
   timeout 60 bin/blip --backend vulkan --precision fp16 bench model --size base --quick --torch "" --only vit,train-caption --profile 2>&1 |
     grep -E '^(profile|vit|train|error)' | tee -a "$OUT/profile.txt"
   took profile "$OUT/profile.txt"
+}
+
+stage_profile16() {
+  echo "== GPU time per kernel of the fp16 ViT (bench model --profile; blip alone)"
+  timeout 40 bin/blip --backend vulkan --precision fp16 bench model --size base --quick --torch "" --only vit --profile 2>&1 |
+    grep -E '^(profile|vit|error)' | tee -a "$OUT/profile.txt"
+  took profile16 "$OUT/profile.txt"
 }
 
 stage_model32() {

@@ -210,9 +210,15 @@ func gemmF16Cases() []Case {
 				add(p+"trans_"+name[ta]+name[tb]+"_ld_m67n45k33", gemmCfg{Gemm: g, BType: bt})
 			}
 		}
+		// One operand staged along m or n (the tensor cores' _t builds),
+		// the other element by element.
+		g := gpu.Gemm{M: 37, N: 40, K: 29, LdA: 31}
+		add(p+"scalar_a_along_n_m37n40k29", gemmCfg{Gemm: g, BType: bt})
+		g = gpu.Gemm{M: 40, N: 23, K: 27, TransA: true, TransB: true, LdA: 44, LdB: 31}
+		add(p+"along_m_scalar_b_m40n23k27", gemmCfg{Gemm: g, BType: bt})
 		// Odd offsets (scalar loads) with bias, GELU, Alpha and
 		// accumulation into C; tanh with Beta 0.5.
-		g := gpu.Gemm{M: 37, N: 29, K: 41, LdA: 45, LdB: 43, LdC: 31, TransB: true, Beta: 1, Act: gpu.ActGELU, Alpha: 0.15}
+		g = gpu.Gemm{M: 37, N: 29, K: 41, LdA: 45, LdB: 43, LdC: 31, TransB: true, Beta: 1, Act: gpu.ActGELU, Alpha: 0.15}
 		add(p+"offsets_bias_gelu_beta1_m37n29k41", gemmCfg{Gemm: g, Bias: true, BType: bt, Off: [4]int{3, 1, 7, 5}})
 		g = gpu.Gemm{M: 31, N: 33, K: 17, Beta: 0.5, Act: gpu.ActTanh, Alpha: 0.25}
 		add(p+"bias_tanh_beta_half_m31n33k17", gemmCfg{Gemm: g, Bias: true, BType: bt})
@@ -241,6 +247,14 @@ func gemmF16Cases() []Case {
 	// spans all of it.)
 	g = gpu.Gemm{M: 577, N: 768, K: 768, Beta: 1}
 	add("b16_dx_m577n768k768_beta1", gemmCfg{Gemm: g, BType: gpu.F16, Tol: 2e-4})
+	// f16 weights stored (N, K) with K a multiple of 4 but not of 8 (two
+	// 8-byte loads per eight k in the tensor-core GEMM, the second past
+	// the end in the last step), and of 8 with a K tail inside a step
+	// (16-byte loads).
+	g = gpu.Gemm{M: 33, N: 40, K: 44, TransB: true}
+	add("b16_vec4_m33n40k44_tb", gemmCfg{Gemm: g, BType: gpu.F16, Bias: true})
+	g = gpu.Gemm{M: 33, N: 40, K: 72, TransB: true}
+	add("b16_vec8_m33n40k72_tb", gemmCfg{Gemm: g, BType: gpu.F16, Bias: true})
 	return cs
 }
 

@@ -65,6 +65,11 @@ const (
 var (
 	coopTileEnv    = map[string]coopMode{"small": coopSmall, "wide": coopWide}[os.Getenv("BLIP_COOP_TILE")]
 	coopSWRoundEnv = os.Getenv("BLIP_COOP_SWROUND") == "1" // rounding.go
+	// coopDiagEnv is a profiling switch of the _t builds that breaks
+	// results on purpose (BLIP_COOP_DIAG=1: no products, so that a
+	// benchmark times the staging alone; =2: only the first K step staged,
+	// timing the fragment loads and products alone).
+	coopDiagEnv = map[string]uint32{"1": 1, "2": 2}[os.Getenv("BLIP_COOP_DIAG")]
 )
 
 // coopFrag is the fragment size of d's cooperative-matrix shaders.
@@ -128,15 +133,20 @@ func (d *Device) useCoop(g gpu.Gemm) bool {
 	return d.coop != "" && g.F16
 }
 
-// coopShader is the build of d.coop for B of type bt and the block: the
-// _bf32 one for an f32 B, the w(ide) one for eight subgroups.
-func (d *Device) coopShader(bt gpu.DType, wide bool) string {
+// coopShader is the build of d.coop for B of type bt, the block and the
+// layout: the _bf32 one for an f32 B, the w(ide) one for eight subgroups,
+// the _t one (gemm_coop_stage_t.glsl) where an operand is staged along m
+// or n.
+func (d *Device) coopShader(bt gpu.DType, wide, along bool) string {
 	base, khr := strings.CutSuffix(d.coop, "_khr")
 	if wide {
 		base += "w"
 	}
 	if bt == gpu.F32 {
 		base += "_bf32"
+	}
+	if along {
+		base += "_t"
 	}
 	if khr {
 		base += "_khr"
@@ -153,7 +163,10 @@ func (d *Device) coopShader(bt gpu.DType, wide bool) string {
 // transposed: a linear layer's forward) or, with bits 7 and 8, m or n (A
 // transposed, B not: the gradients of training); that dimension, the
 // leading dimension, batch stride and binding offset must be multiples
-// of 4.
+// of 4. Calls with an operand staged along m or n run the _t builds
+// (gemm_coop_stage_t.glsl), which stage those layouts in 4 x 4 blocks (on an
+// H200, 2026-11-28: 1.3x faster where B is stored (K, N), 2.9x where A is
+// stored (K, M)); the forward layout stays on gemm_coop.glsl, faster there.
 func (d *Device) coopDispatch(s *gemmShape, t gemmTile, av, bv, cv, bias gpu.View, push []uint32, groups [3]uint32) dispatch {
 	const pM, pN, pK, pLda, pLdb, pOffA, pOffB, pStrideA, pStrideB = 0, 1, 2, 3, 4, 6, 7, 10, 11
 	aligned := func(v ...uint32) bool {
@@ -173,10 +186,11 @@ func (d *Device) coopDispatch(s *gemmShape, t gemmTile, av, bv, cv, bias gpu.Vie
 	}
 	vecA := aligned(dimA, push[pLda], push[pOffA], push[pStrideA])
 	vecB := aligned(dimB, push[pLdb], push[pOffB], push[pStrideB])
-	push[len(push)-1] |= b2u(s.ta)<<3 | b2u(s.tb)<<4 | b2u(vecA)<<5 | b2u(vecB)<<6 | b2u(vecA && s.ta)<<7 | b2u(vecB && !s.tb)<<8
+	alongM, alongN := vecA && s.ta, vecB && !s.tb
+	push[len(push)-1] |= b2u(s.ta)<<3 | b2u(s.tb)<<4 | b2u(vecA)<<5 | b2u(vecB)<<6 | b2u(alongM)<<7 | b2u(alongN)<<8
 	return dispatch{
-		shader: d.coopShader(bv.DType, t.wide),
-		spec:   []uint32{t.subgroups() * uint32(d.info.SubgroupSize), b2u(d.roundsInShader())},
+		shader: d.coopShader(bv.DType, t.wide, alongM || alongN),
+		spec:   []uint32{t.subgroups() * uint32(d.info.SubgroupSize), b2u(d.roundsInShader()), coopDiagEnv},
 		binds:  []binding{rd(av), rd(bv), wr(cv), rd(bias)},
 		push:   push,
 		groups: groups,

@@ -2,6 +2,7 @@ package vk
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -51,6 +52,7 @@ func TestGemmCoop(t *testing.T) {
 		d.coopMode, d.swRound = mode.mode, mode.sw
 		n := map[gpu.DType]int{}
 		staged := map[string]int{}
+		builds := map[bool]int{} // cases on the forward builds, on the _t builds
 		for _, c := range paritytest.Cases() {
 			if c.Kernel != "gemm" || !strings.HasPrefix(c.Name, "gemm/f16_") {
 				continue
@@ -59,14 +61,17 @@ func TestGemmCoop(t *testing.T) {
 			if !d.useCoop(g) {
 				t.Fatalf("%s does not run on %s", c.Name, d.coop)
 			}
-			want := d.coopShader(g.B.DType, mode.wide)
+			stg := coopStaging(t, d, g)
+			along := slices.Contains(stg, "A vec4 m") || slices.Contains(stg, "B vec4 n")
+			want := d.coopShader(g.B.DType, mode.wide, along)
 			if got := shadersOf(t, d, g); got != want {
 				t.Fatalf("%s ran on %s, want %s", c.Name, got, want)
 			}
 			n[g.B.DType]++
-			for _, k := range coopStaging(t, d, g) {
+			for _, k := range stg {
 				staged[k]++
 			}
+			builds[strings.HasSuffix(strings.TrimSuffix(want, "_khr"), "_t")]++
 			t.Run(mode.name+"/"+c.Name, func(t *testing.T) { checkF16Case(t, d, ref, c, want) })
 		}
 		if n[gpu.F32] < 10 || n[gpu.F16] < 10 {
@@ -78,6 +83,9 @@ func TestGemmCoop(t *testing.T) {
 			if staged[k] == 0 {
 				t.Errorf("%s: no case staged %s (%v)", mode.name, k, staged)
 			}
+		}
+		if builds[false] < 10 || builds[true] < 5 {
+			t.Errorf("%s: %d cases on the forward builds, %d on the _t builds", mode.name, builds[false], builds[true])
 		}
 	}
 }
@@ -199,18 +207,20 @@ func TestCoopShaders(t *testing.T) {
 		seen := map[string]bool{}
 		for _, bt := range []gpu.DType{gpu.F16, gpu.F32} {
 			for _, wide := range []bool{false, true} {
-				name := d.coopShader(bt, wide)
-				if _, err := shaders.SPIRV(name); err != nil {
-					t.Errorf("%s with B in %s, wide %v: %v", coop, bt, wide, err)
+				for _, along := range []bool{false, true} {
+					name := d.coopShader(bt, wide, along)
+					if _, err := shaders.SPIRV(name); err != nil {
+						t.Errorf("%s with B in %s, wide %v, along %v: %v", coop, bt, wide, along, err)
+					}
+					if seen[name] {
+						t.Errorf("%s: %s serves two builds", coop, name)
+					}
+					seen[name] = true
 				}
-				if seen[name] {
-					t.Errorf("%s: %s serves two builds", coop, name)
-				}
-				seen[name] = true
 			}
 		}
-		if d.coopShader(gpu.F16, false) != coop {
-			t.Errorf("%s: the f16-B four-subgroup build is %s", coop, d.coopShader(gpu.F16, false))
+		if d.coopShader(gpu.F16, false, false) != coop {
+			t.Errorf("%s: the f16-B four-subgroup build is %s", coop, d.coopShader(gpu.F16, false, false))
 		}
 	}
 }

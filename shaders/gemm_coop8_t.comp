@@ -1,0 +1,5 @@
+#version 450
+// gemm_coop.glsl with the _t staging (COOP_T, gemm_coop_stage_t.glsl: training's transposed layouts) with 8 x 8 x 8 fragments (the shape lavapipe lists).
+#define FRAG 8
+#define COOP_T
+#include "gemm_coop.glsl"
