@@ -16,16 +16,28 @@
 //      the tokens so far): pass 0 that writes O = o / l and LSE = m + log l
 //      itself, which is what pass 1 makes of a single chunk (whose weight
 //      e^(m - M) is e^0), in one dispatch instead of two.
+//   3: (F16 only) pass 0's scores, writing only each chunk's maximum, to
+//      the maxima after the partial records.
+//
+// F16 (gpu.Attention.F16, fp16 decoding): Q, K and V are read rounded to
+// f16 and the probabilities are rounded to f16 for the product with V
+// after the shift by the row's final maximum, as the definition asks; the
+// sums stay fp32. So with several chunks pass 3 runs first and pass 0
+// shifts by the maximum over all chunks' maxima (not its own), and pass 1's
+// merge weights are then all e^0 = 1. A single chunk (MODE 2) has the row's
+// maximum itself.
 //
 // Scores, masks, causality and empty rows (zeros, LSE +Inf) follow
 // attention.comp.
 #extension GL_EXT_control_flow_attributes : require
+#include "gemm_round.glsl"
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint NT = 64;   // invocations; keys per chunk in pass 0
 layout(constant_id = 1) const uint RQ = 4;    // most query rows
 layout(constant_id = 2) const uint MODE = 0;
 layout(constant_id = 3) const uint VEC = 0;   // vec4 loads of Q and K (D, strides, offsets % 4 == 0)
+layout(constant_id = 4) const uint F16 = 0;   // gpu.Attention.F16
 
 const uint DMAX = 128; // gpu.MaxAttentionHeadDim
 #define NEG_INF uintBitsToFloat(0xff800000u)
@@ -64,6 +76,17 @@ uint part(uint b, uint h, uint r, uint c) {
     return p.offP + (((b * p.H + h) * p.Tq + r) * p.chunks + c) * (p.D + 2);
 }
 
+// The chunk maximum of pass 3 for (b, h, r, c), after the records of the
+// dispatch's gl_NumWorkGroups.z batch entries.
+uint partMax(uint b, uint h, uint r, uint c) {
+    return p.offP + gl_NumWorkGroups.z * p.H * p.Tq * p.chunks * (p.D + 2) + ((b * p.H + h) * p.Tq + r) * p.chunks + c;
+}
+
+// f16 rounding of the operands under F16 (gemm_round.glsl's, as the
+// tiled attention kernel rounds).
+float opF16(float x) { return F16 != 0 ? rnd16(x) : x; }
+vec4 opF16(vec4 x) { return F16 != 0 ? rnd16(x) : x; }
+
 void chunkPass(uint t, uint c, uint h, uint b) {
     const uint D = p.D, D4 = (D + 3) / 4;
     const uint qBase = p.offQ + b * p.batQ + h * D;
@@ -81,7 +104,7 @@ void chunkPass(uint t, uint c, uint h, uint b) {
                 }
             }
         }
-        sQ[r * (DMAX / 4) + d / 4] = v;
+        sQ[r * (DMAX / 4) + d / 4] = opF16(v);
     }
     barrier();
 
@@ -109,7 +132,7 @@ void chunkPass(uint t, uint c, uint h, uint b) {
                         }
                     }
                 }
-                acc = fma(sQ[r * (DMAX / 4) + d4], kv, acc);
+                acc = fma(sQ[r * (DMAX / 4) + d4], opF16(kv), acc);
             }
             z = fma((acc.x + acc.y) + (acc.z + acc.w), p.scale, mk);
         }
@@ -121,7 +144,19 @@ void chunkPass(uint t, uint c, uint h, uint b) {
         for (uint j = 0; j < nk; j++) {
             m = max(m, sS[t * NT + j]);
         }
+        if (MODE == 3) {
+            P_[partMax(b, h, t, c)] = m;
+        } else if (F16 != 0 && MODE == 0) {
+            // The row's maximum over every chunk (pass 3's).
+            m = NEG_INF;
+            for (uint cc = 0; cc < p.chunks; cc++) {
+                m = max(m, P_[partMax(b, h, t, cc)]);
+            }
+        }
         sMax[t] = m;
+    }
+    if (MODE == 3) {
+        return;
     }
     barrier();
     for (uint r = 0; r < p.Tq; r++) {
@@ -140,13 +175,19 @@ void chunkPass(uint t, uint c, uint h, uint b) {
             sSum[t] = l;
         }
         barrier();
+        if (F16 != 0) {
+            for (uint r = 0; r < p.Tq; r++) {
+                sS[r * NT + t] = rnd16(sS[r * NT + t]);
+            }
+            barrier();
+        }
         for (uint r = 0; r < p.Tq; r++) {
             const float l = sSum[r];
             const uint oBase = p.offO + b * p.batO + h * D + r * p.tokO;
             for (uint d = t; d < D; d += NT) {
                 float o = 0.0;
                 for (uint j = 0; j < nk; j++) {
-                    o = fma(sS[r * NT + j], V_[vBase + (k0 + j) * p.tokV + d], o);
+                    o = fma(sS[r * NT + j], opF16(V_[vBase + (k0 + j) * p.tokV + d]), o);
                 }
                 O_[oBase + d] = l > 0.0 ? o / l : 0.0;
             }
@@ -167,10 +208,20 @@ void chunkPass(uint t, uint c, uint h, uint b) {
             P_[base] = sMax[r];
             P_[base + 1] = l;
         }
+    }
+    if (F16 != 0) {
+        barrier(); // the sums above read the unrounded probabilities
+        for (uint r = 0; r < p.Tq; r++) {
+            sS[r * NT + t] = rnd16(sS[r * NT + t]);
+        }
+        barrier();
+    }
+    for (uint r = 0; r < p.Tq; r++) {
+        uint base = part(b, h, r, c);
         for (uint d = t; d < D; d += NT) {
             float o = 0.0;
             for (uint j = 0; j < nk; j++) {
-                o = fma(sS[r * NT + j], V_[vBase + (k0 + j) * p.tokV + d], o);
+                o = fma(sS[r * NT + j], opF16(V_[vBase + (k0 + j) * p.tokV + d]), o);
             }
             P_[base + 2 + d] = o;
         }

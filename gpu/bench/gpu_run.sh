@@ -16,7 +16,8 @@
 #            SDPA in the same command (fp16 GEMM and attention also without
 #            tensor cores: BLIP_COOPMAT=0)
 #   rows     decoding's few-row GEMMs (gemm_rows.comp) and attention (the
-#            split kernel) against the tiled kernels (BLIP_GEMM_ROWS=0
+#            split kernel, fp32 and F16) against the tiled kernels and, for
+#            F16, the tensor-core attention (BLIP_GEMM_ROWS=0
 #            BLIP_ATTN_SPLIT=0) and torch, same command each (80 s)
 #   ab       the tensor-core GEMM of bin/blip next to bin/blip.old (a build of
 #            an earlier commit, where present: a change timed both ways in one
@@ -161,8 +162,9 @@ stage_rows() {
   for r in 1 0; do
     BLIP_GEMM_ROWS=$r BLIP_ATTN_SPLIT=$r timeout 40 bin/blip --backend vulkan bench kernels --no-cpu --torch python3 --torch-device cuda --min-time 200ms \
       --gemm 1x768x768:01 --gemm 1x3072x768:01 --gemm 1x768x3072:01 --gemm 3x30524x768:01 --gemm 32x768x768:01 --gemm 32x30524x768:01 \
-      --gemm 3x2304x768:01:f16 --attention 1x12x1x21x64 --attention 1x12x1x577x64 --attention 32x12x1x577x64 2>&1 |
-      grep -v ' done$' | tail -n 12 | sed "s/^/rows=$r /" | tee -a "$OUT/rows.txt"
+      --gemm 3x2304x768:01:f16 --attention 1x12x1x21x64 --attention 1x12x1x577x64 --attention 32x12x1x577x64 \
+      --attention 1x12x1x21x64:f16 --attention 32x12x1x577x64:f16 2>&1 |
+      grep -v ' done$' | tail -n 14 | sed "s/^/rows=$r /" | tee -a "$OUT/rows.txt"
   done
   took rows "$OUT/rows.txt"
 }

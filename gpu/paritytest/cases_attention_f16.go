@@ -163,6 +163,30 @@ func attentionF16Cases() []Case {
 	add("causal_tq7_tk4_empty_rows", attnCfg{AttentionShape: causal(sh(1, 2, 7, 4, 16))})
 	add("fully_masked_batch", attnCfg{AttentionShape: sh(2, 3, 9, 12, 32), Mask: padMask(ninf, 12, 0)})
 
+	// Decoding (Tq <= 4: the Vulkan backend's split kernel, F16 since
+	// fp16 decoding took it): keys in one chunk and in several, where the
+	// probabilities must be rounded after the shift by the row's maximum
+	// over all chunks (the p_rounding construction at 1e-5: a shift by a
+	// chunk's own maximum rounds other values), then the split cases of the
+	// fp32 table.
+	cs = append(cs,
+		attentionF16Case("p_rounding_decode_one_chunk", attnCfg{AttentionShape: sh(2, 2, 3, 40, 64), Mask: f16ExactMask}, attnF16ExactTol, true),
+		attentionF16Case("p_rounding_decode_chunks", attnCfg{AttentionShape: sh(2, 2, 3, 200, 64), Mask: f16ExactMask}, attnF16ExactTol, true))
+	add("split_tq4_tk129_causal_d40", attnCfg{AttentionShape: causal(sh(2, 3, 4, 129, 40))})
+	add("split_tq3_tk200_d6_off3", attnCfg{AttentionShape: sh(2, 3, 3, 200, 6), Off: 3, Mask: padMask(-10000, 200, 77)})
+	add("split_tq2_tk150_d128_large", attnCfg{AttentionShape: sh(1, 2, 2, 150, 128), Std: 4})
+	add("split_fully_masked_batch", attnCfg{AttentionShape: sh(2, 2, 1, 128, 32), Mask: padMask(ninf, 128, 0)})
+	add("split_tq3_tk65_last_chunk_1", attnCfg{AttentionShape: sh(2, 3, 3, 65, 32), Mask: padMask(-10000, 65, 60)})
+	add("direct_self_tq1_tk21_causal_mask", attnCfg{AttentionShape: causal(sh(2, 12, 1, 21, 64)), Mask: padMask(-10000, 21, 18)})
+	add("direct_tq4_tk64_full_chunk", attnCfg{AttentionShape: sh(2, 3, 4, 64, 64), Std: 4})
+	add("direct_causal_tq4_tk2_empty_rows", attnCfg{AttentionShape: causal(sh(1, 2, 4, 2, 16))})
+	add("direct_tq3_tk9_d6_off3_nolse", attnCfg{AttentionShape: sh(2, 3, 3, 9, 6), Off: 3, NoLSE: true})
+	splitStrided := gpu.AttentionShape{B: 3, H: 2, Tq: 2, Tk: 150, D: 64, QTok: 132, KTok: 200, VTok: 136, OTok: 140,
+		QBatch: 2*132 + 4, KBatch: 150*200 + 8, VBatch: 150*136 + 4, OBatch: 2*140 + 12}
+	add("split_strided_batches", attnCfg{AttentionShape: splitStrided, Mask: padMask(-10000, 150, 149, 64)})
+	beamCache := gpu.AttentionShape{B: 3, H: 4, Tq: 1, Tk: 20, D: 64, Causal: true, KTok: 256, VTok: 256, KBatch: 2 * 4 * 24 * 256, VBatch: 2 * 4 * 24 * 256}
+	add("direct_beam_cache_strided", attnCfg{AttentionShape: beamCache})
+
 	// Layouts: fused qkv with a strided O, explicit batch strides,
 	// unaligned views.
 	fused := sh(2, 4, 35, 35, 64)

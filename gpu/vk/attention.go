@@ -18,7 +18,8 @@ import (
 // Calls with F16 run on attention_coop.comp and attention_coop_bwd.comp
 // where the device has the tensor-core GEMM (attention_coop.go,
 // attention_coop_bwd.go), otherwise on the F16 specializations of
-// attention.comp and attention_bwd.comp.
+// attention.comp and attention_bwd.comp; decoding's few queries (F16 or
+// not) on attention_split.comp (attention_split.go).
 
 func init() {
 	kernels["attention"] = attentionKernel
@@ -206,11 +207,14 @@ func attentionKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Decoding's few queries take the split kernel, F16 too (fp16
+	// decoding): the tensor-core kernel gives each (batch, head) one
+	// workgroup for a 64-row tile that holds one query.
+	if useSplit(s) {
+		return attentionSplit(d, a, nb, ts)
+	}
 	if d.useAttnCoop(a) {
 		return attentionCoop(d, a, nb, ts), nil
-	}
-	if useSplit(s) && !a.F16 { // F16: see attention_coop.go
-		return attentionSplit(d, a, nb, ts)
 	}
 	tiles := int(ceilDiv(int64(s.Tq), int64(t.rows)))
 	return d.attnDispatches(a, nb, ts, tiles, "attention", func(q, kk, v, o gpu.View) []uint32 {

@@ -49,6 +49,10 @@ func TestAttentionCoop(t *testing.T) {
 			continue
 		}
 		a := sizedCall(c).(gpu.Attention)
+		if useSplit(a.AttentionShape) { // decoding's few queries: attention_split.comp
+			t.Run(c.Name, func(t *testing.T) { checkF16Case(t, d, ref, c, "attention_split.comp (F16)") })
+			continue
+		}
 		if !d.useAttnCoop(a) {
 			t.Run(c.Name, func(t *testing.T) { checkF16Case(t, d, ref, c, "attention.comp (F16)") })
 			continue

@@ -23,7 +23,9 @@ const (
 // comparisons.
 var attnSplitOff = os.Getenv("BLIP_ATTN_SPLIT") == "0"
 
-// useSplit reports whether s takes the split-K path: few queries. Keys
+// useSplit reports whether s takes the split-K path: few queries, F16 or
+// not (fp16 decoding; ahead of the tensor-core attention, whose 64-row
+// tiles would hold one query each). Keys
 // that fit one chunk (a decoder's self-attention over its tokens so far)
 // take one dispatch that writes the result directly (MODE 2), where the
 // tiled kernel runs a mostly empty query tile per (batch, head): on
@@ -63,15 +65,23 @@ func scratchSize(b *buffer) int64 {
 // attentionSplit is the split-K path's dispatches: per chunk of nb batch
 // entries, pass 0 over the key chunks and pass 1 over the query rows, or
 // where the keys fit one chunk the direct pass alone (MODE 2, no partial
-// records).
+// records). With F16 (fp16 decoding) pass 3 first finds each chunk's
+// maximum score, so that pass 0 rounds every probability after the shift
+// by its row's final maximum, as gpu.Attention.F16 defines it.
 func attentionSplit(d *Device, a gpu.Attention, nb int, ts []attnTensorView) ([]dispatch, error) {
 	s := a.AttentionShape
 	ls := s.Layouts()
 	chunks := int(ceilDiv(int64(s.Tk), splitChunk))
 	type pass struct{ mode, grid int }
 	passes := []pass{{0, chunks}, {1, s.Tq}}
+	if a.F16 {
+		passes = []pass{{3, chunks}, {0, chunks}, {1, s.Tq}}
+	}
 	var part gpu.View
 	rec := int64(s.D + 2)
+	if a.F16 {
+		rec++ // the chunk maxima after the records: one float per record
+	}
 	if chunks == 1 {
 		passes = []pass{{2, 1}}
 	} else {
@@ -103,14 +113,14 @@ func attentionSplit(d *Device, a gpu.Attention, nb int, ts []attnTensorView) ([]
 			d.attnGrid(ps.grid, s.H, func(x0, nx, head0, nhead int) {
 				binds := []binding{rd(q), rd(kk), rd(v), wr(o), rd(mask), wr(lse), wr(pv)}
 				switch ps.mode {
-				case 0:
+				case 0, 3:
 					binds[3], binds[5] = wr(gpu.View{}), wr(gpu.View{})
 				case 1:
 					binds[0], binds[1], binds[2], binds[4], binds[6] = rd(gpu.View{}), rd(gpu.View{}), rd(gpu.View{}), rd(gpu.View{}), rd(pv)
 				}
 				out = append(out, dispatch{
 					shader: "attention_split",
-					spec:   []uint32{splitChunk, splitMaxRows, uint32(ps.mode), b2u(vec)},
+					spec:   []uint32{splitChunk, splitMaxRows, uint32(ps.mode), b2u(vec), b2u(a.F16)},
 					binds:  binds,
 					push: []uint32{uint32(s.Tq), uint32(s.Tk), uint32(s.H), uint32(s.D),
 						offIfSet(d, q), offIfSet(d, kk), offIfSet(d, v), offIfSet(d, o), offIfSet(d, mask), offIfSet(d, lse), 0,
