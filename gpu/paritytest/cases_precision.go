@@ -71,6 +71,12 @@ func precisionCases() []Case {
 		}
 	}
 	cs = append(cs, castCase(gpu.F32, gpu.F16, 4096, 0, 0))
+	// Every f16 code widened (the shaders' f16_bits_to_f32: normals,
+	// subnormals, zeros, Inf and NaN of both signs).
+	all := castCase(gpu.F16, gpu.F32, 1<<16, 0, 0)
+	all.Name = "cast/f16_f32_every_code"
+	all.Tensors[0].Fill = Func(func(i int) float64 { return float64(gpu.F16ToF32(uint16(i))) })
+	cs = append(cs, all)
 
 	add := func(name string, g gemmCfg) { cs = append(cs, gemmCase(name, g)) }
 	for _, bt := range []gpu.DType{gpu.F16, gpu.BF16} {
