@@ -181,16 +181,15 @@ stage_profile() {
   echo "== GPU time per kernel (bench model --profile; blip alone): fp32 captions and ITM, fp16 ViT and training step"
   timeout 60 bin/blip --backend vulkan bench model --size base --quick --torch "" --only caption1,caption-batch,itm --profile 2>&1 |
     grep -E '^(profile|workload|caption|itm|error)' | tee "$OUT/profile.txt"
-  timeout 60 bin/blip --backend vulkan --precision fp16 bench model --size base --quick --torch "" --only vit,train-caption --profile 2>&1 |
-    grep -E '^(profile|vit|train|error)' | tee -a "$OUT/profile.txt"
-  took profile "$OUT/profile.txt"
+  PROFILE16=vit,train-caption stage_profile16 # its wall time covers both
 }
 
+# The fp16 workloads in PROFILE16 (default: the ViT alone).
 stage_profile16() {
-  echo "== GPU time per kernel of the fp16 ViT (bench model --profile; blip alone)"
-  timeout 40 bin/blip --backend vulkan --precision fp16 bench model --size base --quick --torch "" --only vit --profile 2>&1 |
-    grep -E '^(profile|vit|error)' | tee -a "$OUT/profile.txt"
-  took profile16 "$OUT/profile.txt"
+  echo "== GPU time per kernel, fp16: ${PROFILE16:-vit} (bench model --profile; blip alone)"
+  timeout 60 bin/blip --backend vulkan --precision fp16 bench model --size base --quick --torch "" --only "${PROFILE16:-vit}" --profile 2>&1 |
+    grep -E '^(profile|vit|train|caption|itm|error)' | tee -a "$OUT/profile.txt"
+  took profile "$OUT/profile.txt"
 }
 
 stage_model32() {

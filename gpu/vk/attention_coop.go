@@ -22,10 +22,9 @@ import (
 // their strides and offsets allow (attnCoopVec), else element by element,
 // bounds-checked either way. Other
 // F16 calls (D = 128, say) run on attention.comp, which rounds the same way
-// (its F16 specialization), as they do on devices without the GEMM. F16
-// calls never take the split-K decode path (attention_split.comp): its
-// chunks shift the probabilities by per-chunk maxima, which would round
-// them differently from F16's definition (the row's final maximum).
+// (its F16 specialization), as they do on devices without the GEMM.
+// Decoding's few queries (Tq <= 4) take the split kernel instead, F16 too
+// (attention_split.go): a 64-row tile here would hold one query.
 //
 // BLIP_ATTN_COOP=0 turns it off, and the backward (attention_coop_bwd.go):
 // F16 calls then run on attention.comp and attention_bwd.comp.
