@@ -3,9 +3,14 @@
 
 GO      ?= go
 GLSLC   ?= glslc
-SHADERS := $(wildcard shaders/*.comp)
+# The cooperative-matrix-2 shaders (*_cm2.comp) need SPIR-V 1.6 and Debian
+# 13's glslc (.ci/trixie-tools); the rest Debian 12's, for Vulkan 1.1.
+CM2     := $(wildcard shaders/*_cm2.comp)
+SHADERS := $(filter-out $(CM2),$(wildcard shaders/*.comp))
 SPV     := $(patsubst shaders/%.comp,shaders/spv/%.spv,$(SHADERS))
+CM2SPV  := $(patsubst shaders/%.comp,shaders/spv/%.spv,$(CM2))
 GLSLFLAGS := --target-env=vulkan1.1 -O -Ishaders
+CM2FLAGS  := --target-env=vulkan1.3 -O -Ishaders
 # The cooperative-matrix shaders again, translated from NV to KHR cooperative
 # matrices by shaders/nv2khr (Debian 12's glslc compiles only the NV form).
 KHR     := $(patsubst shaders/%.comp,shaders/spv/%_khr.spv,$(wildcard shaders/gemm_coop*.comp)) shaders/spv/attention_coop_khr.spv shaders/spv/attention_coop8_khr.spv shaders/spv/attention_coop_bwd_khr.spv shaders/spv/attention_coop_bwd8_khr.spv
@@ -36,7 +41,11 @@ deps:
 build:
 	$(GO) build -o bin/blip .
 
-shaders: $(SPV) $(KHR)
+shaders: $(SPV) $(KHR) $(CM2SPV)
+
+shaders/spv/%_cm2.spv: shaders/%_cm2.comp $(wildcard shaders/*.glsl) | trixie-tools
+	@mkdir -p shaders/spv
+	$(TRIXIE)/glslc $(CM2FLAGS) -fshader-stage=compute -o $@ $<
 
 shaders/spv/%.spv: shaders/%.comp $(wildcard shaders/*.glsl)
 	@mkdir -p shaders/spv
@@ -57,6 +66,12 @@ shaders-check: trixie-tools
 	  $(GLSLC) $(GLSLFLAGS) -fshader-stage=compute -o $$tmp/$$n.spv $$f || exit 1; \
 	  if ! cmp -s $$tmp/$$n.spv shaders/spv/$$n.spv; then echo "stale SPIR-V: shaders/spv/$$n.spv (run make shaders and commit)"; fail=1; fi; \
 	  spirv-val --target-env vulkan1.1 shaders/spv/$$n.spv || fail=1; \
+	done; \
+	for f in $(CM2); do \
+	  n=$$(basename $$f .comp); \
+	  $(TRIXIE)/glslc $(CM2FLAGS) -fshader-stage=compute -o $$tmp/$$n.spv $$f || exit 1; \
+	  if ! cmp -s $$tmp/$$n.spv shaders/spv/$$n.spv; then echo "stale SPIR-V: shaders/spv/$$n.spv (run make shaders and commit)"; fail=1; fi; \
+	  $(TRIXIE)/spirv-val --target-env vulkan1.3 shaders/spv/$$n.spv || fail=1; \
 	done; \
 	for k in $(KHR); do \
 	  n=$$(basename $$k _khr.spv); \

@@ -19,6 +19,12 @@
 #            split kernel, fp32 and F16) against the tiled kernels and, for
 #            F16, the tensor-core attention (BLIP_GEMM_ROWS=0
 #            BLIP_ATTN_SPLIT=0) and torch, same command each (80 s)
+#   cm2      the cooperative-matrix-2 GEMM (gemm_cm2, BLIP_COOPMAT2=1; NVIDIA):
+#            its parity test first (TestGemmCoop2: every F16 case of the
+#            table in every block the driver lists), then fp16 GEMM timings
+#            per block and on the KHR GEMM, next to torch.matmul, then the
+#            fp16 ViT, ITM and caption training step with it (next to HF
+#            transformers) and without it (175 s)
 #   ab       the tensor-core GEMM of bin/blip next to bin/blip.old (a build of
 #            an earlier commit, where present: a change timed both ways in one
 #            call), forward and training layouts, with its profiling switches
@@ -111,6 +117,38 @@ stage_coopbench() {
   BLIP_COOPMAT=0 BLIP_ATTN_COOP=0 timeout 40 bin/blip --backend vulkan bench kernels --no-cpu --torch python3 --torch-device cuda --min-time 300ms \
     --gemm 4096x4096x4096:01:f16 --attention 32x12x577x64:f16 2>&1 | grep -v ' done$' | tail -n 4 | sed "s/^/coop=0 /" | tee -a "$OUT/coop.txt"
   took coop-bench "$OUT/coop.txt"
+}
+
+stage_cm2() {
+  echo "== cooperative matrix 2 GEMM (BLIP_COOPMAT2=1): parity, then timings against the KHR GEMM and torch"
+  BLIP_COOPMAT2=1 bin/blip devices 2>&1 | tee "$OUT/cm2.txt"
+  BLIP_COOPMAT2=1 BLIP_REQUIRE_COOPMAT2=1 BLIP_REQUIRE_VULKAN=1 timeout 50 bin/vk.test -test.count=1 -test.v \
+    -test.run 'TestGemmCoop2|TestCM2' > /tmp/cm2.log 2>&1
+  echo "exit $? (124: the time limit)" >> /tmp/cm2.log
+  # Failures and their messages first, then the counts.
+  grep -E -- '--- FAIL|^FAIL|panic' /tmp/cm2.log | head -n 30 | tee -a "$OUT/cm2.txt"
+  grep -E '_test.go:[0-9]+: ' /tmp/cm2.log | grep -v 'worst error' | head -n 20 | tee -a "$OUT/cm2.txt"
+  grep -E 'worst error' /tmp/cm2.log | sort -k5,5g | tail -n 3 | tee -a "$OUT/cm2.txt"
+  grep -E '^(ok|PASS|exit)' /tmp/cm2.log | tee -a "$OUT/cm2.txt"
+  grep -cE -- '^    --- PASS' /tmp/cm2.log | sed 's/^/cases passed: /' | tee -a "$OUT/cm2.txt"
+  took cm2-parity "$OUT/cm2.txt"
+  local shapes="--gemm 4096x4096x4096:01:f16 --gemm 18464x3072x768:01:f16 --gemm 18464x768x3072:01:f16 --gemm 577x768x768:01:f16 --gemm 18464x768x3072:00:f16 --gemm 768x3072x18464:10:f16"
+  # The default block choice and the KHR GEMM next to torch; each block
+  # forced (BLIP_COOP2_TILE), blip alone.
+  for v in "BLIP_COOPMAT2=1" "BLIP_COOPMAT2=0"; do
+    env $v timeout 40 bin/blip --backend vulkan bench kernels --no-cpu --torch python3 --torch-device cuda --min-time 300ms $shapes 2>&1 |
+      grep -v ' done$' | tail -n 7 | sed "s/^/$v /" | tee -a "$OUT/cm2.txt"
+  done
+  for tile in 256x128x256x64 256x128x128x64 128x64x64x64; do
+    BLIP_COOPMAT2=1 BLIP_COOP2_TILE=$tile timeout 20 bin/blip --backend vulkan bench kernels --no-cpu --torch "" --min-time 300ms $shapes 2>&1 |
+      grep -v ' done$' | tail -n 7 | sed "s/^/cm2 tile=$tile /" | tee -a "$OUT/cm2.txt"
+  done
+  took cm2-kernels "$OUT/cm2.txt"
+  BLIP_COOPMAT2=1 timeout 75 bin/blip --backend vulkan --precision fp16 bench model --size base --quick --torch python3 --torch-device cuda \
+    --only vit,itm,train-caption 2>&1 | grep -E '^(blip|tensor|workload|vit|itm|train|error)' | sed "s/^/cm2=1 /" | tee -a "$OUT/cm2.txt"
+  BLIP_COOPMAT2=0 timeout 35 bin/blip --backend vulkan --precision fp16 bench model --size base --quick --torch "" \
+    --only vit,itm,train-caption 2>&1 | grep -E '^(vit|itm|train|error)' | sed "s/^/cm2=0 /" | tee -a "$OUT/cm2.txt"
+  took cm2-model "$OUT/cm2.txt"
 }
 
 stage_ab() {

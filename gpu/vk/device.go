@@ -40,6 +40,8 @@ type Device struct {
 	deferred          []*buffer // freed while work was pending
 	scratch           *buffer   // kernels' partial results (attention_split.go)
 	coop              string    // the cooperative-matrix GEMM shader in use, or "" (gemm_coop.go)
+	cm2               *cm2Caps  // gemm_cm2 in use: what the device offers of it, or nil (gemm_cm2.go)
+	cm2Force          cm2Tile   // tests: gemm_cm2's block, where set
 	pinSubgroup       bool      // the tensor-core pipelines require their subgroup size (subgroups.go)
 	rowsMode          rowsMode  // tests: gemm_rows.comp always or never (gemm_rows.go)
 	peakUsed          int64
@@ -137,6 +139,7 @@ func newDevice(in *instance, idx int, pi physInfo) (*Device, error) {
 		QueueCount:       1,
 		PQueuePriorities: prio,
 	}}
+	dropCM2 := func() {} // takes gemm_cm2's feature and extension back out of ci
 	ci := vk.DeviceCreateInfo{
 		SType:                vk.StructureTypeDeviceCreateInfo,
 		QueueCreateInfoCount: 1,
@@ -181,14 +184,44 @@ func newDevice(in *instance, idx int, pi physInfo) (*Device, error) {
 				exts = append(exts, cstr("VK_EXT_subgroup_size_control"))
 				d.pinSubgroup = true
 			}
+			// cm2Link is where gemm_cm2's features join the chain: its end.
+			cm2Link := coop
+			for p := *(*unsafe.Pointer)(unsafe.Add(coop, 8)); p != nil; p = *(*unsafe.Pointer)(unsafe.Add(p, 8)) {
+				cm2Link = p
+			}
 			ci.EnabledExtensionCount = uint32(len(exts))
 			ci.PpEnabledExtensionNames = exts
 			d.coop = shader
+			if useCM2(pi) {
+				cm2 := cAlloc(sizeCoop2Features)
+				defer cFree(cm2)
+				put32(cm2, 0, stCoop2Features)
+				for _, o := range cm2FeatureOffsets {
+					put32(cm2, o, 1)
+				}
+				putPtr(cm2Link, 8, cm2)
+				d.cm2 = pi.cm2
+				withCM2 := append(exts[:len(exts):len(exts)], cstr("VK_NV_cooperative_matrix2"))
+				ci.EnabledExtensionCount = uint32(len(withCM2))
+				ci.PpEnabledExtensionNames = withCM2
+				dropCM2 = func() {
+					putPtr(cm2Link, 8, nil)
+					ci.EnabledExtensionCount = uint32(len(exts))
+					ci.PpEnabledExtensionNames = exts
+				}
+			}
 		}
 	}
 	var dev vk.Device
 	var r vk.Result
 	withoutGC(func() { r = vk.CreateDevice(d.pd, &ci, nil, &dev) })
+	if r != vk.Success && d.cm2 != nil {
+		fmt.Fprintf(os.Stderr, "blip: %s: vkCreateDevice with cooperative matrix 2 failed (%d); continuing without it\n", pi.info.Name, r)
+		d.cm2 = nil
+		d.info.CoopGemm = coopNames[d.coop]
+		dropCM2()
+		withoutGC(func() { r = vk.CreateDevice(d.pd, &ci, nil, &dev) })
+	}
 	if r != vk.Success && d.coop != "" {
 		// A driver that lists the features but refuses them: go on
 		// without the tensor-core GEMM.

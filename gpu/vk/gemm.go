@@ -192,6 +192,11 @@ func gemmKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 	if d.useRows(&s) {
 		return []dispatch{d.rowsDispatch(&s, alpha, g.Beta, g.Act)}, nil
 	}
+	if d.useCoop2(g) {
+		if ds, ok, err := d.cm2Dispatches(&s, alpha, g.Beta, g.Act); ok || err != nil {
+			return ds, err
+		}
+	}
 	t := d.pickTile(batch, g.M, g.N)
 	if d.useCoop(g) {
 		t = d.coopTile(batch, g.M, g.N)

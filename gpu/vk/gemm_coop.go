@@ -27,7 +27,9 @@ import (
 // on lavapipe from Mesa 26 (.ci/trixie-tools, make test-coopmat). The NV form has not run
 // on any device this project has tested on, so it stays opt-in
 // (BLIP_COOPMAT=1) for devices without the KHR extension.
-// BLIP_COOPMAT=0 turns both off.
+// BLIP_COOPMAT=0 turns both off. Where NVIDIA's cooperative matrix 2 is
+// offered and asked for (BLIP_COOPMAT2=1), gemm_cm2.go takes these calls
+// first.
 var coopEnv = os.Getenv("BLIP_COOPMAT")
 
 // coopChoice picks the cooperative-matrix shader for a device, with the

@@ -22,6 +22,9 @@ type instance struct {
 	mu       sync.Mutex
 	messages []string // validation messages not yet reported
 	physical []vk.PhysicalDevice
+	// apiVersion is the Vulkan version the instance asked for: 1.1, or
+	// 1.3 where gemm_cm2 (SPIR-V 1.6) may run (BLIP_COOPMAT2=1).
+	apiVersion uint32
 }
 
 func instanceLayers() map[string]bool {
@@ -54,11 +57,15 @@ func newInstance(validate bool) (*instance, error) {
 	if err := load(); err != nil {
 		return nil, err
 	}
+	api := vk.MakeVersion(1, 1, 0)
+	if coop2Env == "1" {
+		api = vk.MakeVersion(1, 3, 0) // gemm_cm2's SPIR-V 1.6
+	}
 	app := vk.ApplicationInfo{
 		SType:            vk.StructureTypeApplicationInfo,
 		PApplicationName: cstr("blip"),
 		PEngineName:      cstr("blip"),
-		ApiVersion:       vk.MakeVersion(1, 1, 0),
+		ApiVersion:       api,
 	}
 	var layers, exts []string
 	if exts0 := instanceExtensions(); exts0["VK_KHR_portability_enumeration"] {
@@ -84,14 +91,21 @@ func newInstance(validate bool) (*instance, error) {
 		info.Flags = 0x00000001 // VK_INSTANCE_CREATE_ENUMERATE_PORTABILITY_BIT_KHR
 	}
 	var h vk.Instance
-	if err := check("vkCreateInstance", vk.CreateInstance(&info, nil, &h)); err != nil {
+	r := vk.CreateInstance(&info, nil, &h)
+	if r == vk.ErrorIncompatibleDriver && api != vk.MakeVersion(1, 1, 0) {
+		// A loader older than 1.3 (no gemm_cm2 then).
+		api = vk.MakeVersion(1, 1, 0)
+		app.ApiVersion = api
+		r = vk.CreateInstance(&info, nil, &h)
+	}
+	if err := check("vkCreateInstance", r); err != nil {
 		return nil, err
 	}
 	if err := vk.InitInstance(h); err != nil {
 		vk.DestroyInstance(h, nil)
 		return nil, fmt.Errorf("vkGetInstanceProcAddr: %w", err)
 	}
-	in := &instance{h: h, validate: validate}
+	in := &instance{h: h, validate: validate, apiVersion: api}
 	if validate {
 		in.userData = cAlloc(8)
 		*(*uint64)(in.userData) = registerInstance(in)
@@ -205,6 +219,10 @@ type physInfo struct {
 	// VK_KHR_shader_float_controls), which the cooperative-matrix shaders
 	// declare: their f32 -> f16 conversions are gpu.Round(F16, x).
 	rte16 bool
+	// cm2: what gemm_cm2 may use of VK_NV_cooperative_matrix2, or nil
+	// where the device lacks it, its features, the KHR 16 x 16 x 16 path
+	// it builds on, or Vulkan 1.3 (instance and device).
+	cm2 *cm2Caps
 	// pinSubgroup: the tensor-core pipelines can require subgroups of
 	// exactly info.SubgroupSize, all full (VK_EXT_subgroup_size_control
 	// with computeFullSubgroups, that size within the compute stage's
@@ -348,6 +366,7 @@ func (in *instance) describe(idx int) physInfo {
 		sz := cAlloc(sizeSmallFeatures)
 		sm := cAlloc(sizeSmallFeatures)
 		amd := cAlloc(sizeCoreAMD)
+		cm2 := cAlloc(sizeSmallFeatures)
 		put32(p2, 0, stProps2)
 		tail := p2
 		link(&tail, sg, stSubgroupProps)
@@ -366,7 +385,15 @@ func (in *instance) describe(idx int) physInfo {
 		if pi.exts["VK_AMD_shader_core_properties"] {
 			link(&tail, amd, stCoreAMD)
 		}
+		if pi.exts["VK_NV_cooperative_matrix2"] {
+			link(&tail, cm2, stCoop2Props)
+		}
 		callPD2(fn, pd, p2)
+		if get32(cm2, 0) == stCoop2Props {
+			// cooperativeMatrixWorkgroupScopeMaxWorkgroupSize,
+			// cooperativeMatrixFlexibleDimensionsMaxDimension.
+			pi.cm2 = &cm2Caps{maxWG: get32(cm2, 16), maxDim: get32(cm2, 20)}
+		}
 		// Compute units: shaderSMCount; or shaderEngineCount x
 		// shaderArraysPerEngineCount x computeUnitsPerShaderArray.
 		switch {
@@ -395,6 +422,7 @@ func (in *instance) describe(idx int) physInfo {
 		cFree(sz)
 		cFree(sm)
 		cFree(amd)
+		cFree(cm2)
 	}
 	sgFeatures := false
 	if fn := instanceProc(in.h, "vkGetPhysicalDeviceFeatures2"); fn != nil && (v12 || pi.exts["VK_KHR_16bit_storage"]) {
@@ -406,6 +434,7 @@ func (in *instance) describe(idx int) physInfo {
 		coop := cAlloc(sizeSmallFeatures)
 		khr := cAlloc(sizeSmallFeatures)
 		sz := cAlloc(sizeSmallFeatures)
+		cm2 := cAlloc(sizeCoop2Features)
 		tail := f2
 		link(&tail, s16, stStorage16)
 		if v12 || pi.exts["VK_KHR_shader_float16_int8"] {
@@ -422,6 +451,9 @@ func (in *instance) describe(idx int) physInfo {
 		}
 		if pi.exts["VK_EXT_subgroup_size_control"] {
 			link(&tail, sz, stSGSizeFeatures)
+		}
+		if pi.exts["VK_NV_cooperative_matrix2"] {
+			link(&tail, cm2, stCoop2Features)
 		}
 		callPD2(fn, pd, f2)
 		// subgroupSizeControl and computeFullSubgroups.
@@ -449,14 +481,26 @@ func (in *instance) describe(idx int) physInfo {
 				}
 			}
 		}
-		for _, p := range []unsafe.Pointer{f2, s16, f16, vmm, coop, khr, sz} {
+		// gemm_cm2: its features, on top of the KHR 16 x 16 x 16 path
+		// (whose device features it shares), with SPIR-V 1.6 allowed.
+		v13 := major > 1 || minor >= 3
+		if pi.cm2 != nil && pi.coopKHR == 16 && cm2Usable(cm2) && v13 && in.apiVersion >= vk.MakeVersion(1, 3, 0) {
+			pi.cm2.gran = in.cm2Granularities(pd)
+		}
+		for _, p := range []unsafe.Pointer{f2, s16, f16, vmm, coop, khr, sz, cm2} {
 			cFree(p)
 		}
 	}
 	pi.pinSubgroup = pi.pinSubgroup && sgFeatures
+	if pi.cm2 != nil && len(pi.cm2.gran) == 0 {
+		pi.cm2 = nil
+	}
 	pi.info = d
 	if shader, _, _ := coopChoice(pi); shader != "" {
 		pi.info.CoopGemm = coopNames[shader]
+		if useCM2(pi) {
+			pi.info.CoopGemm = "NV coopmat2, " + pi.info.CoopGemm
+		}
 	}
 	return pi
 }

@@ -1,0 +1,220 @@
+package vk
+
+import (
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"blip/gpu"
+	"blip/gpu/cpu"
+	"blip/gpu/paritytest"
+)
+
+// openCM2 opens the test device with gemm_cm2 asked for (BLIP_COOPMAT2=1
+// for the length of the test).
+func openCM2(t *testing.T) *Device {
+	t.Helper()
+	old := coop2Env
+	coop2Env = "1"
+	t.Cleanup(func() { coop2Env = old })
+	return openTest(t)
+}
+
+// TestGemmCoop2 runs the F16 gemm cases of the parity table (gemm/f16_*:
+// exact ties, ragged edges, both transpositions, batches, bias, GELU,
+// beta, B in f32 and in f16) through gemm_cm2 in each block the device
+// lists, against the CPU backend at the cases' tolerances: the casts to
+// f16 round as the reference does, so the exact cases must match bit for
+// bit. It runs where the device offers VK_NV_cooperative_matrix2 (an
+// NVIDIA GPU: gpu/bench/gpu_run.sh's cm2 stage); elsewhere it is skipped,
+// unless BLIP_REQUIRE_COOPMAT2=1 asks for it.
+func TestGemmCoop2(t *testing.T) {
+	d := openCM2(t)
+	if d.cm2 == nil {
+		msg := "no gemm_cm2 (needs VK_NV_cooperative_matrix2 with workgroup scope, flexible dimensions, per-element operations and tensor addressing; the KHR 16x16x16 tensor-core GEMM; Vulkan 1.3)"
+		if os.Getenv("BLIP_REQUIRE_COOPMAT2") == "1" {
+			t.Fatalf("%s: BLIP_REQUIRE_COOPMAT2=1 but %s (extension listed: %v)", d.info.Name, msg, d.info.CoopMat2NV)
+		}
+		t.Skipf("%s: %s", d.info.Name, msg)
+	}
+	t.Logf("%s: workgroups up to %d, dimensions up to %d, granularities %v", d.info.Name, d.cm2.maxWG, d.cm2.maxDim, d.cm2.gran)
+	d.rowsMode = rowsNever // the few-row cases too
+	defer func() { d.cm2Force = cm2Tile{} }()
+	ref := cpu.New()
+	defer ref.Close()
+	tiles := 0
+	for _, tl := range cm2Tiles {
+		if !d.cm2.fits(tl) {
+			t.Logf("block %s not listed", tl)
+			continue
+		}
+		tiles++
+		d.cm2Force = tl
+		n := 0
+		for _, c := range paritytest.Cases() {
+			if c.Kernel != "gemm" || !strings.HasPrefix(c.Name, "gemm/f16_") {
+				continue
+			}
+			g := sizedCall(c).(gpu.Gemm)
+			if got := shadersOf(t, d, g); got != "cast+gemm_cm2" {
+				t.Fatalf("%s ran on %s, want cast+gemm_cm2", c.Name, got)
+			}
+			n++
+			t.Run(tl.String()+"/"+c.Name, func(t *testing.T) { checkF16Case(t, d, ref, c, "gemm_cm2 "+tl.String()) })
+		}
+		if n < 20 {
+			t.Fatalf("only %d F16 gemm cases", n)
+		}
+	}
+	if tiles == 0 {
+		t.Fatalf("%s lists none of the blocks %v", d.info.Name, cm2Tiles)
+	}
+}
+
+// TestCM2Lowering checks gemm_cm2's dispatches without running them (any
+// Vulkan device; lavapipe has no cooperative matrix 2): the casts cover
+// exactly the f32 operands' spans, the product reads the f16 copies with
+// the call's layout, and calls past a binding or the grid go back to the
+// other paths.
+func TestCM2Lowering(t *testing.T) {
+	d := openTest(t)
+	defer func(c *cm2Caps) { d.cm2 = c }(d.cm2)
+	d.cm2 = &cm2Caps{maxWG: 256, maxDim: 256, gran: map[uint32][3]uint32{128: {16, 16, 16}, 256: {16, 16, 16}}}
+	d.rowsMode = rowsNever
+	defer func() { d.rowsMode = rowsAuto }()
+	mk := func(n int64, dt gpu.DType) gpu.View { return gpu.View{Buf: nil, Len: n, DType: dt} }
+	for _, c := range []struct {
+		name  string
+		g     gpu.Gemm
+		casts int // f32 operands cast
+	}{
+		{"forward, f16 weights", gpu.Gemm{A: mk(577*768, gpu.F32), B: mk(3072*768, gpu.F16), C: mk(577*3072, gpu.F32),
+			Bias: mk(3072, gpu.F32), M: 577, N: 3072, K: 768, TransB: true, F16: true, Act: gpu.ActGELU}, 1},
+		{"weight gradient, B in f32", gpu.Gemm{A: mk(577*768, gpu.F32), B: mk(577*3072, gpu.F32), C: mk(768*3072, gpu.F32),
+			M: 768, N: 3072, K: 577, TransA: true, F16: true, Beta: 1}, 2},
+		{"batched heads", gpu.Gemm{A: mk(12*197*64, gpu.F32), B: mk(12*197*64, gpu.F32), C: mk(12*197*197, gpu.F32),
+			M: 197, N: 197, K: 64, Batch: 12, StrideA: 197 * 64, StrideB: 197 * 64, StrideC: 197 * 197, TransB: true, F16: true}, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ds, err := gemmKernel(d, c.g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ds) != c.casts+1 {
+				t.Fatalf("%d dispatches, want %d casts and the product", len(ds), c.casts)
+			}
+			batch, lda, ldb, ldc, sa, sb, sc := c.g.Dims()
+			s := gemmShape{batch: int64(batch), m: int64(c.g.M), n: int64(c.g.N), k: int64(c.g.K),
+				lda: int64(lda), ldb: int64(ldb), ldc: int64(ldc), sa: sa, sb: sb, sc: sc, ta: c.g.TransA, tb: c.g.TransB}
+			spans := []int64{s.spanA(s.batch, s.m), s.spanB(s.batch, s.n)}
+			for i, x := range ds[:c.casts] {
+				if x.shader != "cast" || x.push[0] != uint32(spans[i]) {
+					t.Errorf("dispatch %d: %s of %d elements, want a cast of %d", i, x.shader, x.push[0], spans[i])
+				}
+				if y := x.binds[1].v; y.DType != gpu.F16 || y.Len != spans[i] {
+					t.Errorf("cast %d writes %s, want %d f16 values", i, y, spans[i])
+				}
+			}
+			p := ds[c.casts]
+			if p.shader != "gemm_cm2" {
+				t.Fatalf("product on %s", p.shader)
+			}
+			tl, _ := d.cm2Tile(s.batch, s.m, s.n)
+			want := []uint32{tl.wg, tl.bm, tl.bn, tl.bk, b2u(c.g.TransA), b2u(c.g.TransB)}
+			if !slices.Equal(p.spec, want) {
+				t.Errorf("spec %v, want %v", p.spec, want)
+			}
+			if a, b := p.binds[0].v, p.binds[1].v; a.DType != gpu.F16 || b.DType != gpu.F16 {
+				t.Errorf("product reads A %s and B %s, want both f16", a.DType, b.DType)
+			}
+			if p.binds[1].v.Buf == nil && c.g.B.DType == gpu.F32 {
+				t.Error("B in f32 not read from its f16 copy")
+			}
+			if c.casts == 2 && p.binds[0].v.Buf == p.binds[1].v.Buf && p.binds[1].v.Off < p.binds[0].v.Off+spans[0] {
+				t.Errorf("B's copy at %d overlaps A's (%d values)", p.binds[1].v.Off, spans[0])
+			}
+			wantGroups := [3]uint32{uint32(ceilDiv(s.n, int64(tl.bn))), uint32(ceilDiv(s.m, int64(tl.bm))), uint32(batch)}
+			if p.groups != wantGroups {
+				t.Errorf("groups %v, want %v", p.groups, wantGroups)
+			}
+			// M, N, K, lda, ldb, ldc as the call's; batch strides only
+			// where there are batches.
+			wantPush := []uint32{uint32(c.g.M), uint32(c.g.N), uint32(c.g.K), uint32(lda), uint32(ldb), uint32(ldc)}
+			if !slices.Equal(p.push[:6], wantPush) {
+				t.Errorf("push %v, want %v first", p.push[:6], wantPush)
+			}
+			if strides := p.push[10:13]; batch == 1 && (strides[0]|strides[1]|strides[2]) != 0 ||
+				batch > 1 && (strides[0] != uint32(sa) || strides[1] != uint32(sb) || strides[2] != uint32(sc)) {
+				t.Errorf("batch strides %v for %d batches (%d, %d, %d)", strides, batch, sa, sb, sc)
+			}
+		})
+	}
+	// Past the grid: more batches than a dispatch takes go to gemm_coop (or
+	// the tiled shader), which splits them.
+	big := &gemmShape{A: mk(4*16, gpu.F32), B: mk(16*4, gpu.F16), C: mk(4*4, gpu.F32),
+		batch: int64(d.maxGroups[2]) + 1, m: 4, n: 4, k: 16, lda: 16, ldb: 4, ldc: 4}
+	if ds, ok, err := d.cm2Dispatches(big, 1, 0, 0); ok || err != nil || ds != nil {
+		t.Errorf("%d batches: ok %v, err %v, %d dispatches; want gemm_cm2 to decline", big.batch, ok, err, len(ds))
+	}
+}
+
+// TestCM2Tile checks the block choice: the largest listed block whose grid
+// fills the device, the smallest listed one otherwise, a forced one, and
+// the granularity and size limits.
+func TestCM2Tile(t *testing.T) {
+	d := &Device{}
+	d.cm2 = &cm2Caps{maxWG: 256, maxDim: 256, gran: map[uint32][3]uint32{128: {16, 16, 16}, 256: {16, 16, 16}}}
+	d.info.ComputeUnits = 132
+	for _, c := range []struct {
+		batch, m, n int64
+		want        cm2Tile
+	}{
+		{1, 18464, 3072, cm2Tiles[0]}, // ViT fc1 at batch 32: 1740 large blocks
+		{1, 4096, 4096, cm2Tiles[0]},
+		{1, 577, 3072, cm2Tiles[2]},  // one image: 60 large, 120 medium blocks
+		{1, 1536, 1536, cm2Tiles[1]}, // 72 large, 144 medium blocks
+		{4, 577, 577, cm2Tiles[2]},
+		{1, 8, 8, cm2Tiles[2]},
+	} {
+		got, err := d.cm2Tile(c.batch, c.m, c.n)
+		if err != nil || got != c.want {
+			t.Errorf("[%d] %dx%d: %s (%v), want %s", c.batch, c.m, c.n, got, err, c.want)
+		}
+	}
+	// Granularities and limits rule blocks out.
+	for _, c := range []struct {
+		caps cm2Caps
+		tl   cm2Tile
+		fits bool
+	}{
+		{cm2Caps{256, 256, map[uint32][3]uint32{256: {16, 16, 16}}}, cm2Tile{256, 128, 256, 64}, true},
+		{cm2Caps{256, 256, map[uint32][3]uint32{256: {16, 16, 16}}}, cm2Tile{128, 64, 64, 64}, false}, // no 128-invocation entry
+		{cm2Caps{128, 256, map[uint32][3]uint32{256: {16, 16, 16}}}, cm2Tile{256, 128, 256, 64}, false},
+		{cm2Caps{256, 128, map[uint32][3]uint32{256: {16, 16, 16}}}, cm2Tile{256, 128, 256, 64}, false},
+		{cm2Caps{256, 256, map[uint32][3]uint32{256: {16, 16, 48}}}, cm2Tile{256, 128, 128, 64}, false},
+		{cm2Caps{256, 256, map[uint32][3]uint32{256: {16, 32, 16}}}, cm2Tile{256, 128, 128, 64}, true},
+	} {
+		if got := c.caps.fits(c.tl); got != c.fits {
+			t.Errorf("%+v, block %s: fits %v, want %v", c.caps, c.tl, got, c.fits)
+		}
+	}
+	d.cm2 = &cm2Caps{256, 256, map[uint32][3]uint32{256: {16, 16, 16}}}
+	if got, _ := d.cm2Tile(1, 8, 8); got != cm2Tiles[1] {
+		t.Errorf("without 128-invocation blocks: %s, want %s", got, cm2Tiles[1])
+	}
+	d.cm2 = &cm2Caps{256, 256, map[uint32][3]uint32{64: {16, 16, 16}}}
+	if _, err := d.cm2Tile(1, 8, 8); err == nil {
+		t.Error("no listed block, no error")
+	}
+	for _, s := range []string{"256x128x256x64", "128x64x64x64"} {
+		if tl, err := parseCM2Tile(s); err != nil || tl.String() != s {
+			t.Errorf("parse %s: %s, %v", s, tl, err)
+		}
+	}
+	for _, s := range []string{"256x128x256", "256x0x256x64", "big"} {
+		if _, err := parseCM2Tile(s); err == nil {
+			t.Errorf("parse %q: no error", s)
+		}
+	}
+}
