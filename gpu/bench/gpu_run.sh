@@ -19,12 +19,15 @@
 #            split kernel, fp32 and F16) against the tiled kernels and, for
 #            F16, the tensor-core attention (BLIP_GEMM_ROWS=0
 #            BLIP_ATTN_SPLIT=0) and torch, same command each (80 s)
-#   cm2      the cooperative-matrix-2 GEMM (gemm_cm2, BLIP_COOPMAT2=1; NVIDIA):
-#            its parity test first (TestGemmCoop2: every F16 case of the
-#            table in every block the driver lists), then fp16 GEMM timings
-#            per block and on the KHR GEMM, next to torch.matmul, then the
+#   cm2      the cooperative-matrix-2 GEMM and attention (gemm_cm2,
+#            attention_cm2, BLIP_COOPMAT2=1; NVIDIA): their parity tests
+#            first (TestGemmCoop2: every F16 gemm case in every block the
+#            driver lists; TestAttentionCoop2), then fp16 GEMM and
+#            attention timings per GEMM block and on the KHR kernels, next
+#            to torch.matmul and SDPA, then the
 #            fp16 ViT, ITM and caption training step with it (next to HF
-#            transformers) and without it (175 s)
+#            transformers) and without it, and the fp16 ViT's profile with
+#            it (about 330 s: a call of its own)
 #   ab       the tensor-core GEMM of bin/blip next to bin/blip.old (a build of
 #            an earlier commit, where present: a change timed both ways in one
 #            call), forward and training layouts, with its profiling switches
@@ -120,10 +123,10 @@ stage_coopbench() {
 }
 
 stage_cm2() {
-  echo "== cooperative matrix 2 GEMM (BLIP_COOPMAT2=1): parity, then timings against the KHR GEMM and torch"
+  echo "== cooperative matrix 2 GEMM and attention (BLIP_COOPMAT2=1): parity, then timings against the KHR kernels and torch"
   BLIP_COOPMAT2=1 bin/blip devices 2>&1 | tee "$OUT/cm2.txt"
   BLIP_COOPMAT2=1 BLIP_REQUIRE_COOPMAT2=1 BLIP_REQUIRE_VULKAN=1 timeout 50 bin/vk.test -test.count=1 -test.v \
-    -test.run 'TestGemmCoop2|TestCM2' > /tmp/cm2.log 2>&1
+    -test.run 'TestGemmCoop2|TestAttentionCoop2|TestCM2|TestAttnCM2' > /tmp/cm2.log 2>&1
   echo "exit $? (124: the time limit)" >> /tmp/cm2.log
   # Failures and their messages first, then the counts.
   grep -E -- '--- FAIL|^FAIL|panic' /tmp/cm2.log | head -n 30 | tee -a "$OUT/cm2.txt"
@@ -132,22 +135,25 @@ stage_cm2() {
   grep -E '^(ok|PASS|exit)' /tmp/cm2.log | tee -a "$OUT/cm2.txt"
   grep -cE -- '^    --- PASS' /tmp/cm2.log | sed 's/^/cases passed: /' | tee -a "$OUT/cm2.txt"
   took cm2-parity "$OUT/cm2.txt"
-  local shapes="--gemm 4096x4096x4096:01:f16 --gemm 18464x3072x768:01:f16 --gemm 18464x768x3072:01:f16 --gemm 577x768x768:01:f16 --gemm 18464x768x3072:00:f16 --gemm 768x3072x18464:10:f16"
+  local shapes="--gemm 4096x4096x4096:01:f16 --gemm 18464x3072x768:01:f16 --gemm 18464x768x3072:01:f16 --gemm 577x768x768:01:f16 --gemm 18464x768x3072:00:f16 --gemm 768x3072x18464:10:f16 --attention 32x12x577x64:f16"
   # The default block choice and the KHR GEMM next to torch; each block
   # forced (BLIP_COOP2_TILE), blip alone.
   for v in "BLIP_COOPMAT2=1" "BLIP_COOPMAT2=0"; do
     env $v timeout 40 bin/blip --backend vulkan bench kernels --no-cpu --torch python3 --torch-device cuda --min-time 300ms $shapes 2>&1 |
-      grep -v ' done$' | tail -n 7 | sed "s/^/$v /" | tee -a "$OUT/cm2.txt"
+      grep -v ' done$' | tail -n 8 | sed "s/^/$v /" | tee -a "$OUT/cm2.txt"
   done
   for tile in 256x128x256x64 256x128x128x64 128x64x64x64; do
     BLIP_COOPMAT2=1 BLIP_COOP2_TILE=$tile timeout 20 bin/blip --backend vulkan bench kernels --no-cpu --torch "" --min-time 300ms $shapes 2>&1 |
-      grep -v ' done$' | tail -n 7 | sed "s/^/cm2 tile=$tile /" | tee -a "$OUT/cm2.txt"
+      grep -v ' done$' | tail -n 8 | sed "s/^/cm2 tile=$tile /" | tee -a "$OUT/cm2.txt"
   done
   took cm2-kernels "$OUT/cm2.txt"
   BLIP_COOPMAT2=1 timeout 75 bin/blip --backend vulkan --precision fp16 bench model --size base --quick --torch python3 --torch-device cuda \
     --only vit,itm,train-caption 2>&1 | grep -E '^(blip|tensor|workload|vit|itm|train|error)' | sed "s/^/cm2=1 /" | tee -a "$OUT/cm2.txt"
   BLIP_COOPMAT2=0 timeout 35 bin/blip --backend vulkan --precision fp16 bench model --size base --quick --torch "" \
     --only vit,itm,train-caption 2>&1 | grep -E '^(vit|itm|train|error)' | sed "s/^/cm2=0 /" | tee -a "$OUT/cm2.txt"
+  # Where the fp16 ViT's time goes with it (the casts included).
+  BLIP_COOPMAT2=1 timeout 30 bin/blip --backend vulkan --precision fp16 bench model --size base --quick --torch "" --only vit --profile 2>&1 |
+    grep -E '^(profile|vit|error)' | sed "s/^/cm2=1 /" | tee -a "$OUT/cm2.txt"
   took cm2-model "$OUT/cm2.txt"
 }
 

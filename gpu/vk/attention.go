@@ -213,6 +213,9 @@ func attentionKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 	if useSplit(s) {
 		return attentionSplit(d, a, nb, ts)
 	}
+	if d.useAttnCM2(a) {
+		return attentionCM2(d, a, nb, ts)
+	}
 	if d.useAttnCoop(a) {
 		return attentionCoop(d, a, nb, ts), nil
 	}

@@ -182,10 +182,11 @@ const (
 )
 
 // Feature bits of VkPhysicalDeviceCooperativeMatrix2FeaturesNV that
-// gemm_cm2 uses, by byte offset: workgroup scope, flexible dimensions,
-// per-element operations (the epilogue), tensor addressing (the loads and
-// the store).
-var cm2FeatureOffsets = []int{16, 20, 32, 36}
+// gemm_cm2 and attention_cm2 use, by byte offset: workgroup scope,
+// flexible dimensions, reductions (the softmax's row maxima and sums),
+// conversions (probabilities to f16 operands), per-element operations (the
+// epilogues), tensor addressing (the loads and stores).
+var cm2FeatureOffsets = []int{16, 20, 24, 28, 32, 36}
 
 // cm2Usable reports whether the features queried into f (a
 // VkPhysicalDeviceCooperativeMatrix2FeaturesNV) include all gemm_cm2 needs.
@@ -241,10 +242,12 @@ func (in *instance) cm2Granularities(pd vk.PhysicalDevice) map[uint32][3]uint32 
 	return out
 }
 
-// useCM2 reports whether a device opened with pi runs gemm_cm2: asked for
-// (BLIP_COOPMAT2=1), offered, and on top of the KHR 16 x 16 x 16
-// tensor-core GEMM, which keeps the products gemm_cm2 does not take.
+// useCM2 reports whether a device opened with pi runs gemm_cm2 and
+// attention_cm2: asked for (BLIP_COOPMAT2=1), offered, on top of the KHR
+// 16 x 16 x 16 tensor-core GEMM (which keeps the products gemm_cm2 does
+// not take), with the RoundingModeRTE mode for f16 (attention_cm2's
+// probabilities).
 func useCM2(pi physInfo) bool {
 	s, _, _ := coopChoice(pi)
-	return coop2Env == "1" && pi.cm2 != nil && s == "gemm_coop_khr"
+	return coop2Env == "1" && pi.cm2 != nil && s == "gemm_coop_khr" && pi.rte16
 }

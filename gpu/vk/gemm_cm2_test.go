@@ -32,7 +32,7 @@ func openCM2(t *testing.T) *Device {
 func TestGemmCoop2(t *testing.T) {
 	d := openCM2(t)
 	if d.cm2 == nil {
-		msg := "no gemm_cm2 (needs VK_NV_cooperative_matrix2 with workgroup scope, flexible dimensions, per-element operations and tensor addressing; the KHR 16x16x16 tensor-core GEMM; Vulkan 1.3)"
+		msg := "no gemm_cm2 (needs VK_NV_cooperative_matrix2 with workgroup scope, flexible dimensions, reductions, conversions, per-element operations and tensor addressing; the KHR 16x16x16 tensor-core GEMM; RoundingModeRTE for f16; Vulkan 1.3)"
 		if os.Getenv("BLIP_REQUIRE_COOPMAT2") == "1" {
 			t.Fatalf("%s: BLIP_REQUIRE_COOPMAT2=1 but %s (extension listed: %v)", d.info.Name, msg, d.info.CoopMat2NV)
 		}
@@ -217,4 +217,126 @@ func TestCM2Tile(t *testing.T) {
 			t.Errorf("parse %q: no error", s)
 		}
 	}
+}
+
+// TestAttentionCoop2 runs the F16 attention cases of the parity table
+// (attention/f16_*: masks, causal shapes, LSE, odd D, strides and offsets,
+// fused QKV views) on attention_cm2 against the CPU backend at the cases'
+// tolerances, where the device offers cooperative matrix 2 (as
+// TestGemmCoop2). Decoding's few queries stay on the split kernel and are
+// left to TestAttentionCoop.
+func TestAttentionCoop2(t *testing.T) {
+	d := openCM2(t)
+	if d.cm2 == nil {
+		if os.Getenv("BLIP_REQUIRE_COOPMAT2") == "1" {
+			t.Fatalf("%s: BLIP_REQUIRE_COOPMAT2=1 but no cooperative matrix 2", d.info.Name)
+		}
+		t.Skipf("%s: no cooperative matrix 2", d.info.Name)
+	}
+	ref := cpu.New()
+	defer ref.Close()
+	n := 0
+	for _, c := range paritytest.Cases() {
+		if c.Kernel != "attention" || !strings.HasPrefix(c.Name, "attention/f16_") {
+			continue
+		}
+		a := sizedCall(c).(gpu.Attention)
+		if useSplit(a.AttentionShape) || a.D > attnCM2MaxD {
+			continue
+		}
+		if !d.useAttnCM2(a) {
+			t.Fatalf("%s (D %d) does not run on attention_cm2", c.Name, a.D)
+		}
+		n++
+		t.Run(c.Name, func(t *testing.T) { checkF16Case(t, d, ref, c, "attention_cm2") })
+	}
+	if n < 15 {
+		t.Fatalf("only %d F16 attention cases ran on attention_cm2", n)
+	}
+}
+
+// TestAttnCM2Lowering checks attention_cm2's dispatches without running
+// them (any Vulkan device): a fused QKV tensor is cast once and Q, K, V
+// read from the copy at their offsets; separate tensors are cast each;
+// D is padded to the granularity; the push block is attention.comp's.
+func TestAttnCM2Lowering(t *testing.T) {
+	d := openTest(t)
+	defer func(c *cm2Caps) { d.cm2 = c }(d.cm2)
+	d.cm2 = &cm2Caps{maxWG: 256, maxDim: 256, gran: map[uint32][3]uint32{128: {16, 16, 16}, 256: {16, 16, 16}}}
+	buf := func(n int64) gpu.Buffer {
+		b, err := d.Alloc(n * 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Free(b) })
+		return b
+	}
+	const B, T, H, D = 2, 197, 12, 64
+	qkv := buf(B * T * 3 * H * D)
+	o := buf(B * T * H * D)
+	view := func(b gpu.Buffer, off, n int64) gpu.View { return gpu.View{Buf: b, Off: off, Len: n, DType: gpu.F32} }
+	fused := gpu.Attention{
+		Q: view(qkv, 0, B*T*3*H*D), K: view(qkv, H*D, B*T*3*H*D-H*D), V: view(qkv, 2*H*D, B*T*3*H*D-2*H*D), O: view(o, 0, B*T*H*D),
+		AttentionShape: gpu.AttentionShape{B: B, H: H, Tq: T, Tk: T, D: D, QTok: 3 * H * D, KTok: 3 * H * D, VTok: 3 * H * D},
+		F16:            true,
+	}
+	ds, err := attentionKernel(d, fused)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) < 2 || ds[0].shader != "cast" || ds[1].shader != "attention_cm2" {
+		t.Fatalf("fused QKV: dispatches %v, want one cast then attention_cm2", shaderNames(ds))
+	}
+	if got, want := ds[0].push[0], uint32(B*T*3*H*D); got != want {
+		t.Errorf("fused QKV: cast of %d elements, want the union %d", got, want)
+	}
+	q, k, v := ds[1].binds[0].v, ds[1].binds[1].v, ds[1].binds[2].v
+	if q.DType != gpu.F16 || q.Buf != k.Buf || k.Buf != v.Buf || k.Off-q.Off != H*D || v.Off-q.Off != 2*H*D {
+		t.Errorf("fused QKV: the product reads Q %s, K %s, V %s; want one f16 copy at offsets 0, %d, %d", q, k, v, H*D, 2*H*D)
+	}
+	if want := []uint32{128, 64, 64, 64}; !slices.Equal(ds[1].spec, want) {
+		t.Errorf("spec %v, want %v", ds[1].spec, want)
+	}
+	if got := ds[1].groups; got != [3]uint32{4, H, B} {
+		t.Errorf("groups %v, want [4 %d %d]", got, H, B)
+	}
+	// Separate tensors, head dimension 40 (padded to 48), a causal mask.
+	const D2 = 40
+	sq, sk, sv, so := buf(B*T*H*D2), buf(B*T*H*D2), buf(B*T*H*D2), buf(B*T*H*D2)
+	sep := gpu.Attention{Q: view(sq, 0, B*T*H*D2), K: view(sk, 0, B*T*H*D2), V: view(sv, 0, B*T*H*D2), O: view(so, 0, B*T*H*D2),
+		AttentionShape: gpu.AttentionShape{B: B, H: H, Tq: T, Tk: T, D: D2, Causal: true}, F16: true}
+	ds, err = attentionKernel(d, sep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names := shaderNames(ds); len(ds) != 4 || names[3] != "attention_cm2" {
+		t.Fatalf("separate Q, K, V: dispatches %v, want three casts then attention_cm2", names)
+	}
+	for i := range 3 {
+		if ds[i].push[0] != B*T*H*D2 {
+			t.Errorf("cast %d of %d elements, want %d", i, ds[i].push[0], B*T*H*D2)
+		}
+	}
+	if ds[3].spec[3] != 48 || ds[3].push[19]&2 == 0 {
+		t.Errorf("spec %v (want D 48), flags %#x (want causal)", ds[3].spec, ds[3].push[19])
+	}
+	// Past its reach: D > 128, and decoding's few queries.
+	big := sep
+	big.D = 160
+	if d.useAttnCM2(big) {
+		t.Error("D = 160 on attention_cm2")
+	}
+	few := sep
+	few.Tq = 1
+	if ds, _ := attentionKernel(d, few); ds[len(ds)-1].shader != "attention_split" {
+		t.Errorf("one query on %s, want attention_split", ds[len(ds)-1].shader)
+	}
+}
+
+func shaderNames(ds []dispatch) []string {
+	var out []string
+	for _, x := range ds {
+		out = append(out, x.shader)
+	}
+	return out
 }
