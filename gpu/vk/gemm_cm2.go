@@ -55,6 +55,16 @@ func (c *cm2Caps) fits(t cm2Tile) bool {
 		g[0] > 0 && g[1] > 0 && g[2] > 0 && t.bm%g[0] == 0 && t.bn%g[1] == 0 && t.bk%g[2] == 0
 }
 
+// anyTile reports whether the device runs one of cm2Tiles.
+func (c *cm2Caps) anyTile() bool {
+	for _, t := range cm2Tiles {
+		if c.fits(t) {
+			return true
+		}
+	}
+	return false
+}
+
 // parseCM2Tile reads BLIP_COOP2_TILE's form.
 func parseCM2Tile(s string) (cm2Tile, error) {
 	f := strings.Split(s, "x")

@@ -207,6 +207,12 @@ func TestCM2Tile(t *testing.T) {
 	if _, err := d.cm2Tile(1, 8, 8); err == nil {
 		t.Error("no listed block, no error")
 	}
+	if d.cm2.anyTile() {
+		t.Error("anyTile with only 64-invocation granularities")
+	}
+	if c := (&cm2Caps{256, 256, map[uint32][3]uint32{128: {16, 16, 16}}}); !c.anyTile() {
+		t.Error("no block found with 128-invocation granularities of 16")
+	}
 	for _, s := range []string{"256x128x256x64", "128x64x64x64"} {
 		if tl, err := parseCM2Tile(s); err != nil || tl.String() != s {
 			t.Errorf("parse %s: %s, %v", s, tl, err)

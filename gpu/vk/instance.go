@@ -492,8 +492,8 @@ func (in *instance) describe(idx int) physInfo {
 		}
 	}
 	pi.pinSubgroup = pi.pinSubgroup && sgFeatures
-	if pi.cm2 != nil && len(pi.cm2.gran) == 0 {
-		pi.cm2 = nil
+	if pi.cm2 != nil && !pi.cm2.anyTile() {
+		pi.cm2 = nil // none of gemm_cm2's blocks listed
 	}
 	pi.info = d
 	if shader, _, _ := coopChoice(pi); shader != "" {
