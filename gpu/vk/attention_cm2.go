@@ -66,11 +66,28 @@ func (d *Device) attnCM2Tile(dh int) (attnCM2Tile, bool) {
 
 // useAttnCM2 reports whether a runs on attention_cm2.
 func (d *Device) useAttnCM2(a gpu.Attention) bool {
-	if d.cm2 == nil || !a.F16 || attnCoopOff || a.D > attnCM2MaxD {
+	if d.cm2 == nil || !a.F16 || attnCoopOff || a.D > attnCM2MaxD || !attnCM2Aligned(a) {
 		return false
 	}
 	_, ok := d.attnCM2Tile(a.D)
 	return ok
+}
+
+// attnCM2Aligned reports whether every (batch, head) tensor attention_cm2
+// loads or stores starts on 16 bytes, as the tensor loads and stores
+// require of their base (gemm_cm2.go, cm2Aligned): the f16 copies of Q,
+// K and V keep their views' offsets from 8-element boundaries (a fused
+// QKV's parts stay where they are relative to each other), so those
+// offsets, the batch strides and D must be multiples of 8 elements; O is
+// written in place.
+func attnCM2Aligned(a gpu.Attention) bool {
+	ls := a.Layouts()
+	for i, v := range []gpu.View{a.Q, a.K, a.V} {
+		if v.Off%8 != 0 || ls[i].Batch%8 != 0 {
+			return false
+		}
+	}
+	return a.D%8 == 0 && a.O.ByteOff()%16 == 0 && ls[3].Batch%4 == 0
 }
 
 // attentionCM2 is the casts of Q, K and V, then attention_cm2's

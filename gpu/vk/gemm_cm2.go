@@ -137,6 +137,9 @@ func (d *Device) cm2Dispatches(s *gemmShape, alpha, beta float32, act gpu.Act) (
 		return nil, false, nil
 	}
 	av, bv, cv := s.A.Slice(0, nA), s.B.Slice(0, nB), s.C.Slice(0, nC)
+	if !cm2Aligned(s, bv, cv) {
+		return nil, false, nil
+	}
 	// The f16 copies: A always (gpu.Gemm's A is f32), B where it is f32
 	// (weight gradients), at a 256-byte boundary after A's.
 	offB := (nA + 127) &^ 127
@@ -179,6 +182,20 @@ func (d *Device) cm2Dispatches(s *gemmShape, alpha, beta float32, act gpu.Act) (
 		groups: [3]uint32{uint32(groups[0]), uint32(groups[1]), uint32(groups[2])},
 	})
 	return out, true, nil
+}
+
+// cm2Aligned reports whether every tensor gemm_cm2 loads or stores for s
+// starts on 16 bytes, as coopMatLoadTensorNV and coopMatStoreTensorNV
+// require of their base (GL_NV_cooperative_matrix2, issue 1; the rows
+// within need no alignment): the f16 copies of A (and of an f32 B) start
+// on 256 bytes in the scratch, so their batch strides must keep it; an
+// f16 B is read in place, and C written in place.
+func cm2Aligned(s *gemmShape, bv, cv gpu.View) bool {
+	al := func(bytes int64) bool { return bytes%16 == 0 }
+	if bv.DType != gpu.F32 && !al(bv.ByteOff()) || !al(cv.ByteOff()) {
+		return false
+	}
+	return s.batch == 1 || al(2*s.sa) && al(2*s.sb) && al(4*s.sc)
 }
 
 // Structure types and sizes of VK_NV_cooperative_matrix2 (newer than

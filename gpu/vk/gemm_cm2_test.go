@@ -26,7 +26,8 @@ func openCM2(t *testing.T) *Device {
 // beta, B in f32 and in f16) through gemm_cm2 in each block the device
 // lists, against the CPU backend at the cases' tolerances: the casts to
 // f16 round as the reference does, so the exact cases must match bit for
-// bit. It runs where the device offers VK_NV_cooperative_matrix2 (an
+// bit. The cases with a tensor base off 16 bytes (5 of 53) must not take
+// it (cm2Aligned). It runs where the device offers VK_NV_cooperative_matrix2 (an
 // NVIDIA GPU: gpu/bench/gpu_run.sh's cm2 stage); elsewhere it is skipped,
 // unless BLIP_REQUIRE_COOPMAT2=1 asks for it.
 func TestGemmCoop2(t *testing.T) {
@@ -57,19 +58,34 @@ func TestGemmCoop2(t *testing.T) {
 				continue
 			}
 			g := sizedCall(c).(gpu.Gemm)
-			if got := shadersOf(t, d, g); got != "cast+gemm_cm2" {
+			got := shadersOf(t, d, g)
+			if !gemmAlignedForCM2(g) {
+				// Bases off 16 bytes: the KHR GEMM's (TestGemmCoop).
+				if strings.Contains(got, "gemm_cm2") {
+					t.Fatalf("%s ran on %s with a tensor base off 16 bytes", c.Name, got)
+				}
+				continue
+			}
+			if got != "cast+gemm_cm2" {
 				t.Fatalf("%s ran on %s, want cast+gemm_cm2", c.Name, got)
 			}
 			n++
 			t.Run(tl.String()+"/"+c.Name, func(t *testing.T) { checkF16Case(t, d, ref, c, "gemm_cm2 "+tl.String()) })
 		}
 		if n < 20 {
-			t.Fatalf("only %d F16 gemm cases", n)
+			t.Fatalf("only %d F16 gemm cases on gemm_cm2", n)
 		}
 	}
 	if tiles == 0 {
 		t.Fatalf("%s lists none of the blocks %v", d.info.Name, cm2Tiles)
 	}
+}
+
+// gemmAlignedForCM2 is cm2Aligned for a call.
+func gemmAlignedForCM2(g gpu.Gemm) bool {
+	batch, _, _, _, sa, sb, sc := g.Dims()
+	s := gemmShape{batch: int64(batch), sa: sa, sb: sb, sc: sc}
+	return cm2Aligned(&s, g.B, g.C)
 }
 
 // TestCM2Lowering checks gemm_cm2's dispatches without running them (any
@@ -93,8 +109,8 @@ func TestCM2Lowering(t *testing.T) {
 			Bias: mk(3072, gpu.F32), M: 577, N: 3072, K: 768, TransB: true, F16: true, Act: gpu.ActGELU}, 1},
 		{"weight gradient, B in f32", gpu.Gemm{A: mk(577*768, gpu.F32), B: mk(577*3072, gpu.F32), C: mk(768*3072, gpu.F32),
 			M: 768, N: 3072, K: 577, TransA: true, F16: true, Beta: 1}, 2},
-		{"batched heads", gpu.Gemm{A: mk(12*197*64, gpu.F32), B: mk(12*197*64, gpu.F32), C: mk(12*197*197, gpu.F32),
-			M: 197, N: 197, K: 64, Batch: 12, StrideA: 197 * 64, StrideB: 197 * 64, StrideC: 197 * 197, TransB: true, F16: true}, 2},
+		{"batched heads", gpu.Gemm{A: mk(12*197*64, gpu.F32), B: mk(12*197*64, gpu.F32), C: mk(12*197*200, gpu.F32),
+			M: 197, N: 197, K: 64, Batch: 12, StrideA: 197 * 64, StrideB: 197 * 64, LdC: 200, StrideC: 197 * 200, TransB: true, F16: true}, 2},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ds, err := gemmKernel(d, c.g)
@@ -149,6 +165,26 @@ func TestCM2Lowering(t *testing.T) {
 				t.Errorf("batch strides %v for %d batches (%d, %d, %d)", strides, batch, sa, sb, sc)
 			}
 		})
+	}
+	// C off 16 bytes, an f16 B off 16 bytes, a batch stride of A off 16
+	// bytes in f16: gemm_coop's (or the tiled shader's).
+	off := func(v gpu.View, n int64) gpu.View { v.Off += n; v.Len -= n; return v }
+	fwd := gpu.Gemm{A: mk(64*64, gpu.F32), B: mk(64*64+8, gpu.F16), C: mk(64*64+8, gpu.F32), M: 64, N: 64, K: 64, TransB: true, F16: true}
+	for name, g := range map[string]gpu.Gemm{
+		"C":        func() gpu.Gemm { g := fwd; g.C = off(g.C, 2); return g }(),
+		"B in f16": func() gpu.Gemm { g := fwd; g.B = off(g.B, 4); return g }(),
+		"strides": {A: mk(4*68*64, gpu.F32), B: mk(64*64, gpu.F16), C: mk(4*64*64, gpu.F32), M: 64, N: 64, K: 64, TransB: true, F16: true,
+			Batch: 4, StrideA: 68*64 + 4, StrideC: 64 * 64},
+	} {
+		if got := shadersOf(t, d, g); strings.Contains(got, "gemm_cm2") {
+			t.Errorf("%s off 16 bytes: ran on %s", name, got)
+		}
+		if gemmAlignedForCM2(g) {
+			t.Errorf("%s off 16 bytes: cm2Aligned", name)
+		}
+	}
+	if !gemmAlignedForCM2(fwd) || shadersOf(t, d, fwd) != "cast+gemm_cm2" {
+		t.Errorf("aligned forward product not on gemm_cm2: %s", shadersOf(t, d, fwd))
 	}
 	// Past the grid: more batches than a dispatch takes go to gemm_coop (or
 	// the tiled shader), which splits them.
@@ -229,8 +265,9 @@ func TestCM2Tile(t *testing.T) {
 // (attention/f16_*: masks, causal shapes, LSE, odd D, strides and offsets,
 // fused QKV views) on attention_cm2 against the CPU backend at the cases'
 // tolerances, where the device offers cooperative matrix 2 (as
-// TestGemmCoop2). Decoding's few queries stay on the split kernel and are
-// left to TestAttentionCoop.
+// TestGemmCoop2): 16 cases. Decoding's few queries (the split kernel) and
+// tensors off 16 bytes (attnCM2Aligned: the KHR kernel) are left to
+// TestAttentionCoop.
 func TestAttentionCoop2(t *testing.T) {
 	d := openCM2(t)
 	if d.cm2 == nil {
@@ -247,8 +284,8 @@ func TestAttentionCoop2(t *testing.T) {
 			continue
 		}
 		a := sizedCall(c).(gpu.Attention)
-		if useSplit(a.AttentionShape) || a.D > attnCM2MaxD {
-			continue
+		if useSplit(a.AttentionShape) || a.D > attnCM2MaxD || !attnCM2Aligned(a) {
+			continue // the split or the KHR kernel's (TestAttentionCoop)
 		}
 		if !d.useAttnCM2(a) {
 			t.Fatalf("%s (D %d) does not run on attention_cm2", c.Name, a.D)
@@ -256,7 +293,7 @@ func TestAttentionCoop2(t *testing.T) {
 		n++
 		t.Run(c.Name, func(t *testing.T) { checkF16Case(t, d, ref, c, "attention_cm2") })
 	}
-	if n < 15 {
+	if n < 8 {
 		t.Fatalf("only %d F16 attention cases ran on attention_cm2", n)
 	}
 }
@@ -326,7 +363,17 @@ func TestAttnCM2Lowering(t *testing.T) {
 	if ds[3].spec[3] != 48 || ds[3].push[19]&2 == 0 {
 		t.Errorf("spec %v (want D 48), flags %#x (want causal)", ds[3].spec, ds[3].push[19])
 	}
-	// Past its reach: D > 128, and decoding's few queries.
+	// Past its reach: D > 128, bases off 16 bytes, decoding's few queries.
+	odd := fused
+	odd.D, odd.H = 60, 1
+	if d.useAttnCM2(odd) {
+		t.Error("D = 60 (heads 120 bytes apart in f16) on attention_cm2")
+	}
+	shifted := sep
+	shifted.O = view(so, 2, B*T*H*D2-2)
+	if d.useAttnCM2(shifted) {
+		t.Error("O off 16 bytes on attention_cm2")
+	}
 	big := sep
 	big.D = 160
 	if d.useAttnCM2(big) {
