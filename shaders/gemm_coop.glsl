@@ -161,17 +161,19 @@ void main() {
         if (more) {
             fetch(k0 + BK);
         }
-        [[unroll]] for (uint kk = 0; COOP_KK(kk); kk += FRAG) {
-            CM16 a[WM], b[WN];
-            [[unroll]] for (uint i = 0; i < WM; i++) {
-                coopMatLoadNV(a[i], sA, (sm + FRAG * i) * COOP_SROW + COOP_KOFF(kk), COOP_SROW, false);
-            }
-            [[unroll]] for (uint j = 0; j < WN; j++) {
-                coopMatLoadNV(b[j], sB, (sn + FRAG * j) * COOP_SROW + COOP_KOFF(kk), COOP_SROW, true);
-            }
-            [[unroll]] for (uint i = 0; i < WM; i++) {
+        if (COOP_PRODUCTS) {
+            [[unroll]] for (uint kk = 0; kk < BK; kk += FRAG) {
+                CM16 a[WM], b[WN];
+                [[unroll]] for (uint i = 0; i < WM; i++) {
+                    coopMatLoadNV(a[i], sA, (sm + FRAG * i) * COOP_SROW + COOP_KOFF(kk), COOP_SROW, false);
+                }
                 [[unroll]] for (uint j = 0; j < WN; j++) {
-                    acc[i][j] = coopMatMulAddNV(a[i], b[j], acc[i][j]);
+                    coopMatLoadNV(b[j], sB, (sn + FRAG * j) * COOP_SROW + COOP_KOFF(kk), COOP_SROW, true);
+                }
+                [[unroll]] for (uint i = 0; i < WM; i++) {
+                    [[unroll]] for (uint j = 0; j < WN; j++) {
+                        acc[i][j] = coopMatMulAddNV(a[i], b[j], acc[i][j]);
+                    }
                 }
             }
         }

@@ -5,7 +5,7 @@
 #define COOP_SROW SK
 #define COOP_KOFF(kk) (kk)
 #define COOP_MORE(k0) (k0 + BK < p.K)
-#define COOP_KK(kk) (kk < BK)
+#define COOP_PRODUCTS true
 
 // Staging. Each K step's tiles are fetched from global memory into
 // registers (all of an invocation's loads issued together, the next

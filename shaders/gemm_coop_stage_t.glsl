@@ -11,17 +11,20 @@
 // dX-like 18464x768x3072 with B stored (K, N) 1.78 ms against 2.32,
 // dW-like 768x3072x18464 with A stored (K, M) 3.82 ms against 11.2; on a
 // linear layer's forward layout it was slower (18464x3072x768: 2.11 ms
-// against 1.54), so gpu/vk sends only the transposed layouts here. Its kk
-// loop is not unrolled in SPIR-V (the DIAG condition in the loop test
-// stops spirv-opt's unrolling), as measured.
+// against 1.54), so gpu/vk sends only the transposed layouts here (and the
+// forward ones with BLIP_COOP_STAGE=k4, for measuring). Those figures are
+// of a build whose kk loop stayed rolled in SPIR-V (the DIAG condition was
+// in the loop test, which stops spirv-opt's unrolling; 8 products in
+// straight-line code instead of 16); DIAG now guards the loop from outside,
+// so it unrolls as the forward builds' does. Not yet timed on a GPU.
 
 // The main loop's forms for this staging (gemm_coop.glsl): shared rows of
-// SK4 uvec2s, and the profiling switch DIAG in the loop tests (which keeps
-// spirv-opt from unrolling the kk loop; the form measured on the H200).
+// SK4 uvec2s, and the profiling switch DIAG outside the kk loop (inside its
+// test it would keep spirv-opt from unrolling the loop).
 #define COOP_SROW SK4
 #define COOP_KOFF(kk) (kk / 4)
 #define COOP_MORE(k0) (k0 + BK < p.K && DIAG != 2)
-#define COOP_KK(kk) (kk < BK && DIAG != 1)
+#define COOP_PRODUCTS (DIAG != 1)
 
 // Staging. Each K step's tiles are fetched from global memory into
 // registers (all of an invocation's loads issued together, the next

@@ -161,7 +161,7 @@ stage_ab() {
   echo "== tensor-core GEMM: bin/blip against bin/blip.old, same shapes, same call"
   local shapes="--gemm 4096x4096x4096:01:f16 --gemm 18464x3072x768:01:f16 --gemm 18464x768x3072:01:f16 --gemm 577x768x768:01:f16 --gemm 18464x768x3072:00:f16 --gemm 768x3072x18464:10:f16"
   # Variants: a binary, then the environment it runs under (AB_VARIANTS
-  # adds more, e.g. "blip:BLIP_COOP_TILE=small").
+  # adds more, e.g. "blip:BLIP_COOP_TILE=small" or "blip:BLIP_COOP_STAGE=k4").
   local variants="blip.old: blip: ${AB_VARIANTS:-}"
   for v in $variants; do
     local b=${v%%:*} e=${v#*:}

@@ -72,6 +72,10 @@ var (
 	// benchmark times the staging alone; =2: only the first K step staged,
 	// timing the fragment loads and products alone).
 	coopDiagEnv = map[string]uint32{"1": 1, "2": 2}[os.Getenv("BLIP_COOP_DIAG")]
+	// coopStageK4 sends every layout to the _t builds' staging
+	// (BLIP_COOP_STAGE=k4), the forward ones included, for measuring it
+	// against the forward staging on the same binary.
+	coopStageK4 = os.Getenv("BLIP_COOP_STAGE") == "k4"
 )
 
 // coopFrag is the fragment size of d's cooperative-matrix shaders.
@@ -191,7 +195,7 @@ func (d *Device) coopDispatch(s *gemmShape, t gemmTile, av, bv, cv, bias gpu.Vie
 	alongM, alongN := vecA && s.ta, vecB && !s.tb
 	push[len(push)-1] |= b2u(s.ta)<<3 | b2u(s.tb)<<4 | b2u(vecA)<<5 | b2u(vecB)<<6 | b2u(alongM)<<7 | b2u(alongN)<<8
 	return dispatch{
-		shader: d.coopShader(bv.DType, t.wide, alongM || alongN),
+		shader: d.coopShader(bv.DType, t.wide, alongM || alongN || coopStageK4),
 		spec:   []uint32{t.subgroups() * uint32(d.info.SubgroupSize), b2u(d.roundsInShader()), coopDiagEnv},
 		binds:  []binding{rd(av), rd(bv), wr(cv), rd(bias)},
 		push:   push,

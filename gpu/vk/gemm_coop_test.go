@@ -40,16 +40,20 @@ func TestGemmCoop(t *testing.T) {
 	// The small block also with the rounding in integer arithmetic and the
 	// RoundingModeRTE mode stripped (rounding.go), as devices without the
 	// mode run it.
+	defer func() { coopStageK4 = false }()
+	// The last mode runs every layout on the _t builds' staging
+	// (BLIP_COOP_STAGE=k4), the forward ones included.
 	for _, mode := range []struct {
-		name     string
-		mode     coopMode
-		wide, sw bool
-	}{{"small", coopSmall, false, false}, {"wide", coopWide, true, false}, {"small_swround", coopSmall, false, true}} {
+		name         string
+		mode         coopMode
+		wide, sw, k4 bool
+	}{{"small", coopSmall, false, false, false}, {"wide", coopWide, true, false, false}, {"small_swround", coopSmall, false, true, false},
+		{"wide_k4", coopWide, true, false, true}} {
 		if mode.wide && 8*d.info.SubgroupSize > d.maxInvocations {
 			t.Errorf("%s: the wide block needs %d invocations, the device allows %d", d.info.Name, 8*d.info.SubgroupSize, d.maxInvocations)
 			continue
 		}
-		d.coopMode, d.swRound = mode.mode, mode.sw
+		d.coopMode, d.swRound, coopStageK4 = mode.mode, mode.sw, mode.k4
 		n := map[gpu.DType]int{}
 		staged := map[string]int{}
 		builds := map[bool]int{} // cases on the forward builds, on the _t builds
@@ -63,7 +67,7 @@ func TestGemmCoop(t *testing.T) {
 			}
 			stg := coopStaging(t, d, g)
 			along := slices.Contains(stg, "A vec4 m") || slices.Contains(stg, "B vec4 n")
-			want := d.coopShader(g.B.DType, mode.wide, along)
+			want := d.coopShader(g.B.DType, mode.wide, along || mode.k4)
 			if got := shadersOf(t, d, g); got != want {
 				t.Fatalf("%s ran on %s, want %s", c.Name, got, want)
 			}
@@ -84,7 +88,7 @@ func TestGemmCoop(t *testing.T) {
 				t.Errorf("%s: no case staged %s (%v)", mode.name, k, staged)
 			}
 		}
-		if builds[false] < 10 || builds[true] < 5 {
+		if mode.k4 && builds[false] > 0 || !mode.k4 && (builds[false] < 10 || builds[true] < 5) {
 			t.Errorf("%s: %d cases on the forward builds, %d on the _t builds", mode.name, builds[false], builds[true])
 		}
 	}
