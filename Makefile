@@ -119,6 +119,17 @@ clean:
 	rm -rf bin
 
 # Binaries for gpu/bench/gpu_run.sh on a lent GPU machine (no Go there).
-gpu-run-prep: build
-	$(GO) test -c -o bin/vk.test ./gpu/vk
-	$(GO) test -c -o bin/blip.test ./blip
+# What gpu/bench/gpu_run.sh runs on a lent GPU, stripped so that it and the
+# tree fit a device call's 64 MiB: bin/blip, bin/vk.test, bin/blip.test, and
+# with OLD=<revision> that revision's blip, gzipped, as bin/blip.old.gz (the
+# ab stage's reference; gpu_run.sh unpacks it).
+gpu-run-prep:
+	$(GO) build -ldflags="-s -w" -o bin/blip .
+	$(GO) test -c -ldflags="-s -w" -o bin/vk.test ./gpu/vk
+	$(GO) test -c -ldflags="-s -w" -o bin/blip.test ./blip
+	rm -f bin/blip.old bin/blip.old.gz
+	@if [ -n "$(OLD)" ]; then \
+	  wt=$$(mktemp -d) && git worktree add -q --detach $$wt $(OLD) && \
+	  (cd $$wt && $(GO) build -ldflags="-s -w" -o $(CURDIR)/bin/blip.old .) ; rc=$$?; \
+	  git worktree remove --force $$wt; [ $$rc = 0 ] && gzip -f bin/blip.old && echo "bin/blip.old.gz: $(OLD)"; \
+	fi

@@ -45,14 +45,20 @@
 #   profile  GPU time per kernel of the captions, ITM (fp32), the ViT and the
 #            caption training step (fp16); profile16 the fp16 ViT alone
 # Each stage has its own timeout and prints its wall time. Expects bin/blip,
-# bin/vk.test and bin/blip.test built here (make gpu-run-prep) and the loader packages in .gl/
-# (see the device README). Writes one file per stage to $OUT (at most 8 come
-# back from a call).
+# bin/vk.test and bin/blip.test built here (make gpu-run-prep [OLD=rev]) and the loader packages in .gl/
+# (see the device README); carry exactly those (bin/blip, bin/vk.test,
+# bin/blip.test, bin/blip.old.gz, .gl: other builds in bin/ would pass the
+# call's 64 MiB), e.g.
+#   run command='STAGES=cm2 bash gpu/bench/gpu_run.sh' timeout_s=420
+#       carry=[bin/blip, bin/vk.test, bin/blip.test, .gl]
+# Writes one file per stage to $OUT (at most 8 come back from a call).
 set -u
 OUT=${OUT:-/tmp/out}
 STAGES=${STAGES:-coop rows model16 model32}
 MODEL_GROUPS=${MODEL_GROUPS:-caption1,beam3,caption-batch vit,itm}
 mkdir -p "$OUT"
+# make gpu-run-prep OLD=<revision> ships the reference build gzipped.
+[ -f bin/blip.old.gz ] && gunzip -f bin/blip.old.gz && chmod +x bin/blip.old
 for f in .gl/*.deb; do dpkg -x "$f" /; done
 ldconfig
 icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
