@@ -233,31 +233,9 @@ func cm2Usable(f unsafe.Pointer) bool {
 // workgroup-scope f16 x f16 + f32 matrices the device offers
 // (vkGetPhysicalDeviceCooperativeMatrixFlexibleDimensionsPropertiesNV).
 func (in *instance) cm2Granularities(pd vk.PhysicalDevice) map[uint32][3]uint32 {
-	fn := instanceProc(in.h, "vkGetPhysicalDeviceCooperativeMatrixFlexibleDimensionsPropertiesNV")
-	if fn == nil {
-		return nil
-	}
 	const f16, f32, workgroup = 0, 1, 2 // VkComponentTypeKHR, VkScopeKHR
-	cnt := cAlloc(4)
-	defer cFree(cnt)
-	if callCount(fn, pd, cnt, nil) != vk.Success {
-		return nil
-	}
-	num := int(get32(cnt, 0))
-	if num == 0 {
-		return nil
-	}
-	props := cAlloc(num * sizeCoop2Flex)
-	defer cFree(props)
-	for i := 0; i < num; i++ {
-		put32(props, i*sizeCoop2Flex, stCoop2FlexProps)
-	}
-	if r := callCount(fn, pd, cnt, props); r != vk.Success && r != vk.Incomplete {
-		return nil
-	}
 	out := map[uint32][3]uint32{}
-	for i := 0; i < int(get32(cnt, 0)); i++ {
-		p := unsafe.Add(props, i*sizeCoop2Flex)
+	in.eachStruct(pd, "vkGetPhysicalDeviceCooperativeMatrixFlexibleDimensionsPropertiesNV", stCoop2FlexProps, sizeCoop2Flex, func(p unsafe.Pointer) {
 		// MGranularity, NGranularity, KGranularity at 16, 20, 24; A, B, C,
 		// result types at 28..40; saturating at 44, scope at 48,
 		// workgroupInvocations at 52.
@@ -265,7 +243,7 @@ func (in *instance) cm2Granularities(pd vk.PhysicalDevice) map[uint32][3]uint32 
 			get32(p, 44) == 0 && get32(p, 48) == workgroup {
 			out[get32(p, 52)] = [3]uint32{get32(p, 16), get32(p, 20), get32(p, 24)}
 		}
-	}
+	})
 	return out
 }
 

@@ -509,37 +509,45 @@ func (in *instance) describe(idx int) physInfo {
 // cooperative-matrix shape with f16 A and B, f32 C and result, at
 // subgroup scope.
 func (in *instance) coopShape(pd vk.PhysicalDevice, m, n, k uint32) bool {
-	fn := instanceProc(in.h, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR")
-	if fn == nil {
-		return false
-	}
 	const f16, f32, subgroup = 0, 1, 3 // VkComponentTypeKHR, VkScopeKHR
+	found := false
+	in.eachStruct(pd, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR", stCoopPropsKHR, sizeCoopPropsKHR, func(p unsafe.Pointer) {
+		found = found || get32(p, 16) == m && get32(p, 20) == n && get32(p, 24) == k &&
+			get32(p, 28) == f16 && get32(p, 32) == f16 && get32(p, 36) == f32 && get32(p, 40) == f32 &&
+			get32(p, 48) == subgroup
+	})
+	return found
+}
+
+// eachStruct calls the (VkPhysicalDevice, uint32_t*, T*) enumeration fn
+// (vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR and the like) for
+// structs of type st and size bytes, and visit on each one it lists;
+// nothing where the function is missing or fails.
+func (in *instance) eachStruct(pd vk.PhysicalDevice, fn string, st uint32, size int, visit func(p unsafe.Pointer)) {
+	f := instanceProc(in.h, fn)
+	if f == nil {
+		return
+	}
 	cnt := cAlloc(4)
 	defer cFree(cnt)
-	if callCount(fn, pd, cnt, nil) != vk.Success {
-		return false
+	if callCount(f, pd, cnt, nil) != vk.Success {
+		return
 	}
 	num := int(get32(cnt, 0))
 	if num == 0 {
-		return false
+		return
 	}
-	props := cAlloc(num * sizeCoopPropsKHR)
+	props := cAlloc(num * size)
 	defer cFree(props)
 	for i := 0; i < num; i++ {
-		put32(props, i*sizeCoopPropsKHR, stCoopPropsKHR)
+		put32(props, i*size, st)
 	}
-	if r := callCount(fn, pd, cnt, props); r != vk.Success && r != vk.Incomplete {
-		return false
+	if r := callCount(f, pd, cnt, props); r != vk.Success && r != vk.Incomplete {
+		return
 	}
 	for i := 0; i < int(get32(cnt, 0)); i++ {
-		p := unsafe.Add(props, i*sizeCoopPropsKHR)
-		if get32(p, 16) == m && get32(p, 20) == n && get32(p, 24) == k &&
-			get32(p, 28) == f16 && get32(p, 32) == f16 && get32(p, 36) == f32 && get32(p, 40) == f32 &&
-			get32(p, 48) == subgroup {
-			return true
-		}
+		visit(unsafe.Add(props, i*size))
 	}
-	return false
 }
 
 // heapFree returns the free bytes of heap per VK_EXT_memory_budget, or -1.
