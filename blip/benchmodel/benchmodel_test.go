@@ -63,11 +63,12 @@ func TestBenchModelSelect(t *testing.T) {
 }
 
 // The plain-PyTorch reference (no transformers) runs beam search with its
-// KV cache at tiny size and reports the forced length.
+// KV cache at tiny size and reports the forced length, and re-ranks by
+// ITM from cached image states.
 func TestBenchModelTorchPlain(t *testing.T) {
 	py := "/usr/bin/python3"
 	ms := tinyModels(t)
-	ws, err := Select(Anchor(), "beam3", "")
+	ws, err := Select(Anchor(), "beam3,itm-rerank", "itm-rerank=8")
 	if err != nil {
 		t.Fatal(err)
 	}

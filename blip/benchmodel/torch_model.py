@@ -160,10 +160,10 @@ def build(kind, model, dtype):
     c = spec["models"][model]
     if hf:
         cfg = BlipConfig(**{k: v for k, v in c["config"].items() if k != "architectures"})
-        cls = BlipForImageTextRetrieval if kind == "itm" else BlipForConditionalGeneration
+        cls = BlipForImageTextRetrieval if kind in ("itm", "rerank") else BlipForConditionalGeneration
         m = cls(cfg)
     else:
-        m = ITM(c["sizes"]) if kind == "itm" else Captioner(c["sizes"])
+        m = ITM(c["sizes"]) if kind in ("itm", "rerank") else Captioner(c["sizes"])
     return m.to(dev).to(dtype)
 
 
@@ -176,8 +176,36 @@ def text(n, t, c, dtype):
     return ids, torch.ones(n, t, device=dev, dtype=dtype)
 
 
+def run_rerank(w, m, dtype):
+    """One image's top texts re-ranked by ITM as BLIP's evaluation does it
+    (salesforce/BLIP train_retrieval.py): the image's ViT states computed
+    once (untimed: retrieval has them from the ITC stage), then the text
+    encoder over the pairs with those states repeated per pair, and the
+    ITM head."""
+    c = spec["models"][w["model"]]["sizes"]
+    ids, att = text(w["batch"], w["textlen"], c, dtype)
+    with torch.no_grad():
+        x = image(1, c["size"], dtype)
+        if hf:
+            states = m.vision_model(pixel_values=x)[0].expand(w["batch"], -1, -1)
+            satt = torch.ones(states.shape[:-1], dtype=torch.long, device=dev)
+
+            def f():
+                h = m.text_encoder(input_ids=ids, attention_mask=att.long(), encoder_hidden_states=states,
+                                   encoder_attention_mask=satt, return_dict=False)[0]
+                return m.itm_head(h[:, 0])
+        else:
+            states = m.vit(x).expand(w["batch"], -1, -1)
+
+            def f():
+                return m.head(m.enc(ids, att, states)[:, 0])
+        return {"seconds": timeit(f, 1)}
+
+
 def run_infer(w, m, dtype):
     c = spec["models"][w["model"]]["sizes"]
+    if w["kind"] == "rerank":
+        return run_rerank(w, m, dtype)
     x = image(w["batch"], c["size"], dtype)
     with torch.no_grad():
         if w["kind"] == "generate":

@@ -37,7 +37,7 @@
 #   kernels  the built-in kernel benchmarks next to PyTorch/cuBLAS (fp32, TF32 off)
 #   model32  blip bench model (base, the anchors' sizes) next to HF transformers in
 #            the same command, one command per group of MODEL_GROUPS (default:
-#            the first two of "caption1,beam3,caption-batch vit,itm train-caption,pretrain")
+#            the first two of "caption1,beam3,caption-batch vit,itm,itm-rerank train-caption,pretrain")
 #   model16  the same with --precision fp16 (tensor cores), inference and the
 #            caption training step (against PyTorch fp16 / bf16 autocast)
 #   noreplay captions with every plan recorded call by call (BLIP_REPLAY=0)
@@ -55,7 +55,7 @@
 set -u
 OUT=${OUT:-/tmp/out}
 STAGES=${STAGES:-coop rows model16 model32}
-MODEL_GROUPS=${MODEL_GROUPS:-caption1,beam3,caption-batch vit,itm}
+MODEL_GROUPS=${MODEL_GROUPS:-caption1,beam3,caption-batch vit,itm,itm-rerank}
 mkdir -p "$OUT"
 # make gpu-run-prep OLD=<revision> ships the reference build gzipped.
 [ -f bin/blip.old.gz ] && gunzip -f bin/blip.old.gz && chmod +x bin/blip.old
@@ -154,9 +154,9 @@ stage_cm2() {
   done
   took cm2-kernels "$OUT/cm2.txt"
   BLIP_COOPMAT2=1 timeout 75 bin/blip --backend vulkan --precision fp16 bench model --size base --quick --torch python3 --torch-device cuda \
-    --only vit,itm,train-caption 2>&1 | grep -E '^(blip|tensor|workload|vit|itm|train|error)' | sed "s/^/cm2=1 /" | tee -a "$OUT/cm2.txt"
+    --only vit,itm,itm-rerank,train-caption 2>&1 | grep -E '^(blip|tensor|workload|vit|itm|train|error)' | sed "s/^/cm2=1 /" | tee -a "$OUT/cm2.txt"
   BLIP_COOPMAT2=0 timeout 35 bin/blip --backend vulkan --precision fp16 bench model --size base --quick --torch "" \
-    --only vit,itm,train-caption 2>&1 | grep -E '^(vit|itm|train|error)' | sed "s/^/cm2=0 /" | tee -a "$OUT/cm2.txt"
+    --only vit,itm,itm-rerank,train-caption 2>&1 | grep -E '^(vit|itm|train|error)' | sed "s/^/cm2=0 /" | tee -a "$OUT/cm2.txt"
   # Where the fp16 ViT's time goes with it (the casts included).
   BLIP_COOPMAT2=1 timeout 30 bin/blip --backend vulkan --precision fp16 bench model --size base --quick --torch "" --only vit --profile 2>&1 |
     grep -E '^(profile|vit|error)' | sed "s/^/cm2=1 /" | tee -a "$OUT/cm2.txt"
@@ -254,7 +254,7 @@ stage_model32() {
 stage_model16() {
   echo "== the same with fp16 weights (tensor cores: KHR cooperative matrices where offered)"
   timeout 100 bin/blip --backend vulkan --precision fp16 bench model --size base --quick --torch python3 --torch-device cuda \
-    --only caption1,caption-batch,vit,itm,train-caption 2>&1 | tail -n 10 | tee "$OUT/model_fp16.txt"
+    --only caption1,caption-batch,vit,itm,itm-rerank,train-caption 2>&1 | tail -n 11 | tee "$OUT/model_fp16.txt"
   took model16 "$OUT/model_fp16.txt"
 }
 
