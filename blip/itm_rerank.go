@@ -75,6 +75,17 @@ type ITMScorer struct {
 	kv             []*graph.Tensor
 	idx, ids, mask *graph.Tensor
 	logits         *graph.Tensor
+	// shared scores batches whose pairs all name one slot (one image's
+	// candidate texts): its own copy of that slot's keys and values,
+	// (1, N+1, H) each, attended by all rows at once, no gather
+	// (TextAttention.Attend). Compiled on first use; sharedSlot is the
+	// slot its inputs hold, -1 after anything may have rewritten it.
+	shared                   *graph.Plan
+	sharedKV                 []*graph.Tensor
+	sharedIDs, sharedMask    *graph.Tensor
+	sharedLogits             *graph.Tensor
+	sharedSlot               int
+	runsShared, runsGathered int // batches scored each way (tests)
 	// loaded marks the slots holding some image's keys and values.
 	loaded []bool
 	// hostIn gathers Score's states for one projection run.
@@ -103,7 +114,7 @@ func (m *Model) NewITMScorer(be gpu.Backend, images, rows, textLen int) (*ITMSco
 	}
 	v, t := &m.Config.VisionConfig, &m.Config.TextConfig
 	n1 := v.NumPositions()
-	s := &ITMScorer{m: m, Images: images, Rows: rows, TextLen: textLen, kvBatch: min(images, itmKVBatch), loaded: make([]bool, images)}
+	s := &ITMScorer{m: m, Images: images, Rows: rows, TextLen: textLen, kvBatch: min(images, itmKVBatch), loaded: make([]bool, images), sharedSlot: -1}
 	layers := m.TextEncoder.Layers
 
 	g := graph.New()
@@ -152,9 +163,68 @@ func (m *Model) itmLogitsKV(g *graph.Graph, kv []*graph.Tensor, idx, ids, mask *
 	return m.ITMHead.Forward(g, FirstToken(g, h), gpu.ActNone)
 }
 
+// sharedPlan compiles the one-image scoring plan on first use.
+func (s *ITMScorer) sharedPlan() error {
+	if s.shared != nil || s.Rows == 1 {
+		return nil
+	}
+	n1 := s.m.Config.VisionConfig.NumPositions()
+	h := s.m.Config.TextConfig.HiddenSize
+	g := graph.New()
+	for i := range s.m.TextEncoder.Layers {
+		s.sharedKV = append(s.sharedKV, g.Input(fmt.Sprintf("cross_key.%d", i), gpu.F32, 1, n1, h),
+			g.Input(fmt.Sprintf("cross_value.%d", i), gpu.F32, 1, n1, h))
+	}
+	s.sharedIDs = g.Input("input_ids", gpu.I32, s.Rows, s.TextLen)
+	s.sharedMask = g.Input("attention_mask", gpu.F32, s.Rows, s.TextLen)
+	func() {
+		defer g.Scope("itm")()
+		kv := s.sharedKV
+		x := s.m.TextEncoder.Forward(g, s.sharedIDs, TextInput{Mask: s.sharedMask, CrossKV: func(i int) (k, v *graph.Tensor) { return kv[2*i], kv[2*i+1] }})
+		s.sharedLogits = s.m.ITMHead.Forward(g, FirstToken(g, x), gpu.ActNone)
+	}()
+	p, err := g.Compile(s.plan.Backend(), graph.Config{Outputs: []*graph.Tensor{s.sharedLogits}, DropoutOff: true})
+	if err != nil {
+		return err
+	}
+	s.shared = p
+	return nil
+}
+
+// scoreShared scores one batch (ids, mask: s.Rows rows) whose rows all
+// name slot on the one-image plan, copying the slot's keys and values to
+// its inputs on the device when they hold another's.
+func (s *ITMScorer) scoreShared(slot int, ids []int32, mask, logits []float32) error {
+	if err := s.sharedPlan(); err != nil {
+		return err
+	}
+	if s.sharedSlot != slot {
+		per := int64(s.m.Config.VisionConfig.NumPositions() * s.m.Config.TextConfig.HiddenSize)
+		calls := make([]gpu.Call, 0, len(s.kv))
+		for j, t := range s.kv {
+			src, err := s.plan.View(t)
+			if err != nil {
+				return err
+			}
+			dst, err := s.shared.View(s.sharedKV[j])
+			if err != nil {
+				return err
+			}
+			calls = append(calls, gpu.Copy2D{X: src.Slice(int64(slot)*per, per), Y: dst, Rows: 1, Cols: int(per)})
+		}
+		if err := s.plan.Backend().Do(calls...); err != nil {
+			return err
+		}
+		s.sharedSlot = slot
+	}
+	s.runsShared++
+	return firstErr(s.shared.WriteI32(s.sharedIDs, ids), s.shared.WriteF32(s.sharedMask, mask),
+		s.shared.Run(), s.shared.ReadF32(s.sharedLogits, logits))
+}
+
 // Close frees the plans.
 func (s *ITMScorer) Close() {
-	for _, p := range []**graph.Plan{&s.kvPlan, &s.plan} {
+	for _, p := range []**graph.Plan{&s.kvPlan, &s.plan, &s.shared} {
 		if *p != nil {
 			(*p).Close()
 			*p = nil
@@ -292,6 +362,7 @@ func (s *ITMScorer) LoadPixels(pixels []float32, first, n int) error {
 // kvCopies copies the projection's keys and values of its images from,
 // from+1, ..., from+n-1 into slots to, ..., to+n-1 of the scoring plan.
 func (s *ITMScorer) kvCopies(from, to, n int) ([]gpu.Call, error) {
+	s.sharedSlot = -1 // the one-image plan's copy may be of a slot rewritten here
 	h := s.m.Config.TextConfig.HiddenSize
 	per := int64(s.m.Config.VisionConfig.NumPositions() * h)
 	calls := make([]gpu.Call, 0, len(s.kv))
@@ -359,9 +430,20 @@ func (s *ITMScorer) ScorePairs(pairs []ITMPair) ([][2]float32, error) {
 				mrow[t] = 1
 			}
 		}
-		if err := firstErr(s.plan.WriteI32(s.idx, idx), s.plan.WriteI32(s.ids, ids), s.plan.WriteF32(s.mask, mask),
-			s.plan.Run(), s.plan.ReadF32(s.logits, logits)); err != nil {
-			return nil, err
+		one := s.Rows > 1
+		for _, i := range idx {
+			one = one && i == idx[0]
+		}
+		if one {
+			if err := s.scoreShared(int(idx[0]), ids, mask, logits); err != nil {
+				return nil, err
+			}
+		} else {
+			s.runsGathered++
+			if err := firstErr(s.plan.WriteI32(s.idx, idx), s.plan.WriteI32(s.ids, ids), s.plan.WriteF32(s.mask, mask),
+				s.plan.Run(), s.plan.ReadF32(s.logits, logits)); err != nil {
+				return nil, err
+			}
 		}
 		for r := range n {
 			out[start+r] = [2]float32{logits[2*r], logits[2*r+1]}

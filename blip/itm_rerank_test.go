@@ -69,6 +69,28 @@ func TestITMScorerMatchesMatchTexts(t *testing.T) {
 		check("other states", []int{2, 3, 0}, []ITMPair{{Image: 2}, {Image: 0}, {Image: 0}, {Image: 2}, {Image: 2}})
 		// Images named in order: runs of consecutive slots copied at once.
 		check("in order", []int{1, 2, 3, 0}, []ITMPair{{Image: 0}, {Image: 1}, {Image: 1}, {Image: 2}, {Image: 3}, {Image: 3}})
+		// One image's candidate texts (re-ranking): batches whose rows all
+		// name one slot run on the one-image plan, the rows' queries one
+		// batch over that slot's keys; a padded last batch; then the same
+		// slot after a Score rewrote it with another image's states (the
+		// plan's copy must follow), and another slot.
+		shared, gathered := sc.runsShared, sc.runsGathered
+		one := func(slot, n int) []ITMPair {
+			ps := make([]ITMPair, n)
+			for k := range ps {
+				ps[k].Image = slot
+			}
+			return ps
+		}
+		check("one image", []int{1, 2, 3, 0}, one(2, 7))
+		check("slot rewritten", []int{3, 1, 2}, one(2, 4))
+		check("another image", []int{1, 2, 3, 0}, one(0, 3))
+		if sc.runsShared-shared != 3+1+2 || sc.runsGathered != gathered {
+			t.Errorf("one-image batches: %d on the one-image plan, %d gathered; want 6 and 0", sc.runsShared-shared, sc.runsGathered-gathered)
+		}
+		if gathered == 0 {
+			t.Error("no mixed batch ran on the gathering plan")
+		}
 	})
 }
 

@@ -65,10 +65,21 @@ func (m *TextAttention) Forward(g *graph.Graph, x, kv, mask *graph.Tensor, causa
 
 // Attend is Forward with the keys and values already projected (KeyValue's
 // k and v, computed once and reused).
+//
+// Keys and values of one batch element (k and v (1, Tk, H)) serve every
+// row of x (B, T, H) when there is no mask and no causal order: one image's
+// states for all of its candidate texts (ITM re-ranking). The rows'
+// queries are then one batch of B*T queries over those keys, the same
+// arithmetic without B copies of the keys.
 func (m *TextAttention) Attend(g *graph.Graph, x, k, v, mask *graph.Tensor, causal bool) *graph.Tensor {
 	q := m.Query.Forward(g, x, gpu.ActNone)
-	a := g.Attention(q, k, v, graph.AttentionOpts{Heads: m.Heads, Mask: mask, Causal: causal})
-	return m.Output(g, a, x)
+	opts := graph.AttentionOpts{Heads: m.Heads, Mask: mask, Causal: causal}
+	qs, ks := q.Shape(), k.Shape()
+	if len(qs) == 3 && len(ks) == 3 && ks[0] == 1 && qs[0] > 1 && mask == nil && !causal {
+		a := g.Attention(g.Reshape(q, 1, qs[0]*qs[1], qs[2]), k, v, opts)
+		return m.Output(g, g.Reshape(a, qs[0], qs[1], qs[2]), x)
+	}
+	return m.Output(g, g.Attention(q, k, v, opts), x)
 }
 
 // KeyValue returns the key and value projections of kv, (B, Tk, H) each:
