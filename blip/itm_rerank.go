@@ -199,7 +199,8 @@ func (s *ITMScorer) scoreShared(slot int, ids []int32, mask, logits []float32) e
 		return err
 	}
 	if s.sharedSlot != slot {
-		per := int64(s.m.Config.VisionConfig.NumPositions() * s.m.Config.TextConfig.HiddenSize)
+		h := s.m.Config.TextConfig.HiddenSize
+		per := int64(s.m.Config.VisionConfig.NumPositions() * h)
 		calls := make([]gpu.Call, 0, len(s.kv))
 		for j, t := range s.kv {
 			src, err := s.plan.View(t)
@@ -210,7 +211,7 @@ func (s *ITMScorer) scoreShared(slot int, ids []int32, mask, logits []float32) e
 			if err != nil {
 				return err
 			}
-			calls = append(calls, gpu.Copy2D{X: src.Slice(int64(slot)*per, per), Y: dst, Rows: 1, Cols: int(per)})
+			calls = append(calls, gpu.Copy2D{X: src.Slice(int64(slot)*per, per), Y: dst, Rows: int(per) / h, Cols: h})
 		}
 		if err := s.plan.Backend().Do(calls...); err != nil {
 			return err
