@@ -199,21 +199,11 @@ func (s *ITMScorer) scoreShared(slot int, ids []int32, mask, logits []float32) e
 		return err
 	}
 	if s.sharedSlot != slot {
-		h := s.m.Config.TextConfig.HiddenSize
-		per := int64(s.m.Config.VisionConfig.NumPositions() * h)
-		calls := make([]gpu.Call, 0, len(s.kv))
-		for j, t := range s.kv {
-			src, err := s.plan.View(t)
-			if err != nil {
-				return err
-			}
-			dst, err := s.shared.View(s.sharedKV[j])
-			if err != nil {
-				return err
-			}
-			calls = append(calls, gpu.Copy2D{X: src.Slice(int64(slot)*per, per), Y: dst, Rows: int(per) / h, Cols: h})
+		calls, err := s.copyKV(s.plan, s.kv, slot, s.shared, s.sharedKV, 0, 1)
+		if err == nil {
+			err = s.plan.Backend().Do(calls...)
 		}
-		if err := s.plan.Backend().Do(calls...); err != nil {
+		if err != nil {
 			return err
 		}
 		s.sharedSlot = slot
@@ -364,19 +354,26 @@ func (s *ITMScorer) LoadPixels(pixels []float32, first, n int) error {
 // from+1, ..., from+n-1 into slots to, ..., to+n-1 of the scoring plan.
 func (s *ITMScorer) kvCopies(from, to, n int) ([]gpu.Call, error) {
 	s.sharedSlot = -1 // the one-image plan's copy may be of a slot rewritten here
+	return s.copyKV(s.kvPlan, s.kvOut, from, s.plan, s.kv, to, n)
+}
+
+// copyKV copies images from..from+n-1 of every layer's keys and values
+// (tensors st of plan src, (images, N+1, H) each, in layer order) into
+// images to..to+n-1 of the matching tensors dt of plan dst.
+func (s *ITMScorer) copyKV(src *graph.Plan, st []*graph.Tensor, from int, dst *graph.Plan, dt []*graph.Tensor, to, n int) ([]gpu.Call, error) {
 	h := s.m.Config.TextConfig.HiddenSize
 	per := int64(s.m.Config.VisionConfig.NumPositions() * h)
-	calls := make([]gpu.Call, 0, len(s.kv))
-	for j, t := range s.kvOut {
-		src, err := s.kvPlan.View(t)
+	calls := make([]gpu.Call, 0, len(st))
+	for j, t := range st {
+		x, err := src.View(t)
 		if err != nil {
 			return nil, err
 		}
-		dst, err := s.plan.View(s.kv[j])
+		y, err := dst.View(dt[j])
 		if err != nil {
 			return nil, err
 		}
-		calls = append(calls, gpu.Copy2D{X: src.Slice(int64(from)*per, int64(n)*per), Y: dst.Slice(int64(to)*per, int64(n)*per), Rows: n * int(per) / h, Cols: h})
+		calls = append(calls, gpu.Copy2D{X: x.Slice(int64(from)*per, int64(n)*per), Y: y.Slice(int64(to)*per, int64(n)*per), Rows: n * int(per) / h, Cols: h})
 	}
 	return calls, nil
 }
