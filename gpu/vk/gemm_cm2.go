@@ -44,8 +44,9 @@ type cm2Tile struct{ wg, bm, bn, bk uint32 }
 
 func (t cm2Tile) String() string { return fmt.Sprintf("%dx%dx%dx%d", t.wg, t.bm, t.bn, t.bk) }
 
-// cm2Tiles are the blocks tried, largest first (the sizes llama.cpp's
-// coopmat2 matrix products use for f16).
+// cm2Tiles are the blocks tried, largest first: a first guess, not yet
+// timed (the cm2 stage of gpu/bench/gpu_run.sh times each; BLIP_COOP2_TILE
+// tries others).
 var cm2Tiles = []cm2Tile{{256, 128, 256, 64}, {256, 128, 128, 64}, {128, 64, 64, 64}}
 
 // fits reports whether the device runs block t.
