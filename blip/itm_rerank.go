@@ -165,7 +165,7 @@ func (m *Model) itmLogitsKV(g *graph.Graph, kv []*graph.Tensor, idx, ids, mask *
 
 // sharedPlan compiles the one-image scoring plan on first use.
 func (s *ITMScorer) sharedPlan() error {
-	if s.shared != nil || s.Rows == 1 {
+	if s.shared != nil {
 		return nil
 	}
 	n1 := s.m.Config.VisionConfig.NumPositions()

@@ -1,6 +1,7 @@
 package vk
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -32,7 +33,7 @@ type attnCM2Tile struct{ wg, br, bc, d uint32 }
 // attnCM2Tiles are the blocks tried, in order (D filled in per call).
 var attnCM2Tiles = []attnCM2Tile{{wg: 128, br: 64, bc: 64}, {wg: 256, br: 128, bc: 64}, {wg: 256, br: 64, bc: 64}}
 
-// fits reports whether the device lists granularities for every product of
+// fitsAttn reports whether the device lists granularities for every product of
 // block t: Q K^T (BR x D by D x BC) and P V (BR x BC by BC x D).
 func (c *cm2Caps) fitsAttn(t attnCM2Tile) bool {
 	g, ok := c.gran[t.wg]
@@ -42,35 +43,45 @@ func (c *cm2Caps) fitsAttn(t attnCM2Tile) bool {
 	return t.br%g[0] == 0 && t.bc%g[1] == 0 && t.d%g[2] == 0 && t.d%g[1] == 0 && t.bc%g[2] == 0
 }
 
+// errNoAttnCM2Tile: the device lists none of attention_cm2's blocks for
+// a head dimension (the call keeps the KHR kernel).
+var errNoAttnCM2Tile = errors.New("no attention_cm2 block listed")
+
 // attnCM2Tile is the block for head dimension dh: the first listed one,
-// with D padded to a multiple of the granularities.
-func (d *Device) attnCM2Tile(dh int) (attnCM2Tile, bool) {
+// with D padded to a multiple of the granularities, or the one
+// BLIP_ATTN_CM2_TILE forces (an error where it is malformed or not
+// listed).
+func (d *Device) attnCM2Tile(dh int) (attnCM2Tile, error) {
 	tiles := attnCM2Tiles
 	if attnCM2TileEnv != "" {
-		var t attnCM2Tile
-		if _, err := fmt.Sscanf(attnCM2TileEnv, "%dx%dx%d", &t.wg, &t.br, &t.bc); err != nil {
-			return t, false
+		v, err := parseBlock("BLIP_ATTN_CM2_TILE", attnCM2TileEnv, "WGxBRxBC, e.g. 128x64x64", 3)
+		if err != nil {
+			return attnCM2Tile{}, err
 		}
-		tiles = []attnCM2Tile{t}
+		tiles = []attnCM2Tile{{wg: v[0], br: v[1], bc: v[2]}}
 	}
 	for _, t := range tiles {
 		g := d.cm2.gran[t.wg]
 		unit := max(g[1], g[2], 1)
 		t.d = (uint32(dh) + unit - 1) / unit * unit
 		if d.cm2.fitsAttn(t) {
-			return t, true
+			return t, nil
 		}
 	}
-	return attnCM2Tile{}, false
+	if attnCM2TileEnv != "" {
+		return attnCM2Tile{}, fmt.Errorf("BLIP_ATTN_CM2_TILE=%s: %s does not list that block for head dimension %d", attnCM2TileEnv, d.info.Name, dh)
+	}
+	return attnCM2Tile{}, errNoAttnCM2Tile
 }
 
-// useAttnCM2 reports whether a runs on attention_cm2.
+// useAttnCM2 reports whether a runs on attention_cm2 (a malformed
+// BLIP_ATTN_CM2_TILE too, so that attentionCM2 reports it).
 func (d *Device) useAttnCM2(a gpu.Attention) bool {
 	if d.cm2 == nil || !a.F16 || attnCoopOff || a.D > attnCM2MaxD || !attnCM2Aligned(a) {
 		return false
 	}
-	_, ok := d.attnCM2Tile(a.D)
-	return ok
+	_, err := d.attnCM2Tile(a.D)
+	return !errors.Is(err, errNoAttnCM2Tile)
 }
 
 // attnCM2Aligned reports whether every (batch, head) tensor attention_cm2
@@ -94,7 +105,10 @@ func attnCM2Aligned(a gpu.Attention) bool {
 // dispatches (attention.comp's push constants and grid).
 func attentionCM2(d *Device, a gpu.Attention, nb int, ts []attnTensorView) ([]dispatch, error) {
 	s := a.AttentionShape
-	t, _ := d.attnCM2Tile(s.D)
+	t, err := d.attnCM2Tile(s.D)
+	if err != nil {
+		return nil, err
+	}
 	// The spans of Q, K and V, merged where they overlap in one buffer (a
 	// fused QKV projection is cast once).
 	type region struct {

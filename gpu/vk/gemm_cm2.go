@@ -68,19 +68,29 @@ func (c *cm2Caps) anyTile() bool {
 
 // parseCM2Tile reads BLIP_COOP2_TILE's form.
 func parseCM2Tile(s string) (cm2Tile, error) {
-	f := strings.Split(s, "x")
-	if len(f) != 4 {
-		return cm2Tile{}, fmt.Errorf("BLIP_COOP2_TILE=%q: want WGxBMxBNxBK, e.g. 256x128x256x64", s)
-	}
-	var v [4]uint32
-	for i, x := range f {
-		n, err := strconv.ParseUint(x, 10, 32)
-		if err != nil || n == 0 {
-			return cm2Tile{}, fmt.Errorf("BLIP_COOP2_TILE=%q: %q is not a positive number", s, x)
-		}
-		v[i] = uint32(n)
+	v, err := parseBlock("BLIP_COOP2_TILE", s, "WGxBMxBNxBK, e.g. 256x128x256x64", 4)
+	if err != nil {
+		return cm2Tile{}, err
 	}
 	return cm2Tile{v[0], v[1], v[2], v[3]}, nil
+}
+
+// parseBlock reads the n positive numbers of a block override such as
+// "256x128x256x64" (environment variable name, its form for the error).
+func parseBlock(name, s, form string, n int) ([]uint32, error) {
+	f := strings.Split(s, "x")
+	if len(f) != n {
+		return nil, fmt.Errorf("%s=%q: want %s", name, s, form)
+	}
+	v := make([]uint32, n)
+	for i, x := range f {
+		u, err := strconv.ParseUint(x, 10, 32)
+		if err != nil || u == 0 {
+			return nil, fmt.Errorf("%s=%q: %q is not a positive number", name, s, x)
+		}
+		v[i] = uint32(u)
+	}
+	return v, nil
 }
 
 // cm2Tile picks the block for a batch of m x n products: the largest whose

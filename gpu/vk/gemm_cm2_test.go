@@ -363,6 +363,20 @@ func TestAttnCM2Lowering(t *testing.T) {
 	if ds[3].spec[3] != 48 || ds[3].push[19]&2 == 0 {
 		t.Errorf("spec %v (want D 48), flags %#x (want causal)", ds[3].spec, ds[3].push[19])
 	}
+	// A forced block: malformed, or not listed, is an error naming the
+	// variable; a listed one runs.
+	defer func(e string) { attnCM2TileEnv = e }(attnCM2TileEnv)
+	for env, want := range map[string]string{"128x64": "want WGxBRxBC", "64x64x64": "does not list", "256x128x64": ""} {
+		attnCM2TileEnv = env
+		ds, err := attentionKernel(d, fused)
+		switch {
+		case want == "" && (err != nil || ds[len(ds)-1].spec[0] != 256 || ds[len(ds)-1].spec[1] != 128):
+			t.Errorf("BLIP_ATTN_CM2_TILE=%s: %v, %v", env, err, shaderNames(ds))
+		case want != "" && (err == nil || !strings.Contains(err.Error(), "BLIP_ATTN_CM2_TILE") || !strings.Contains(err.Error(), want)):
+			t.Errorf("BLIP_ATTN_CM2_TILE=%s: error %v, want one saying %q", env, err, want)
+		}
+	}
+	attnCM2TileEnv = ""
 	// Past its reach: D > 128, bases off 16 bytes, decoding's few queries.
 	odd := fused
 	odd.D, odd.H = 60, 1
