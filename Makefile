@@ -93,7 +93,9 @@ test: deps shaders-check
 
 # GPUs run decoding's few-row products on gemm_rows.comp, CPU drivers do
 # not: the golden captions and VQA answers through it on lavapipe, so that
-# CI checks it inside the model too (TestGemmRows checks the kernel).
+# CI checks it inside the model too (TestGemmRows checks the kernel, and
+# TestGemmNormRows gemm_rows_ln.comp, which such a product and the
+# LayerNorm after it run on).
 test-rows:
 	BLIP_GEMM_ROWS=1 BLIP_VALIDATE=1 BLIP_REQUIRE_VULKAN=1 $(GO) test -count=1 ./blip \
 	  -run 'TestGenerateMatchesTransformers|TestCaptioningGolden|TestVQAGreedyBruteForce|TestPrecisionGolden'

@@ -11,6 +11,15 @@ type emitCtx struct {
 	training   bool
 	dropoutOff bool
 	lowParams  map[*Params]bool // sets whose 16-bit weight copies the calls read
+	readable   map[*Tensor]bool // roots that hold their values after Run
+	readers    map[*Tensor]int  // roots: the nodes that take them as inputs
+}
+
+// readBeyond reports whether t's memory is read by more than one node or
+// after the run.
+func (e *emitCtx) readBeyond(t *Tensor) bool {
+	r, _ := t.root()
+	return e.readable[r] || e.readers[r] > 1
 }
 
 // weight is the view of a matrix operand that may be read in reduced

@@ -11,8 +11,8 @@ import (
 // A LayerNorm of the result of an Add of two tensors of one shape, built
 // right after the Add (a transformer block's residual add and the norm
 // after it), computes the add itself in inference plans: one LayerNorm
-// call with the residual (gpu.LayerNorm.R), which also writes the sum for
-// its other readers, instead of a Binary and a LayerNorm. The Add emits
+// call with the residual (gpu.LayerNorm.R), which also writes the sum where
+// it has other readers, instead of a Binary and a LayerNorm. The Add emits
 // nothing then, unless the plan leaves the LayerNorm out. Training plans
 // keep both calls. Nothing can run between the two (plans run nodes in
 // graph order); the operands' memory lives through the LayerNorm (its
@@ -55,7 +55,10 @@ func (g *Graph) LayerNorm(x, gamma, beta *Tensor, eps float32) *Tensor {
 	n.emit = func(e *emitCtx) []gpu.Call {
 		l := gpu.LayerNorm{X: e.v(x), Y: e.v(y), Gamma: e.v(gamma), Beta: e.v(beta), Rows: rows, Cols: c, Eps: eps}
 		if add != nil && !e.training {
-			l.X, l.R, l.S = e.v(add.big), e.v(add.small), e.v(x)
+			l.X, l.R = e.v(add.big), e.v(add.small)
+			if e.readBeyond(x) {
+				l.S = e.v(x) // the sum for its other readers
+			}
 		}
 		if e.has(a.mean) {
 			l.Mean, l.Rstd = e.v(a.mean), e.v(a.rstd)

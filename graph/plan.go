@@ -135,7 +135,17 @@ func newPlan(be gpu.Backend, g *Graph, cfg Config, fwd, bwd []*node, gradOf map[
 		}
 	}
 
-	e := &emitCtx{views: p.views, training: p.training, dropoutOff: cfg.DropoutOff}
+	e := &emitCtx{views: p.views, training: p.training, dropoutOff: cfg.DropoutOff, readable: p.readable,
+		readers: map[*Tensor]int{}}
+	for _, n := range nodes {
+		seen := map[*Tensor]bool{}
+		for _, t := range n.ins {
+			if r, _ := t.root(); !seen[r] {
+				seen[r] = true
+				e.readers[r]++
+			}
+		}
+	}
 	for _, n := range nodes {
 		if n.emit == nil {
 			continue
@@ -151,6 +161,9 @@ func newPlan(be gpu.Backend, g *Graph, cfg Config, fwd, bwd []*node, gradOf map[
 			p.calls = append(p.calls, c)
 		}
 	}
+	if !p.training {
+		p.calls = fuseNorms(p.calls)
+	}
 	if err := p.seedTable(); err != nil {
 		p.Close()
 		return nil, err
@@ -165,6 +178,26 @@ func newPlan(be gpu.Backend, g *Graph, cfg Config, fwd, bwd []*node, gradOf map[
 	p.stats.Nodes = len(nodes)
 	p.stats.Calls = len(p.calls)
 	return p, nil
+}
+
+// fuseNorms merges each Gemm that the next call, a LayerNorm, reads (a
+// linear layer and the norm after it) into one gpu.GemmNorm, which a
+// backend may run as one pass (Vulkan does for decoding's few rows).
+func fuseNorms(calls []gpu.Call) []gpu.Call {
+	out := make([]gpu.Call, 0, len(calls))
+	for i := 0; i < len(calls); i++ {
+		if i+1 < len(calls) {
+			g, okG := calls[i].(gpu.Gemm)
+			l, okL := calls[i+1].(gpu.LayerNorm)
+			if gn := (gpu.GemmNorm{G: g, L: l}); okG && okL && gn.Check() == nil {
+				out = append(out, gn)
+				i++
+				continue
+			}
+		}
+		out = append(out, calls[i])
+	}
+	return out
 }
 
 func sum(s []int64) int64 {

@@ -51,6 +51,9 @@ func TestResidualLayerNorm(t *testing.T) {
 			kinds[c.Kernel()]++
 			if l, ok := c.(gpu.LayerNorm); ok && l.R.Buf != nil {
 				kinds["layernorm+residual"]++
+				if l.S.Buf != nil {
+					kinds["layernorm+sum"]++
+				}
 			}
 		}
 		if err := p.WriteF32(a, da); err != nil {
@@ -88,6 +91,28 @@ func TestResidualLayerNorm(t *testing.T) {
 			}
 		}
 	}
+	// The sum is written where a later node reads it (z), and only there.
+	yz, kyz := run(false, func(_, y, z *Tensor) []*Tensor { return []*Tensor{y, z} })
+	for i := range yz {
+		for j := range yz[i] {
+			if yz[i][j] != apart[i][j] {
+				t.Fatalf("%s[%d] of the plan of y and z: %v, want %v", []string{"y", "z"}[i], j, yz[i][j], apart[i][j])
+			}
+		}
+	}
+	if kyz["layernorm+sum"] != 1 {
+		t.Errorf("plan of y and z: %v, want the layernorm writing the sum", kyz)
+	}
+	y, ky := run(false, func(_, y, _ *Tensor) []*Tensor { return []*Tensor{y} })
+	for j := range y[0] {
+		if y[0][j] != apart[0][j] {
+			t.Fatalf("y[%d] of the plan of y: %v, want %v", j, y[0][j], apart[0][j])
+		}
+	}
+	if ky["layernorm+residual"] != 1 || ky["layernorm+sum"] != 0 {
+		t.Errorf("plan of y: %v, want the layernorm with the residual, not writing the sum", ky)
+	}
+
 	// Without the norm in the plan, the add runs.
 	sOnly, ks := run(false, func(s, _, _ *Tensor) []*Tensor { return []*Tensor{s} })
 	if ks["binary"] != 1 || ks["layernorm"] != 0 {
@@ -186,24 +211,31 @@ func TestResidualLayerNormMemory(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer p.Close()
-			fused := 0
+			fused, withGemm := 0, 0
 			for _, c := range p.calls {
 				l, ok := c.(gpu.LayerNorm)
+				if gn, isGN := c.(gpu.GemmNorm); isGN {
+					l, ok = gn.L, true
+					withGemm++
+				}
 				if !ok || l.R.Buf == nil {
 					continue
 				}
 				fused++
+				if l.S.Buf != nil {
+					t.Errorf("rows %d: a fused layernorm writes the sum, which nothing else reads", rows)
+				}
 				vs := []gpu.View{l.X, l.R, l.S, l.Y}
 				for i := range vs {
 					for j := i + 1; j < len(vs); j++ {
-						if vs[i].Buf == vs[j].Buf && vs[i].Off < vs[j].Off+vs[j].Len && vs[j].Off < vs[i].Off+vs[i].Len {
+						if vs[i].Buf != nil && vs[i].Buf == vs[j].Buf && vs[i].Off < vs[j].Off+vs[j].Len && vs[j].Off < vs[i].Off+vs[i].Len {
 							t.Errorf("rows %d: views %d and %d of a fused layernorm overlap: %+v, %+v", rows, i, j, vs[i], vs[j])
 						}
 					}
 				}
 			}
-			if want := map[bool]int{false: layers, true: 0}[apart]; fused != want {
-				t.Fatalf("rows %d, apart %v: %d fused layernorms, want %d", rows, apart, fused, want)
+			if want := map[bool]int{false: layers, true: 0}[apart]; fused != want || withGemm != want {
+				t.Fatalf("rows %d, apart %v: %d fused layernorms, %d with their linear layer, want %d", rows, apart, fused, withGemm, want)
 			}
 			if err := p.WriteF32(x0, in); err != nil {
 				t.Fatal(err)

@@ -8,4 +8,11 @@ layout(push_constant) uniform Push {
     float alpha, beta;
     uint flags; // bit 0: bias; bits 1..2: activation (gpu.Act); gemm_coop: bit 3 TransA, bit 4 TransB,
                 // bits 5, 6 vec4 staging of A, B, bits 7, 8 that vec4 along m, n
+#ifdef NORM
+    // gemm_rows with NORM: the LayerNorm's views and flags (bit 0: O set,
+    // bit 1: write S), its eps, and the counters' offset.
+    uint offO, offG, offBt, offY, offS, nflags;
+    float eps;
+    uint offCnt;
+#endif
 } p;

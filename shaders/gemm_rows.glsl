@@ -12,6 +12,19 @@
 // workgroup is NT / TEAM teams side by side; rows beyond MR take further
 // workgroups. F16 rounds A and an f32 B to f16 on load as in every
 // gemm shader (gemm_b.glsl).
+//
+// With NORM (gemm_rows_ln*.comp, gpu.GemmNorm) the LayerNorm after the
+// product runs in the same dispatch: each workgroup writes its part of C,
+// then counts itself done (an atomic counter); the last one to finish
+// normalises all M rows over the N columns (C + the LayerNorm's other
+// operand), as layernorm.comp does, and sets the counter back to 0 for the
+// next dispatch. Only then has every workgroup read its A, which the
+// norm's outputs may overwrite (a plan reuses a dead operand's memory): a
+// counter per block of rows would let one block's norm run while another
+// block still reads. The counter buffer is bound for writing, so the
+// recorder puts a barrier between two such dispatches and they never share
+// it. C is coherent: the last workgroup reads what the others wrote, not
+// its own cache.
 #extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
 
@@ -27,14 +40,93 @@ layout(constant_id = 4) const uint VEC = 0;    // vec4 loads along k of A and B
 layout(binding = 0) readonly buffer BufA { float A_[]; };
 layout(binding = 0) readonly buffer BufA4 { vec4 A4_[]; };
 #include "gemm_b.glsl"
+#ifdef NORM
+layout(binding = 2) coherent buffer BufC { float C_[]; };
+#else
 layout(binding = 2) buffer BufC { float C_[]; };
+#endif
 layout(binding = 3) readonly buffer BufBias { float Bias_[]; };
+#ifdef NORM
+layout(binding = 4) readonly buffer BufO { float O_[]; };    // the LayerNorm's other operand (X or R)
+layout(binding = 5) readonly buffer BufG { float Gamma_[]; };
+layout(binding = 6) readonly buffer BufBt { float Beta_[]; };
+layout(binding = 7) writeonly buffer BufY { float Y_[]; };
+layout(binding = 8) writeonly buffer BufS { float S_[]; };   // C + O, where asked
+layout(binding = 9) buffer BufCnt { uint Cnt_[]; };          // finished workgroups
+#endif
 
 #include "gemm_push.glsl"
 #include "gemm_epi.glsl"
 
 const uint TEAMS = NT / TEAM;
 shared float red[NT * MR * NCT];
+
+#ifdef NORM
+shared uint lastOne;
+
+// sumRows leaves in red[r * NT] the workgroup's sum of v[r], rows r < MR,
+// by a fixed tree (the same bits on every run).
+void sumRows(float v[MR], uint t) {
+    barrier(); // earlier readers of red are done
+    [[unroll]] for (uint r = 0; r < MR; r++) {
+        red[r * NT + t] = v[r];
+    }
+    barrier();
+    for (uint s = NT / 2; s > 0; s /= 2) {
+        if (t < s) {
+            [[unroll]] for (uint r = 0; r < MR; r++) {
+                red[r * NT + t] += red[r * NT + t + s];
+            }
+        }
+        barrier();
+    }
+}
+
+// normRows normalises rows m0.. (up to MR, below M) of C + O over the N
+// columns: the mean, then the biased variance around it, then the output,
+// each pass reading the same fp32 sums.
+void normRows(uint m0, uint t) {
+    const bool hasO = (p.nflags & 1u) != 0, writeS = (p.nflags & 2u) != 0;
+    float acc[MR];
+    [[unroll]] for (uint r = 0; r < MR; r++) {
+        acc[r] = 0.0;
+        uint m = m0 + r;
+        if (m < p.M) {
+            for (uint c = t; c < p.N; c += NT) {
+                float v = C_[p.offC + m * p.N + c] + (hasO ? O_[p.offO + m * p.N + c] : 0.0);
+                acc[r] += v;
+                if (writeS) {
+                    S_[p.offS + m * p.N + c] = v;
+                }
+            }
+        }
+    }
+    sumRows(acc, t);
+    float mean[MR];
+    [[unroll]] for (uint r = 0; r < MR; r++) {
+        mean[r] = red[r * NT] / float(p.N);
+        acc[r] = 0.0;
+        uint m = m0 + r;
+        if (m < p.M) {
+            for (uint c = t; c < p.N; c += NT) {
+                float d = C_[p.offC + m * p.N + c] + (hasO ? O_[p.offO + m * p.N + c] : 0.0) - mean[r];
+                acc[r] = fma(d, d, acc[r]);
+            }
+        }
+    }
+    sumRows(acc, t);
+    [[unroll]] for (uint r = 0; r < MR; r++) {
+        float rstd = 1.0 / sqrt(red[r * NT] / float(p.N) + p.eps);
+        uint m = m0 + r;
+        if (m < p.M) {
+            for (uint c = t; c < p.N; c += NT) {
+                float y = (C_[p.offC + m * p.N + c] + (hasO ? O_[p.offO + m * p.N + c] : 0.0) - mean[r]) * rstd;
+                Y_[p.offY + m * p.N + c] = fma(y, Gamma_[p.offG + c], Beta_[p.offBt + c]);
+            }
+        }
+    }
+}
+#endif
 
 void main() {
     const uint t = gl_LocalInvocationID.x;
@@ -115,4 +207,23 @@ void main() {
         uint ci = cBase + gm * p.ldc + gn;
         C_[ci] = epi(red[(team * MR * NCT + i) * TEAM], gn, ci, hasBias, act);
     }
+#ifdef NORM
+    memoryBarrierBuffer(); // this invocation's C before the count
+    barrier();
+    if (t == 0) {
+        const uint groups = gl_NumWorkGroups.x * gl_NumWorkGroups.y;
+        lastOne = atomicAdd(Cnt_[p.offCnt], 1u) == groups - 1u ? 1u : 0u;
+    }
+    barrier();
+    if (lastOne == 0u) {
+        return;
+    }
+    memoryBarrierBuffer();
+    for (uint r0 = 0; r0 < p.M; r0 += MR) {
+        normRows(r0, t);
+    }
+    if (t == 0) {
+        Cnt_[p.offCnt] = 0u;
+    }
+#endif
 }

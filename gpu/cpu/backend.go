@@ -350,13 +350,22 @@ var twins = map[string]func(gpu.Call){}
 
 var viewType = reflect.TypeOf(gpu.View{})
 
-// reflectViews lists the View fields of a call struct.
+var callType = reflect.TypeOf((*gpu.Call)(nil)).Elem()
+
+// reflectViews lists the View fields of a call struct, and of the calls it
+// holds (gpu.GemmNorm's G and L, named "G.A" and so on).
 func reflectViews(c gpu.Call) []namedView {
 	rv := reflect.ValueOf(c)
 	var out []namedView
 	for i := 0; i < rv.NumField(); i++ {
-		if f := rv.Type().Field(i); f.Type == viewType {
+		f := rv.Type().Field(i)
+		switch {
+		case f.Type == viewType:
 			out = append(out, namedView{f.Name, rv.Field(i).Interface().(gpu.View)})
+		case f.Type.Kind() == reflect.Struct && f.Type.Implements(callType):
+			for _, v := range reflectViews(rv.Field(i).Interface().(gpu.Call)) {
+				out = append(out, namedView{f.Name + "." + v.name, v.v})
+			}
 		}
 	}
 	return out
@@ -375,7 +384,7 @@ func namedViews(c gpu.Call) ([]namedView, bool) {
 	case gpu.Softmax:
 		return []namedView{{"X", c.X}, {"Y", c.Y}, {"Mask", c.Mask}}, true
 	case gpu.LayerNorm:
-		return []namedView{{"X", c.X}, {"Y", c.Y}, {"Gamma", c.Gamma}, {"Beta", c.Beta}, {"Mean", c.Mean}, {"Rstd", c.Rstd}}, true
+		return []namedView{{"X", c.X}, {"Y", c.Y}, {"Gamma", c.Gamma}, {"Beta", c.Beta}, {"Mean", c.Mean}, {"Rstd", c.Rstd}, {"R", c.R}, {"S", c.S}}, true
 	case gpu.Embedding:
 		return []namedView{{"Table", c.Table}, {"Ids", c.Ids}, {"Y", c.Y}}, true
 	case gpu.ArgMax:

@@ -28,6 +28,7 @@ type Device struct {
 	bindAlign      int64     // minStorageBufferOffsetAlignment, bytes
 	maxGroups      [3]uint32 // maxComputeWorkGroupCount
 	maxInvocations int       // maxComputeWorkGroupInvocations
+	maxBinds       int       // storage buffers a shader may bind: maxBindings, or fewer where the device allows fewer
 	coopMode       coopMode  // tests: the tensor-core GEMM's block (gemm_coop.go)
 	swRound        bool      // tests: the tensor-core shaders round in integers (rounding.go)
 
@@ -39,6 +40,7 @@ type Device struct {
 	nextBlockID       uint64
 	deferred          []*buffer // freed while work was pending
 	scratch           *buffer   // kernels' partial results (attention_split.go)
+	counters          *buffer   // gemm_rows_ln's finished workgroups (gemm_norm.go)
 	coop              string    // the cooperative-matrix GEMM shader in use, or "" (gemm_coop.go)
 	cm2               *cm2Caps  // gemm_cm2 in use: what the device offers of it, or nil (gemm_cm2.go)
 	cm2Force          cm2Tile   // tests: gemm_cm2's block, where set
@@ -251,6 +253,11 @@ func newDevice(in *instance, idx int, pi physInfo) (*Device, error) {
 	}
 	d.maxGroups = pi.limits.MaxComputeWorkGroupCount
 	d.maxInvocations = int(pi.limits.MaxComputeWorkGroupInvocations)
+	d.maxBinds = int(min(uint32(maxBindings), pi.limits.MaxPerStageDescriptorStorageBuffers, pi.limits.MaxPerStageResources))
+	if d.maxBinds < minBindings {
+		vk.DestroyDevice(d.dev, nil)
+		return nil, fmt.Errorf("vulkan: %s allows %d storage buffers per shader stage; blip's kernels need %d", pi.info.Name, d.maxBinds, minBindings)
+	}
 	if err := d.pickMemoryTypes(); err != nil {
 		vk.DestroyDevice(d.dev, nil)
 		return nil, err

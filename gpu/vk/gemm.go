@@ -175,16 +175,22 @@ func init() {
 	kernels["gemm"] = gemmKernel
 }
 
+// gemmShapeOf is g's operands and dimensions as the dispatches see them.
+func gemmShapeOf(g gpu.Gemm) gemmShape {
+	batch, lda, ldb, ldc, sa, sb, sc := g.Dims()
+	return gemmShape{A: g.A, B: g.B, C: g.C, Bias: g.Bias,
+		batch: int64(batch), m: int64(g.M), n: int64(g.N), k: int64(g.K),
+		lda: int64(lda), ldb: int64(ldb), ldc: int64(ldc), sa: sa, sb: sb, sc: sc,
+		ta: g.TransA, tb: g.TransB, f16: g.F16}
+}
+
 func gemmKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 	g := callAs[gpu.Gemm](c)
 	if err := d.need16("gemm", g.B); err != nil {
 		return nil, err
 	}
-	batch, lda, ldb, ldc, sa, sb, sc := g.Dims()
-	s := gemmShape{A: g.A, B: g.B, C: g.C, Bias: g.Bias,
-		batch: int64(batch), m: int64(g.M), n: int64(g.N), k: int64(g.K),
-		lda: int64(lda), ldb: int64(ldb), ldc: int64(ldc), sa: sa, sb: sb, sc: sc,
-		ta: g.TransA, tb: g.TransB, f16: g.F16}
+	s := gemmShapeOf(g)
+	batch := int(s.batch)
 	alpha := g.Alpha
 	if alpha == 0 {
 		alpha = 1
@@ -228,7 +234,7 @@ func gemmKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 	}
 	if !fits(nb, mc, nc) {
 		return nil, fmt.Errorf("gemm: [%d] (%dx%d)@(%dx%d) with leading dimensions (%d, %d, %d) cannot be split into parts that fit the device's storage-buffer binding limit of %d bytes",
-			batch, g.M, g.K, g.K, g.N, lda, ldb, ldc, d.maxBind)
+			batch, g.M, g.K, g.K, g.N, s.lda, s.ldb, s.ldc, d.maxBind)
 	}
 
 	var out []dispatch

@@ -47,3 +47,42 @@ func TestGemmRows(t *testing.T) {
 		t.Errorf("only %d cases on gemm_rows", n)
 	}
 }
+
+// TestGemmNormRows runs the gemm_norm parity cases with decoding's products
+// on gemm_rows.comp, as GPUs run them: those of few rows as one dispatch of
+// gemm_rows_ln (f32 and 16-bit B, vec4 and scalar loads), the rest as the
+// gemm and layernorm dispatches.
+func TestGemmNormRows(t *testing.T) {
+	d := openTest(t)
+	d.rowsMode = rowsAlways
+	defer func() { d.rowsMode = rowsAuto }()
+	ref := cpu.New()
+	defer ref.Close()
+	shaders := map[string]int{}
+	for _, c := range paritytest.Cases() {
+		if c.Kernel != "gemm_norm" {
+			continue
+		}
+		ds, err := gemmNormKernel(d, sizedCall(c))
+		if err != nil {
+			t.Fatalf("%s: %v", c.Name, err)
+		}
+		on := ds[0].shader
+		if len(ds) == 1 {
+			shaders[on+map[uint32]string{0: "", 1: " vec4"}[ds[0].spec[4]]]++
+		} else {
+			on = "gemm + layernorm"
+			shaders[on]++
+		}
+		two := strings.Contains(c.Name, "/rows_m35") || strings.Contains(c.Name, "/stats_")
+		if two != (len(ds) > 1) || !two && !strings.HasPrefix(on, "gemm_rows_ln") {
+			t.Errorf("%s runs on %s in %d dispatches", c.Name, on, len(ds))
+		}
+		t.Run(c.Name, func(t *testing.T) { checkF16Case(t, d, ref, c, on) })
+	}
+	for _, s := range []string{"gemm_rows_ln", "gemm_rows_ln vec4", "gemm_rows_ln_h vec4", "gemm + layernorm"} {
+		if shaders[s] == 0 {
+			t.Errorf("no case runs %s (%v)", s, shaders)
+		}
+	}
+}

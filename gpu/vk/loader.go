@@ -47,10 +47,12 @@ typedef struct {
 	const void* pImageInfo; const blip_buffer_info* pBufferInfo; const void* pTexelBufferView;
 } blip_write_set;
 typedef void (*blip_update_fn)(void*, uint32_t, const blip_write_set*, uint32_t, const void*);
+// BLIP_MAX_BINDINGS is pipeline.go's maxBindings (checked where Go compiles).
+#define BLIP_MAX_BINDINGS 10
 static void blip_update_storage_set(void* fn, void* dev, uint64_t set, uint32_t n, const uint64_t* bufs, const uint64_t* offs, const uint64_t* ranges) {
-	blip_buffer_info info[8];
-	blip_write_set w[8];
-	if (n > 8) n = 8;
+	blip_buffer_info info[BLIP_MAX_BINDINGS];
+	blip_write_set w[BLIP_MAX_BINDINGS];
+	if (n > BLIP_MAX_BINDINGS) n = BLIP_MAX_BINDINGS;
 	for (uint32_t i = 0; i < n; i++) {
 		info[i].buffer = bufs[i]; info[i].offset = offs[i]; info[i].range = ranges[i];
 		w[i].sType = ST_WRITE_DESCRIPTOR_SET;
@@ -214,6 +216,13 @@ func h64(p unsafe.Pointer) uint64 { return uint64(uintptr(p)) }
 func (f direct) cmdBarrier(cb vk.CommandBuffer, srcStage, dstStage vk.PipelineStageFlags, srcAccess, dstAccess vk.AccessFlags) {
 	C.blip_cmd_barrier(f.barrier, unsafe.Pointer(cb), C.uint32_t(srcStage), C.uint32_t(dstStage), C.uint32_t(srcAccess), C.uint32_t(dstAccess))
 }
+
+// The C writer's capacity is maxBindings: either array length is negative
+// (a compile error) when they differ.
+var (
+	_ [C.BLIP_MAX_BINDINGS - maxBindings]struct{}
+	_ [maxBindings - C.BLIP_MAX_BINDINGS]struct{}
+)
 
 func (f direct) updateStorageSet(dev vk.Device, set uint64, bufs, offs, ranges []uint64) {
 	C.blip_update_storage_set(f.update, unsafe.Pointer(dev), C.uint64_t(set), C.uint32_t(len(bufs)),

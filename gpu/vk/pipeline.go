@@ -10,7 +10,11 @@ import (
 )
 
 const (
-	maxBindings = 8
+	// maxBindings is the most storage buffers a shader binds (gemm_rows_ln:
+	// ten); shaders of more than minBindings run only on devices whose
+	// maxPerStageDescriptorStorageBuffers allows them (Device.maxBinds).
+	maxBindings = 10
+	minBindings = 8
 	pushBytes   = 128 // the minimum every device guarantees
 )
 
@@ -47,7 +51,7 @@ func (p *pipelines) init(d *Device) error {
 		return err
 	}
 	p.cache = cache
-	for n := 1; n <= maxBindings; n++ {
+	for n := 1; n <= d.maxBinds; n++ {
 		binds := make([]vk.DescriptorSetLayoutBinding, n)
 		for i := range binds {
 			binds[i] = vk.DescriptorSetLayoutBinding{
@@ -128,8 +132,8 @@ func specBytes(spec []uint32) string {
 
 // get returns the pipeline for a shader, binding count and specialization.
 func (p *pipelines) get(d *Device, shader string, nbind int, spec []uint32) (*pipeline, error) {
-	if nbind < 1 || nbind > maxBindings {
-		return nil, fmt.Errorf("%s: %d bindings (1..%d supported)", shader, nbind, maxBindings)
+	if nbind < 1 || nbind > d.maxBinds {
+		return nil, fmt.Errorf("%s: %d bindings (1..%d supported on %s)", shader, nbind, d.maxBinds, d.Name())
 	}
 	key := pipeKey{shader, nbind, specBytes(spec)}
 	if pl, ok := p.byKey[key]; ok {

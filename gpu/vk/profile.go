@@ -99,9 +99,13 @@ func (p *profiler) collect(d *Device, s *cmdSlot) {
 
 func (p *profiler) destroy(d *Device) {}
 
-var viewType = reflect.TypeOf(gpu.View{})
+var (
+	viewType = reflect.TypeOf(gpu.View{})
+	callType = reflect.TypeOf((*gpu.Call)(nil)).Elem()
+)
 
-// forEachView calls fn for every gpu.View field of a call struct.
+// forEachView calls fn for every gpu.View field of a call struct, and of
+// the calls a call holds (gpu.GemmNorm's G and L, named "G.A" and so on).
 func forEachView(c gpu.Call, fn func(name string, v gpu.View)) {
 	rv := reflect.ValueOf(c)
 	if rv.Kind() == reflect.Pointer {
@@ -112,8 +116,12 @@ func forEachView(c gpu.Call, fn func(name string, v gpu.View)) {
 	}
 	rt := rv.Type()
 	for i := 0; i < rt.NumField(); i++ {
-		if rt.Field(i).Type == viewType {
-			fn(rt.Field(i).Name, rv.Field(i).Interface().(gpu.View))
+		f := rt.Field(i)
+		switch {
+		case f.Type == viewType:
+			fn(f.Name, rv.Field(i).Interface().(gpu.View))
+		case f.Type.Kind() == reflect.Struct && f.Type.Implements(callType):
+			forEachView(rv.Field(i).Interface().(gpu.Call), func(name string, v gpu.View) { fn(f.Name+"."+name, v) })
 		}
 	}
 }
