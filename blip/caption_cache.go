@@ -28,13 +28,14 @@ import (
 //     is the spare that a reorder gathers into.
 //
 // The decoder between attentions runs as a chain of 2L+1 compiled plans per
-// (rows, new tokens): embeddings and layer 0's q; then per layer the
-// self-attention output block and the cross query, and the cross output
-// block, FFN and the next layer's q (or the LM head on the last
-// position). Between two plans the stepper records the calls whose shapes
-// depend on the cache length directly on the backend: the key and value
-// projections of the new tokens, written straight into their cache slots
-// (kvCalls), the fused attention (gpu.Attention with strided
+// (rows, new tokens): embeddings; then per layer the self-attention output
+// block and the cross query, and the cross output block and FFN (or, after
+// the last layer, the LM head on the last position). Between two plans the
+// stepper records the calls whose shapes depend on the cache length
+// directly on the backend: the query, key and value projections of the
+// new tokens, the query into the plan's input for it and the key and value
+// straight into their cache slots (qkvCalls: adjacent products of one A,
+// which Vulkan runs as one dispatch), the fused attention (gpu.Attention with strided
 // K/V views over the cache, Tk = length + new) writing into the next plan's
 // input. The residual stream needs no copy: each plan's "hidden" input is
 // bound to the previous plan's output (graph.Config.Bind).
@@ -85,8 +86,8 @@ type decChain struct {
 
 // decSeg is one plan of the chain. Every segment but the first reads the
 // attention result a and the residual x; every one but the last writes the
-// residual xo and the next attention's query (a self-attention's key and
-// value are kvCalls).
+// residual xo, and the next attention's query q: the cross-attention's
+// query it computes, a self-attention's an input that qkvCalls write.
 type decSeg struct {
 	plan               *graph.Plan
 	a, x, xo, q        gpu.View
@@ -477,7 +478,7 @@ func (s *kvStepper) record(ids []int32, tq int) (*decSeg, error) {
 		}
 		selfShape := gpu.AttentionShape{B: rows, H: s.heads, Tq: tq, Tk: tk, D: d, Causal: true,
 			KBatch: int64(ld), VBatch: int64(ld)}
-		calls := append(s.kvCalls(l, sa.xo, slot(2*l, s.length, tk), slot(2*l+1, s.length, tk), rows, tq, ld),
+		calls := append(s.qkvCalls(l, sa.xo, sa.q, slot(2*l, s.length, tk), slot(2*l+1, s.length, tk), rows, tq, ld),
 			gpu.Attention{Q: sa.q, K: slot(2*l, 0, tk), V: slot(2*l+1, 0, tk), O: sm.a, AttentionShape: selfShape})
 		err := s.be.Do(calls...)
 		if err == nil {
@@ -497,24 +498,30 @@ func (s *kvStepper) record(ids []int32, tq int) (*decSeg, error) {
 	return last, nil
 }
 
-// kvCalls project layer l's self-attention keys and values of the new
-// tokens x (rows, tq, H) straight into their cache slots k and v (rows ld
-// apart, tq positions each), the product a plan would run (its weights as
-// plans read them, graph.Param.Operand): no copy from a plan's output.
-// They are recorded after the plan that wrote x, which refreshed a stale
-// 16-bit copy of the weights.
-func (s *kvStepper) kvCalls(l int, x, k, v gpu.View, rows, tq, ld int) []gpu.Call {
+// qkvCalls project layer l's self-attention queries, keys and values of
+// the new tokens x (rows, tq, H): the queries into q (the plan input the
+// attention reads), the keys and values straight into their cache slots k
+// and v (rows ld apart, tq positions each), the products a plan would run
+// (its weights as plans read them, graph.Param.Operand, refreshed first
+// where stale): no copy from a plan's output. The three read one A and
+// write disjoint memory, so Vulkan runs them as one dispatch where they
+// take its few-row kernel.
+func (s *kvStepper) qkvCalls(l int, x, q, k, v gpu.View, rows, tq, ld int) []gpu.Call {
 	a := &s.m.TextDecoder.Bert.Layers[l].Attention
-	var calls []gpu.Call
+	calls := a.Query.Weight.RefreshCalls()
 	for _, p := range []struct {
 		lin *Linear
 		c   gpu.View
-	}{{&a.Key, k}, {&a.Value, v}} {
+		ld  int
+	}{{&a.Query, q, s.h}, {&a.Key, k, ld}, {&a.Value, v, ld}} {
 		w, half := p.lin.Weight.Operand()
-		g := gpu.Gemm{A: x, B: w, Bias: p.lin.Bias.Value(), C: p.c, M: rows, N: s.h, K: s.h, TransB: true, LdC: ld, F16: half}
+		g := gpu.Gemm{A: x, B: w, Bias: p.lin.Bias.Value(), C: p.c, M: rows, N: s.h, K: s.h, TransB: true, LdC: p.ld, F16: half}
 		if tq > 1 {
 			// One batch element per row: tq positions, then the next row.
-			g.Batch, g.M, g.StrideA, g.LdC, g.StrideC = rows, tq, int64(tq*s.h), 0, int64(ld)
+			g.Batch, g.M, g.StrideA, g.LdC, g.StrideC = rows, tq, int64(tq*s.h), 0, int64(p.ld)
+			if p.ld == s.h {
+				g.StrideC = int64(tq * s.h) // the queries, packed
+			}
 		}
 		calls = append(calls, g)
 	}
@@ -568,10 +575,9 @@ func (s *kvStepper) chain(rows, tq int) (*decChain, error) {
 			}
 			sg.o = g.Reshape(dec.Head.Forward(g, x), rows, s.m.Config.TextConfig.VocabSize)
 			outs = []*graph.Tensor{sg.o}
-		case i%2 == 0: // the next layer's self-attention
-			a := &layers[i/2].Attention
-			sg.txo, sg.tq = x, a.Query.Forward(g, x, gpu.ActNone)
-			outs = []*graph.Tensor{sg.txo, sg.tq} // k and v: kvCalls
+		case i%2 == 0: // the next layer's self-attention: q, k and v are qkvCalls
+			sg.txo, sg.tq = x, g.Input("query", gpu.F32, rows, tq, s.h)
+			outs = []*graph.Tensor{sg.txo}
 		default: // this layer's cross-attention
 			sg.txo, sg.tq = x, layers[i/2].CrossAttention.Query.Forward(g, x, gpu.ActNone)
 			outs = []*graph.Tensor{sg.txo, sg.tq}

@@ -270,3 +270,68 @@ func tinyCaptionImages(t *testing.T, bc backendCase, pixels []float32) (gpu.Back
 	}
 	return be, m, images
 }
+
+// TestCaptionsAfterWeightWrite changes layer 0's query, key and value
+// weights of a model that keeps fp16 weight copies and has already
+// captioned: the next captions must be those of a model loaded with the
+// new weights, whose 16-bit copy the plans and the cached decoder's
+// projections outside them (qkvCalls) read refreshed.
+func TestCaptionsAfterWeightWrite(t *testing.T) {
+	gold := openGolden(t)
+	pixels := gold.f32("pixel_values")
+	be := cpu.New()
+	defer be.Close()
+	captions := func(m *Model) [][]int32 {
+		cfg := m.CaptionConfig()
+		cfg.NumBeams = 1
+		out, err := m.GenerateCaptions(be, pixels, 4, nil, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids [][]int32
+		for i := range out.Sequences {
+			ids = append(ids, out.Sequences[i][:out.Lengths[i]])
+		}
+		return ids
+	}
+	// change scales layer 0's query, key and value weights of m by 3.
+	change := func(m *Model) {
+		a := &m.TextDecoder.Bert.Layers[0].Attention
+		for _, w := range []*Linear{&a.Query, &a.Key, &a.Value} {
+			v := make([]float32, w.Weight.Value().Len)
+			if err := w.Weight.Read(v); err != nil {
+				t.Fatal(err)
+			}
+			for i := range v {
+				v[i] *= 3
+			}
+			if err := w.Weight.Write(v); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	m := loadTiny(t, "tiny-captioning", be)
+	if err := m.SetPrecision(gpu.F16); err != nil {
+		t.Fatal(err)
+	}
+	before := captions(m)
+	change(m)
+	after := captions(m)
+
+	fresh := loadTiny(t, "tiny-captioning", be)
+	change(fresh)
+	if err := fresh.SetPrecision(gpu.F16); err != nil {
+		t.Fatal(err)
+	}
+	want := captions(fresh)
+	same := true
+	for i := range want {
+		if !equalIDs(after[i], want[i]) {
+			t.Errorf("image %d after the write: %v, a model loaded with the new weights: %v", i, after[i], want[i])
+		}
+		same = same && equalIDs(before[i], want[i])
+	}
+	if same {
+		t.Error("the new weights caption as the old did: the test shows nothing")
+	}
+}

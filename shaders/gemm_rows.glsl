@@ -13,6 +13,13 @@
 // workgroups. F16 rounds A and an f32 B to f16 on load as in every
 // gemm shader (gemm_b.glsl).
 //
+// With SEGS (gemm_rows_seg*.comp) the columns are up to three products of
+// one A side by side (decoding's query, key and value projections): the
+// columns [s*N, (s+1)*N) are product s, whose weight rows start at its own
+// offset in the one B binding, its bias at its own offset in the one Bias
+// binding, and whose results go to its own C binding (C, C1, C2), row
+// stride and batch stride. Alpha, the activation and Beta 0 are common.
+//
 // With NORM (gemm_rows_ln*.comp, gpu.GemmNorm) the LayerNorm after the
 // product runs in the same dispatch: each workgroup writes its part of C,
 // then counts itself done (an atomic counter); the last one to finish
@@ -46,6 +53,15 @@ layout(binding = 2) coherent buffer BufC { float C_[]; };
 layout(binding = 2) buffer BufC { float C_[]; };
 #endif
 layout(binding = 3) readonly buffer BufBias { float Bias_[]; };
+#ifdef SEGS
+layout(binding = 4) writeonly buffer BufC1 { float C1_[]; };
+layout(binding = 5) writeonly buffer BufC2 { float C2_[]; };
+#define NCOLS (p.N * p.nseg)
+#define BROW(c, n) bRow[c]
+#else
+#define NCOLS p.N
+#define BROW(c, n) (bBase + (n) * p.ldb)
+#endif
 #ifdef NORM
 layout(binding = 4) readonly buffer BufO { float O_[]; };    // the LayerNorm's other operand (X or R)
 layout(binding = 5) readonly buffer BufG { float Gamma_[]; };
@@ -60,6 +76,25 @@ layout(binding = 9) buffer BufCnt { uint Cnt_[]; };          // finished workgro
 
 const uint TEAMS = NT / TEAM;
 shared float red[NT * MR * NCT];
+
+#ifdef SEGS
+// storeSeg writes column gn (of all the products' columns) of row gm.
+void storeSeg(uint gm, uint gn, uint batch, float a, bool hasBias, uint act) {
+    const uint sg = gn / p.N, nl = gn - sg * p.N;
+    float v = p.alpha * a;
+    if (hasBias) {
+        v += Bias_[(sg == 0 ? p.offBias : sg == 1 ? p.offBias1 : p.offBias2) + nl];
+    }
+    v = apply_act(act, v);
+    if (sg == 0) {
+        C_[p.offC + batch * p.strideC + gm * p.ldc + nl] = v;
+    } else if (sg == 1) {
+        C1_[p.offC1 + batch * p.strideC1 + gm * p.ldc1 + nl] = v;
+    } else {
+        C2_[p.offC2 + batch * p.strideC2 + gm * p.ldc2 + nl] = v;
+    }
+}
+#endif
 
 #ifdef NORM
 shared uint lastOne;
@@ -140,6 +175,14 @@ void main() {
     const uint bBase = p.offB + batch * p.strideB;
     const uint cBase = p.offC + batch * p.strideC;
 
+#ifdef SEGS
+    // Each column's weight row (its product's B offset).
+    uint bRow[NCT];
+    [[unroll]] for (uint c = 0; c < NCT; c++) {
+        const uint n = min(n0 + c, NCOLS - 1), sg = n / p.N;
+        bRow[c] = (sg == 0 ? p.offB : sg == 1 ? p.offB1 : p.offB2) + batch * p.strideB + (n - sg * p.N) * p.ldb;
+    }
+#endif
     float acc[MR * NCT];
     [[unroll]] for (uint i = 0; i < MR * NCT; i++) {
         acc[i] = 0.0;
@@ -151,7 +194,7 @@ void main() {
             vec4 b[NCT];
             [[unroll]] for (uint c = 0; c < NCT; c++) {
                 uint n = n0 + c;
-                b[c] = n < p.N ? LDB4((bBase + n * p.ldb) / 4 + k4) : vec4(0.0);
+                b[c] = n < NCOLS ? LDB4(BROW(c, n) / 4 + k4) : vec4(0.0);
             }
             [[unroll]] for (uint r = 0; r < MR; r++) {
                 uint m = m0 + r;
@@ -168,7 +211,7 @@ void main() {
             float b[NCT];
             [[unroll]] for (uint c = 0; c < NCT; c++) {
                 uint n = n0 + c;
-                b[c] = n < p.N ? LDB(bBase + n * p.ldb + k) : 0.0;
+                b[c] = n < NCOLS ? LDB(BROW(c, n) + k) : 0.0;
             }
             [[unroll]] for (uint r = 0; r < MR; r++) {
                 uint m = m0 + r;
@@ -201,11 +244,15 @@ void main() {
     const uint act = (p.flags >> 1) & 3u;
     for (uint i = lane; i < MR * NCT; i += TEAM) {
         uint gm = m0 + i / NCT, gn = n0 + i % NCT;
-        if (gm >= p.M || gn >= p.N) {
+        if (gm >= p.M || gn >= NCOLS) {
             continue;
         }
+#ifdef SEGS
+        storeSeg(gm, gn, batch, red[(team * MR * NCT + i) * TEAM], hasBias, act);
+#else
         uint ci = cBase + gm * p.ldc + gn;
         C_[ci] = epi(red[(team * MR * NCT + i) * TEAM], gn, ci, hasBias, act);
+#endif
     }
 #ifdef NORM
     memoryBarrierBuffer(); // this invocation's C before the count

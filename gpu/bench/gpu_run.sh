@@ -21,8 +21,10 @@
 #            BLIP_ATTN_SPLIT=0) and torch, same command each (80 s)
 #   decode   the captions of bench model (batch 1 greedy and beam 3, batch
 #            32) fp32 and fp16 with each linear layer and its LayerNorm in
-#            one dispatch (gpu.GemmNorm) and apart (BLIP_GEMM_NORM=0), then
-#            caption batch 1's profile both ways (about 90 s)
+#            one dispatch (gpu.GemmNorm) and a layer's q, k and v projections
+#            in one (gemm_rows_seg), and apart (BLIP_GEMM_NORM=0
+#            BLIP_GEMM_GROUP=0), then caption batch 1's profile both ways
+#            (about 90 s)
 #   cm2      the cooperative-matrix-2 GEMM and attention (gemm_cm2,
 #            attention_cm2, BLIP_COOPMAT2=1; NVIDIA): their parity tests
 #            first (TestGemmCoop2: every F16 gemm case in every block the
@@ -89,7 +91,7 @@ stage_vk() {
 stage_parity() {
   echo "== the parity table and decoding's kernels on the GPU"
   BLIP_REQUIRE_VULKAN=1 timeout 60 bin/vk.test -test.count=1 -test.v \
-    -test.run 'TestParity$|TestGemmRows|TestGemmNormRows|TestAttentionGridSplit|TestPickTileFill|TestCoopTile' > /tmp/parity.log 2>&1
+    -test.run 'TestParity$|TestGemmRows|TestGemmNormRows|TestGemmGroupRows|TestAttentionGridSplit|TestPickTileFill|TestCoopTile' > /tmp/parity.log 2>&1
   echo "exit $? (124: the time limit)" >> /tmp/parity.log
   # Failures and their messages first (the worst-error reports of passing
   # cases would hide them), then the counts and where it stopped.
@@ -198,16 +200,17 @@ stage_ab() {
 }
 
 stage_decode() {
-  echo "== decoding: a linear layer and its LayerNorm in one dispatch (BLIP_GEMM_NORM=1) or apart (=0)"
+  echo "== decoding: linear layers with their LayerNorms and q/k/v projections in one dispatch each (on) or apart (off)"
+  local on="BLIP_GEMM_NORM=1" off="BLIP_GEMM_NORM=0 BLIP_GEMM_GROUP=0"
   for prec in fp32 fp16; do
-    for f in 1 0; do
-      BLIP_GEMM_NORM=$f timeout 40 bin/blip --backend vulkan --precision $prec bench model --size base --quick --torch "" \
-        --only caption1,beam3,caption-batch 2>&1 | grep -E '^(caption|beam|error)' | sed "s/^/$prec norm=$f /" | tee -a "$OUT/decode.txt"
+    for v in on off; do
+      env ${!v} timeout 40 bin/blip --backend vulkan --precision $prec bench model --size base --quick --torch "" \
+        --only caption1,beam3,caption-batch 2>&1 | grep -E '^(caption|beam|error)' | sed "s/^/$prec $v /" | tee -a "$OUT/decode.txt"
     done
   done
-  for f in 1 0; do
-    BLIP_GEMM_NORM=$f timeout 40 bin/blip --backend vulkan bench model --size base --quick --torch "" --only caption1 --profile 2>&1 |
-      grep -E '^(profile|error)' | sed "s/^/fp32 norm=$f /" | tee -a "$OUT/decode.txt"
+  for v in on off; do
+    env ${!v} timeout 40 bin/blip --backend vulkan bench model --size base --quick --torch "" --only caption1 --profile 2>&1 |
+      grep -E '^(profile|error)' | sed "s/^/fp32 $v /" | tee -a "$OUT/decode.txt"
   done
   took decode "$OUT/decode.txt"
 }

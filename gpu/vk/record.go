@@ -241,6 +241,15 @@ func (d *Device) lower(calls []gpu.Call) ([]dispatch, []string, error) {
 		if err := d.ownViews(c); err != nil {
 			return nil, nil, err
 		}
+	}
+	for i := 0; i < len(calls); i++ {
+		c := calls[i]
+		if n, ds := d.groupRows(calls[i:]); n > 0 {
+			// Adjacent products of one A as one dispatch (gemm_group.go).
+			all, names = append(all, ds), append(names, c.Kernel())
+			i += n - 1
+			continue
+		}
 		kf, ok := kernels[c.Kernel()]
 		if !ok {
 			return nil, nil, fmt.Errorf("%s: no Vulkan kernel registered", c.Kernel())
