@@ -22,9 +22,10 @@
 #   decode   the captions of bench model (batch 1 greedy and beam 3, batch
 #            32) fp32 and fp16 with each linear layer and its LayerNorm in
 #            one dispatch (gpu.GemmNorm) and a layer's q, k and v projections
-#            in one (gemm_rows_seg), and apart (BLIP_GEMM_NORM=0
-#            BLIP_GEMM_GROUP=0), then caption batch 1's profile both ways
-#            (about 90 s)
+#            in one (gemm_rows_seg), split attention's two passes in one
+#            (attention_split_one), and apart (BLIP_GEMM_NORM=0
+#            BLIP_GEMM_GROUP=0 BLIP_ATTN_ONEPASS=0), then caption batch 1's
+#            profile both ways (about 90 s)
 #   cm2      the cooperative-matrix-2 GEMM and attention (gemm_cm2,
 #            attention_cm2, BLIP_COOPMAT2=1; NVIDIA): their parity tests
 #            first (TestGemmCoop2: every F16 gemm case in every block the
@@ -91,7 +92,7 @@ stage_vk() {
 stage_parity() {
   echo "== the parity table and decoding's kernels on the GPU"
   BLIP_REQUIRE_VULKAN=1 timeout 60 bin/vk.test -test.count=1 -test.v \
-    -test.run 'TestParity$|TestGemmRows|TestGemmNormRows|TestGemmGroupRows|TestAttentionGridSplit|TestPickTileFill|TestCoopTile' > /tmp/parity.log 2>&1
+    -test.run 'TestParity$|TestGemmRows|TestGemmNormRows|TestGemmGroupRows|TestAttentionSplitOnePass|TestAttentionGridSplit|TestPickTileFill|TestCoopTile' > /tmp/parity.log 2>&1
   echo "exit $? (124: the time limit)" >> /tmp/parity.log
   # Failures and their messages first (the worst-error reports of passing
   # cases would hide them), then the counts and where it stopped.
@@ -201,7 +202,7 @@ stage_ab() {
 
 stage_decode() {
   echo "== decoding: linear layers with their LayerNorms and q/k/v projections in one dispatch each (on) or apart (off)"
-  local on="BLIP_GEMM_NORM=1" off="BLIP_GEMM_NORM=0 BLIP_GEMM_GROUP=0"
+  local on="BLIP_GEMM_NORM=1" off="BLIP_GEMM_NORM=0 BLIP_GEMM_GROUP=0 BLIP_ATTN_ONEPASS=0"
   for prec in fp32 fp16; do
     for v in on off; do
       env ${!v} timeout 40 bin/blip --backend vulkan --precision $prec bench model --size base --quick --torch "" \

@@ -20,8 +20,12 @@ const (
 )
 
 // attnSplitOff turns the split path off (BLIP_ATTN_SPLIT=0), for
-// comparisons.
-var attnSplitOff = os.Getenv("BLIP_ATTN_SPLIT") == "0"
+// comparisons; attnOnePassOff (BLIP_ATTN_ONEPASS=0) keeps its chunk and
+// combine passes in two dispatches.
+var (
+	attnSplitOff   = os.Getenv("BLIP_ATTN_SPLIT") == "0"
+	attnOnePassOff = os.Getenv("BLIP_ATTN_ONEPASS") == "0"
+)
 
 // useSplit reports whether s takes the split-K path: few queries, F16 or
 // not (fp16 decoding; ahead of the tensor-core attention, whose 64-row
@@ -55,6 +59,24 @@ func (d *Device) scratchBuf(n int64) (*buffer, error) {
 	return b, nil
 }
 
+// splitCounters returns a view of n counters, zero between dispatches,
+// for attention_split_one.comp's finished chunks per (batch, head). A
+// replaced buffer is released after the work recorded with it (captures
+// that bound it are recorded again).
+func (d *Device) splitCounters(n int64) (gpu.View, error) {
+	if d.attnCounters == nil || d.attnCounters.size < 4*n {
+		b, err := d.alloc(4*max(n, 2*scratchSize(d.attnCounters)/4, 64), true)
+		if err != nil {
+			return gpu.View{}, err
+		}
+		if d.attnCounters != nil {
+			d.free(d.attnCounters)
+		}
+		d.attnCounters = b
+	}
+	return gpu.View{Buf: d.attnCounters, Len: n, DType: gpu.I32}, nil
+}
+
 func scratchSize(b *buffer) int64 {
 	if b == nil {
 		return 0
@@ -67,7 +89,10 @@ func scratchSize(b *buffer) int64 {
 // where the keys fit one chunk the direct pass alone (MODE 2, no partial
 // records). With F16 (fp16 decoding) pass 3 first finds each chunk's
 // maximum score, so that pass 0 rounds every probability after the shift
-// by its row's final maximum, as gpu.Attention.F16 defines it.
+// by its row's final maximum, as gpu.Attention.F16 defines it. Pass 0
+// and pass 1 run as one dispatch (MODE 4, attention_split_one.comp: the
+// last chunk of each (batch, head) combines) unless O overlaps what the
+// chunks read.
 func attentionSplit(d *Device, a gpu.Attention, nb int, ts []attnTensorView) ([]dispatch, error) {
 	s := a.AttentionShape
 	ls := s.Layouts()
@@ -81,6 +106,16 @@ func attentionSplit(d *Device, a gpu.Attention, nb int, ts []attnTensorView) ([]
 	rec := int64(s.D + 2)
 	if a.F16 {
 		rec++ // the chunk maxima after the records: one float per record
+	}
+	onePass := !attnOnePassOff && !d.splitTwoPass && chunks > 1
+	for _, v := range []gpu.View{a.Q, a.K, a.V, a.Mask} {
+		onePass = onePass && !viewsOverlap(a.O, v)
+	}
+	if onePass {
+		passes = []pass{{4, chunks}}
+		if a.F16 {
+			passes = []pass{{3, chunks}, {4, chunks}}
+		}
 	}
 	if chunks == 1 {
 		passes = []pass{{2, 1}}
@@ -105,9 +140,15 @@ func attentionSplit(d *Device, a gpu.Attention, nb int, ts []attnTensorView) ([]
 		q, kk, v, o := ts[0].chunk(s, b0, n), ts[1].chunk(s, b0, n), ts[2].chunk(s, b0, n), ts[3].chunk(s, b0, n)
 		mask, lse := attnMaskLSE(a, b0, n)
 		vec := d.attnVec(s, ls, q, kk)
-		var pv gpu.View
+		var pv, cnt gpu.View
 		if part.Buf != nil {
 			pv = part.Slice(0, int64(n)*int64(s.H)*int64(s.Tq)*int64(chunks)*rec)
+		}
+		if onePass {
+			var err error
+			if cnt, err = d.splitCounters(int64(n) * int64(s.H)); err != nil {
+				return nil, err
+			}
 		}
 		for _, ps := range passes {
 			d.attnGrid(ps.grid, s.H, func(x0, nx, head0, nhead int) {
@@ -118,15 +159,22 @@ func attentionSplit(d *Device, a gpu.Attention, nb int, ts []attnTensorView) ([]
 				case 1:
 					binds[0], binds[1], binds[2], binds[4], binds[6] = rd(gpu.View{}), rd(gpu.View{}), rd(gpu.View{}), rd(gpu.View{}), rd(pv)
 				}
+				shader := "attention_split"
+				push := []uint32{uint32(s.Tq), uint32(s.Tk), uint32(s.H), uint32(s.D),
+					offIfSet(d, q), offIfSet(d, kk), offIfSet(d, v), offIfSet(d, o), offIfSet(d, mask), offIfSet(d, lse), 0,
+					uint32(ls[0].Tok), uint32(ls[1].Tok), uint32(ls[2].Tok), uint32(ls[3].Tok),
+					uint32(ls[0].Batch), uint32(ls[1].Batch), uint32(ls[2].Batch), uint32(ls[3].Batch),
+					f32bits(s.ScaleValue()), flags, uint32(chunks), uint32(head0), uint32(x0)}
+				if ps.mode == 4 {
+					shader = "attention_split_one"
+					binds = append(binds, wr(cnt))
+					push = append(push, d.elemOff(cnt))
+				}
 				out = append(out, dispatch{
-					shader: "attention_split",
+					shader: shader,
 					spec:   []uint32{splitChunk, splitMaxRows, uint32(ps.mode), b2u(vec), b2u(a.F16)},
 					binds:  binds,
-					push: []uint32{uint32(s.Tq), uint32(s.Tk), uint32(s.H), uint32(s.D),
-						offIfSet(d, q), offIfSet(d, kk), offIfSet(d, v), offIfSet(d, o), offIfSet(d, mask), offIfSet(d, lse), 0,
-						uint32(ls[0].Tok), uint32(ls[1].Tok), uint32(ls[2].Tok), uint32(ls[3].Tok),
-						uint32(ls[0].Batch), uint32(ls[1].Batch), uint32(ls[2].Batch), uint32(ls[3].Batch),
-						f32bits(s.ScaleValue()), flags, uint32(chunks), uint32(head0), uint32(x0)},
+					push:   push,
 					groups: [3]uint32{uint32(nx), uint32(nhead), uint32(n)},
 				})
 			})

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"blip/gpu"
+	"blip/gpu/cpu"
 	"blip/gpu/paritytest"
 )
 
@@ -96,6 +97,80 @@ func testAttentionDeterministic(t *testing.T, f16 bool) {
 			} else if !bytes.Equal(got, first[i]) {
 				t.Fatalf("run %d: output %d differs from run 0", run, i)
 			}
+		}
+	}
+}
+
+// TestAttentionSplitOnePass runs every attention parity case that takes the
+// split-K path over several key chunks (decoding's cross-attention: 577
+// image tokens, masks, causality, F16) with its chunk and combine passes in
+// one dispatch (attention_split_one: the last chunk of each (batch, head)
+// combines) and in two, against the CPU.
+func TestAttentionSplitOnePass(t *testing.T) {
+	d := openTest(t)
+	defer func() { d.splitTwoPass = false }()
+	ref := cpu.New()
+	defer ref.Close()
+	n := 0
+	for _, c := range paritytest.Cases() {
+		if c.Kernel != "attention" {
+			continue
+		}
+		a := sizedCall(c).(gpu.Attention)
+		if !useSplit(a.AttentionShape) || a.Tk <= splitChunk {
+			continue
+		}
+		n++
+		for _, two := range []bool{false, true} {
+			d.splitTwoPass = two
+			ds, err := attentionKernel(d, a)
+			if err != nil {
+				t.Fatalf("%s: %v", c.Name, err)
+			}
+			one := 0
+			for _, x := range ds {
+				if x.shader == "attention_split_one" {
+					one++
+				}
+			}
+			if two == (one > 0) {
+				t.Errorf("%s (two passes %v): %v", c.Name, two, shaderNames(ds))
+			}
+			t.Run(fmt.Sprintf("%s/two_passes_%v", c.Name, two), func(t *testing.T) { checkF16Case(t, d, ref, c, shaderNames(ds)[0]) })
+		}
+	}
+	if n < 4 {
+		t.Errorf("only %d cases over several key chunks", n)
+	}
+	// O over Q (in place): the one-pass combine could overwrite queries
+	// that other chunks still read, so it takes two dispatches.
+	d.splitTwoPass = false
+	s := gpu.AttentionShape{B: 1, H: 2, Tq: 1, Tk: 200, D: 8}
+	var vs []gpu.View
+	for _, n := range []int{2 * 8, 200 * 2 * 8, 200 * 2 * 8} {
+		b, err := d.Alloc(int64(4 * n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Free(b)
+		vs = append(vs, gpu.Whole(b, gpu.F32))
+	}
+	for _, o := range []gpu.View{vs[0], {}} {
+		a := gpu.Attention{Q: vs[0], K: vs[1], V: vs[2], O: o, AttentionShape: s}
+		if o.Buf == nil {
+			b, err := d.Alloc(4 * 16)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Free(b)
+			a.O = gpu.Whole(b, gpu.F32)
+		}
+		ds, err := attentionKernel(d, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inPlace := o.Buf != nil; inPlace != (len(ds) == 2) {
+			t.Errorf("O over Q %v: %v", inPlace, shaderNames(ds))
 		}
 	}
 }

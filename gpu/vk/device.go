@@ -41,11 +41,13 @@ type Device struct {
 	deferred          []*buffer // freed while work was pending
 	scratch           *buffer   // kernels' partial results (attention_split.go)
 	counters          *buffer   // gemm_rows_ln's finished workgroups (gemm_norm.go)
+	attnCounters      *buffer   // attention_split_one's finished chunks (attention_split.go)
 	coop              string    // the cooperative-matrix GEMM shader in use, or "" (gemm_coop.go)
 	cm2               *cm2Caps  // gemm_cm2 in use: what the device offers of it, or nil (gemm_cm2.go)
 	cm2Force          cm2Tile   // tests: gemm_cm2's block, where set
 	pinSubgroup       bool      // the tensor-core pipelines require their subgroup size (subgroups.go)
 	rowsMode          rowsMode  // tests: gemm_rows.comp always or never (gemm_rows.go)
+	splitTwoPass      bool      // tests: split attention's passes 0 and 1 in two dispatches (attention_split.go)
 	peakUsed          int64
 	staging           *block // host-visible bounce buffer for unmapped memory
 
