@@ -4,9 +4,10 @@ package gpu
 // transformer block's output projection, residual add and norm; the LM
 // head's transform and norm): exactly G, then L, where L reads G's result
 // C as its X or as its residual R. A backend may run both in one pass
-// (Vulkan does for decoding's few rows: the last workgroup to finish
-// normalises the rows), which saves a dispatch and the barrier between the
-// two; it computes what the two calls compute, to fp32 summation order.
+// (Vulkan does for decoding's few rows: the last workgroup of a block of
+// rows to finish normalises them), which saves a dispatch and the barrier
+// between the two; it computes what the two calls compute, to fp32
+// summation order.
 //
 // G has one batch and writes C packed, (M, N); L normalises those M rows
 // of N columns. L's other views must not overlap C, so that the one-pass

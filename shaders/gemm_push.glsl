@@ -15,7 +15,8 @@ layout(push_constant) uniform Push {
 #endif
 #ifdef NORM
     // gemm_rows with NORM: the LayerNorm's views and flags (bit 0: O set,
-    // bit 1: write S), its eps, and the counters' offset.
+    // bit 1: write S, bit 2: a counter per row block), its eps, and the
+    // counters' offset.
     uint offO, offG, offBt, offY, offS, nflags;
     float eps;
     uint offCnt;

@@ -22,16 +22,16 @@
 //
 // With NORM (gemm_rows_ln*.comp, gpu.GemmNorm) the LayerNorm after the
 // product runs in the same dispatch: each workgroup writes its part of C,
-// then counts itself done (an atomic counter); the last one to finish
-// normalises all M rows over the N columns (C + the LayerNorm's other
-// operand), as layernorm.comp does, and sets the counter back to 0 for the
-// next dispatch. Only then has every workgroup read its A, which the
-// norm's outputs may overwrite (a plan reuses a dead operand's memory): a
-// counter per block of rows would let one block's norm run while another
-// block still reads. The counter buffer is bound for writing, so the
-// recorder puts a barrier between two such dispatches and they never share
-// it. C is coherent: the last workgroup reads what the others wrote, not
-// its own cache.
+// then counts itself done (an atomic counter per block of MR rows); the
+// last of a block to finish normalises its rows over the N columns (C +
+// the LayerNorm's other operand), as layernorm.comp does, and sets the
+// counter back to 0 for the next dispatch. Where the norm's outputs
+// overlap A (a plan reuses a dead operand's memory) one counter counts
+// every workgroup (nflags bit 2 clear) and the last normalises all M rows:
+// only then has every block read its rows of A. The counter buffer is
+// bound for writing, so the recorder puts a barrier between two such
+// dispatches and they never share it. C is coherent: the last workgroup
+// reads what the others wrote, not its own cache.
 #extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
 
@@ -68,7 +68,7 @@ layout(binding = 5) readonly buffer BufG { float Gamma_[]; };
 layout(binding = 6) readonly buffer BufBt { float Beta_[]; };
 layout(binding = 7) writeonly buffer BufY { float Y_[]; };
 layout(binding = 8) writeonly buffer BufS { float S_[]; };   // C + O, where asked
-layout(binding = 9) buffer BufCnt { uint Cnt_[]; };          // finished workgroups
+layout(binding = 9) buffer BufCnt { uint Cnt_[]; };          // finished workgroups (per row block)
 #endif
 
 #include "gemm_push.glsl"
@@ -257,20 +257,26 @@ void main() {
 #ifdef NORM
     memoryBarrierBuffer(); // this invocation's C before the count
     barrier();
+    const bool perBlock = (p.nflags & 4u) != 0;
+    const uint ci = p.offCnt + (perBlock ? gl_WorkGroupID.x : 0u);
     if (t == 0) {
-        const uint groups = gl_NumWorkGroups.x * gl_NumWorkGroups.y;
-        lastOne = atomicAdd(Cnt_[p.offCnt], 1u) == groups - 1u ? 1u : 0u;
+        const uint groups = perBlock ? gl_NumWorkGroups.y : gl_NumWorkGroups.x * gl_NumWorkGroups.y;
+        lastOne = atomicAdd(Cnt_[ci], 1u) == groups - 1u ? 1u : 0u;
     }
     barrier();
     if (lastOne == 0u) {
         return;
     }
     memoryBarrierBuffer();
-    for (uint r0 = 0; r0 < p.M; r0 += MR) {
-        normRows(r0, t);
+    if (perBlock) {
+        normRows(m0, t);
+    } else {
+        for (uint r0 = 0; r0 < p.M; r0 += MR) {
+            normRows(r0, t);
+        }
     }
     if (t == 0) {
-        Cnt_[p.offCnt] = 0u;
+        Cnt_[ci] = 0u;
     }
 #endif
 }

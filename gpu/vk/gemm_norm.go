@@ -8,7 +8,8 @@ import (
 
 // gemm_norm: a linear layer and the LayerNorm after it. Where the product
 // runs on gemm_rows.comp (decoding's few rows) both run as one dispatch of
-// gemm_rows_ln.comp, whose last workgroup normalises the rows: at base size that is 3 of the 15 dispatches of a decoder layer per
+// gemm_rows_ln.comp, whose last workgroup of a block of rows normalises
+// them: at base size that is 3 of the 15 dispatches of a decoder layer per
 // token, and the barriers between them. Elsewhere the call is the gemm
 // kernel's dispatches and then layernorm's, as the two calls would be.
 
@@ -54,18 +55,19 @@ func (d *Device) fusesNorm(gn gpu.GemmNorm) bool {
 	return d.useRows(&s)
 }
 
-// normCounter returns the device's counter of finished workgroups of
-// gemm_rows_ln.comp, zero between dispatches (the last workgroup of each
-// sets it back to 0).
-func (d *Device) normCounter() (gpu.View, error) {
+// normCounters returns the device's counters of finished workgroups of
+// gemm_rows_ln.comp, one per row block, zero between dispatches (the last
+// workgroup of a block, or of all, sets its counter back to 0).
+func (d *Device) normCounters() (gpu.View, error) {
+	n := ceilDiv(rowsMaxM, rowsM)
 	if d.counters == nil {
-		b, err := d.alloc(4, true)
+		b, err := d.alloc(4*n, true)
 		if err != nil {
 			return gpu.View{}, err
 		}
 		d.counters = b
 	}
-	return gpu.View{Buf: d.counters, Len: 1, DType: gpu.I32}, nil
+	return gpu.View{Buf: d.counters, Len: n, DType: gpu.I32}, nil
 }
 
 // rowsNormDispatch is gn as one dispatch of gemm_rows_ln.comp.
@@ -77,7 +79,7 @@ func (d *Device) rowsNormDispatch(gn gpu.GemmNorm) (dispatch, error) {
 	}
 	s := gemmShapeOf(g)
 	ds := d.rowsDispatch(&s, alpha, g.Beta, g.Act)
-	cnt, err := d.normCounter()
+	cnt, err := d.normCounters()
 	if err != nil {
 		return dispatch{}, err
 	}
@@ -99,6 +101,12 @@ func (d *Device) rowsNormDispatch(gn gpu.GemmNorm) (dispatch, error) {
 		flags |= 2
 	}
 	y := l.Y.Slice(0, n)
+	// Each block of rows normalises when its own workgroups are done,
+	// unless the outputs overlap A, which other blocks may still be
+	// reading: then the last of all normalises every row.
+	if !viewsOverlap(y, g.A) && !viewsOverlap(sum, g.A) {
+		flags |= 4
+	}
 	gamma, beta := l.Gamma.Slice(0, int64(l.Cols)), l.Beta.Slice(0, int64(l.Cols))
 	ds.shader = "gemm_rows_ln" + ds.shader[len("gemm_rows"):]
 	ds.binds = append(ds.binds, rd(o), rd(gamma), rd(beta), wr(y), wr(sum), wr(cnt))

@@ -85,4 +85,31 @@ func TestGemmNormRows(t *testing.T) {
 			t.Errorf("no case runs %s (%v)", s, shaders)
 		}
 	}
+	// Blocks of rows normalise on their own (nflags bit 2) unless Y lies
+	// over A, which other blocks may still read.
+	const m, n = 24, 64
+	var vs []gpu.View
+	for _, l := range []int{m * n * 2, n * n, m * n, m * n, n, n} { // A (and room), B, C, R, gamma, beta
+		b, err := d.Alloc(int64(4 * l))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Free(b)
+		vs = append(vs, gpu.Whole(b, gpu.F32))
+	}
+	for _, over := range []bool{false, true} {
+		y := vs[0].Slice(m*n, m*n)
+		if over {
+			y = vs[0].Slice(8*n, m*n)
+		}
+		gn := gpu.GemmNorm{G: gpu.Gemm{A: vs[0].Slice(0, m*n), B: vs[1], C: vs[2], M: m, N: n, K: n, TransB: true},
+			L: gpu.LayerNorm{X: vs[2], R: vs[3], Gamma: vs[4], Beta: vs[5], Y: y, Rows: m, Cols: n, Eps: 1e-5}}
+		ds, err := gemmNormKernel(d, gn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perBlock := ds[0].push[21]&4 != 0; len(ds) != 1 || perBlock == over {
+			t.Errorf("Y over A %v: %d dispatches, a counter per row block %v", over, len(ds), perBlock)
+		}
+	}
 }
