@@ -9,7 +9,7 @@ import (
 // gemm_norm: a linear layer and the LayerNorm after it. Where the product
 // runs on gemm_rows.comp (decoding's few rows) both run as one dispatch of
 // gemm_rows_ln.comp, whose last workgroup of a block of rows normalises
-// them: at base size that is 3 of the 15 dispatches of a decoder layer per
+// them: at base size that is 3 of the 14 dispatches of a decoder layer per
 // token, and the barriers between them. Elsewhere the call is the gemm
 // kernel's dispatches and then layernorm's, as the two calls would be.
 
