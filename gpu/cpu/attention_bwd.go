@@ -18,6 +18,10 @@ import (
 // unrounded P (gpu.AttentionBackward.F16). Without it nothing is rounded.
 func attentionBackward(a gpu.AttentionBackward) {
 	s := a.AttentionShape
+	if s.Tq >= minKernelRows && s.Tk >= minKernelRows {
+		attentionBackwardBlocked(a)
+		return
+	}
 	ls := s.Layouts()
 	q, k, v, o := newAttnTensor(a.Q, ls[0], s.D), newAttnTensor(a.K, ls[1], s.D), newAttnTensor(a.V, ls[2], s.D), newAttnTensor(a.O, ls[3], s.D)
 	do := newAttnTensor(a.DO, ls[3], s.D)
@@ -64,6 +68,77 @@ func attentionBackward(a gpu.AttentionBackward) {
 					axpy32(scale*ds, k.row(b, j, h), dqrow)
 					axpy32(scale*ds, qrow, dk.row(b, j, h))
 				}
+			}
+		}
+	})
+}
+
+// attentionBackwardBlocked is attentionBackward's fast path for long
+// sequences, as attentionBlocked is the forward's: per (batch, head) and
+// block of attnQueryBlock query rows, the scores (Q K^T) and dP = DO V^T
+// are SGEMMs, P = exp(s - LSE) and dS = P (dP - Delta) are formed row by
+// row, and DV += P^T DO, DQ = dS K and DK += dS^T Q are SGEMMs, so the time
+// goes to the packed kernel instead of row-by-row dot products and axpys.
+// Same masking, causality, empty rows and F16 rounding; two (block, Tk)
+// buffers per worker are the only scratch.
+func attentionBackwardBlocked(a gpu.AttentionBackward) {
+	s := a.AttentionShape
+	ls := s.Layouts()
+	q, k, v, o := newAttnTensor(a.Q, ls[0], s.D), newAttnTensor(a.K, ls[1], s.D), newAttnTensor(a.V, ls[2], s.D), newAttnTensor(a.O, ls[3], s.D)
+	do := newAttnTensor(a.DO, ls[3], s.D)
+	dop := do
+	if a.F16 {
+		q, k, v, dop = q.roundF16(), k.roundF16(), v.roundF16(), do.roundF16()
+	}
+	dq, dk, dv := newAttnTensor(a.DQ, ls[0], s.D), newAttnTensor(a.DK, ls[1], s.D), newAttnTensor(a.DV, ls[2], s.D)
+	mask, lse := f32(a.Mask), f32(a.LSE)
+	scale := s.ScaleValue()
+	work := 5 * int64(s.B) * int64(s.H) * int64(s.Tq) * int64(s.Tk) * int64(s.D)
+	parallel(s.B*s.H, work, func(lo, hi int) {
+		p := make([]float32, attnQueryBlock*s.Tk)  // (rows, Tk) scores, then P
+		ds := make([]float32, attnQueryBlock*s.Tk) // (rows, Tk) dP, then dS
+		for bh := lo; bh < hi; bh++ {
+			b, h := bh/s.H, bh%s.H
+			for j := 0; j < s.Tk; j++ {
+				clear(dk.row(b, j, h))
+				clear(dv.row(b, j, h))
+			}
+			kb, vb := k.x[b*k.batch+h*s.D:], v.x[b*v.batch+h*s.D:]
+			dkb, dvb := dk.x[b*dk.batch+h*s.D:], dv.x[b*dv.batch+h*s.D:]
+			for i0 := 0; i0 < s.Tq; i0 += attnQueryBlock {
+				rows := min(attnQueryBlock, s.Tq-i0)
+				qb := q.x[b*q.batch+i0*q.tok+h*s.D:]
+				dob := dop.x[b*dop.batch+i0*dop.tok+h*s.D:]
+				sgemm(false, true, rows, s.Tk, s.D, scale, qb, q.tok, kb, k.tok, 0, p, s.Tk) // scale Q K^T
+				sgemm(false, true, rows, s.Tk, s.D, 1, dob, dop.tok, vb, v.tok, 0, ds, s.Tk) // dP = DO V^T
+				for r := 0; r < rows; r++ {
+					i := i0 + r
+					pr, dr := p[r*s.Tk:(r+1)*s.Tk], ds[r*s.Tk:(r+1)*s.Tk]
+					l := lse[bh*s.Tq+i]
+					n := visibleKeys(s, i)
+					if math.IsInf(float64(l), 1) {
+						n = 0 // no visible key: P = 0
+					}
+					delta := dot32(do.row(b, i, h), o.row(b, i, h))
+					for j := 0; j < n; j++ {
+						z := pr[j]
+						if mask != nil {
+							z += mask[b*s.Tk+j]
+						}
+						pj := expf(z - l)
+						d := pj * (dr[j] - delta)
+						if a.F16 {
+							pj, d = gpu.Round(gpu.F16, pj), gpu.Round(gpu.F16, d)
+						}
+						pr[j], dr[j] = pj, d
+					}
+					clear(pr[n:])
+					clear(dr[n:])
+				}
+				sgemm(true, false, s.Tk, s.D, rows, 1, p, s.Tk, dob, dop.tok, 1, dvb, dv.tok) // DV += P^T DO
+				dqb := dq.x[b*dq.batch+i0*dq.tok+h*s.D:]
+				sgemm(false, false, rows, s.D, s.Tk, scale, ds, s.Tk, kb, k.tok, 0, dqb, dq.tok) // DQ = scale dS K
+				sgemm(true, false, s.Tk, s.D, rows, scale, ds, s.Tk, qb, q.tok, 1, dkb, dk.tok)  // DK += scale dS^T Q
 			}
 		}
 	})
