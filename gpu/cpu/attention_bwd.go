@@ -6,11 +6,29 @@ import (
 	"blip/gpu"
 )
 
+// bwdTensors are a backward call's tensors; under F16, Q, K, V and dop (DO
+// as the products read it) are f16-rounded copies.
+type bwdTensors struct{ q, k, v, o, do, dop, dq, dk, dv attnTensor }
+
+func newBwdTensors(a gpu.AttentionBackward) bwdTensors {
+	s := a.AttentionShape
+	ls := s.Layouts()
+	t := bwdTensors{q: newAttnTensor(a.Q, ls[0], s.D), k: newAttnTensor(a.K, ls[1], s.D), v: newAttnTensor(a.V, ls[2], s.D),
+		o: newAttnTensor(a.O, ls[3], s.D), do: newAttnTensor(a.DO, ls[3], s.D),
+		dq: newAttnTensor(a.DQ, ls[0], s.D), dk: newAttnTensor(a.DK, ls[1], s.D), dv: newAttnTensor(a.DV, ls[2], s.D)}
+	t.dop = t.do
+	if a.F16 {
+		t.q, t.k, t.v, t.dop = t.q.roundF16(), t.k.roundF16(), t.v.roundF16(), t.do.roundF16()
+	}
+	return t
+}
+
 // attentionBackward: the CPU twin of shaders/attention_bwd.comp. Per (batch,
 // head) pair, one query row at a time: the probabilities are recomputed from
 // LSE (P = exp(s - LSE), 0 where LSE is +Inf), Delta = DO . O, and DQ, DK, DV
 // accumulate in fp32 in a fixed order (deterministic). A worker keeps one row
-// of Tk scores.
+// of Tk scores. Past minKernelRows queries and keys it is
+// attentionBackwardBlocked, on the SGEMM kernel.
 //
 // With F16 the products read f16-rounded copies of Q, K, V and DO (memory
 // linear in the tokens) while Delta reads DO and O as they are, and P and dS
@@ -22,14 +40,8 @@ func attentionBackward(a gpu.AttentionBackward) {
 		attentionBackwardBlocked(a)
 		return
 	}
-	ls := s.Layouts()
-	q, k, v, o := newAttnTensor(a.Q, ls[0], s.D), newAttnTensor(a.K, ls[1], s.D), newAttnTensor(a.V, ls[2], s.D), newAttnTensor(a.O, ls[3], s.D)
-	do := newAttnTensor(a.DO, ls[3], s.D)
-	dop := do // DO as the products read it
-	if a.F16 {
-		q, k, v, dop = q.roundF16(), k.roundF16(), v.roundF16(), do.roundF16()
-	}
-	dq, dk, dv := newAttnTensor(a.DQ, ls[0], s.D), newAttnTensor(a.DK, ls[1], s.D), newAttnTensor(a.DV, ls[2], s.D)
+	t := newBwdTensors(a)
+	q, k, v, o, do, dop, dq, dk, dv := t.q, t.k, t.v, t.o, t.do, t.dop, t.dq, t.dk, t.dv
 	mask, lse := f32(a.Mask), f32(a.LSE)
 	scale := s.ScaleValue()
 	work := 3 * int64(s.B) * int64(s.H) * int64(s.Tq) * int64(s.Tk) * int64(s.D)
@@ -83,14 +95,8 @@ func attentionBackward(a gpu.AttentionBackward) {
 // buffers per worker are the only scratch.
 func attentionBackwardBlocked(a gpu.AttentionBackward) {
 	s := a.AttentionShape
-	ls := s.Layouts()
-	q, k, v, o := newAttnTensor(a.Q, ls[0], s.D), newAttnTensor(a.K, ls[1], s.D), newAttnTensor(a.V, ls[2], s.D), newAttnTensor(a.O, ls[3], s.D)
-	do := newAttnTensor(a.DO, ls[3], s.D)
-	dop := do
-	if a.F16 {
-		q, k, v, dop = q.roundF16(), k.roundF16(), v.roundF16(), do.roundF16()
-	}
-	dq, dk, dv := newAttnTensor(a.DQ, ls[0], s.D), newAttnTensor(a.DK, ls[1], s.D), newAttnTensor(a.DV, ls[2], s.D)
+	t := newBwdTensors(a)
+	q, k, v, o, do, dop, dq, dk, dv := t.q, t.k, t.v, t.o, t.do, t.dop, t.dq, t.dk, t.dv
 	mask, lse := f32(a.Mask), f32(a.LSE)
 	scale := s.ScaleValue()
 	work := 5 * int64(s.B) * int64(s.H) * int64(s.Tq) * int64(s.Tk) * int64(s.D)
