@@ -502,13 +502,14 @@ func (s *kvStepper) record(ids []int32, tq int) (*decSeg, error) {
 // the new tokens x (rows, tq, H): the queries into q (the plan input the
 // attention reads), the keys and values straight into their cache slots k
 // and v (rows ld apart, tq positions each), the products a plan would run
-// (its weights as plans read them, graph.Param.Operand, refreshed first
-// where stale): no copy from a plan's output. The three read one A and
+// (its weights as plans read them, graph.Param.Operand: the cross plan of
+// newKVStepperFrom, of the same Params, refreshed a stale 16-bit copy
+// before any step): no copy from a plan's output. The three read one A and
 // write disjoint memory, so Vulkan runs them as one dispatch where they
 // take its few-row kernel.
 func (s *kvStepper) qkvCalls(l int, x, q, k, v gpu.View, rows, tq, ld int) []gpu.Call {
 	a := &s.m.TextDecoder.Bert.Layers[l].Attention
-	calls := a.Query.Weight.RefreshCalls()
+	var calls []gpu.Call
 	for _, p := range []struct {
 		lin *Linear
 		c   gpu.View

@@ -59,11 +59,11 @@ func (c GemmNorm) Check() error {
 	cv := g.C.Slice(0, n)
 	switch {
 	case l.X.Slice(0, n) == cv:
-		if l.R.Buf != nil && overlap(l.R, cv) {
+		if l.R.Overlaps(cv) {
 			return shapeErr(k, "L.R %v overlaps G.C %v", l.R, g.C)
 		}
 	case l.R.Buf != nil && l.R.Slice(0, n) == cv:
-		if overlap(l.X, cv) {
+		if l.X.Overlaps(cv) {
 			return shapeErr(k, "L.X %v overlaps G.C %v", l.X, g.C)
 		}
 	default:
@@ -73,14 +73,9 @@ func (c GemmNorm) Check() error {
 		name string
 		v    View
 	}{{"Y", l.Y}, {"S", l.S}, {"Mean", l.Mean}, {"Rstd", l.Rstd}, {"Gamma", l.Gamma}, {"Beta", l.Beta}} {
-		if o.v.Buf != nil && overlap(o.v, cv) {
+		if o.v.Overlaps(cv) {
 			return shapeErr(k, "L.%s %v overlaps G.C %v", o.name, o.v, g.C)
 		}
 	}
 	return nil
-}
-
-// overlap reports whether two views share an element of one buffer.
-func overlap(a, b View) bool {
-	return a.Buf != nil && a.Buf == b.Buf && a.Off < b.Off+b.Len && b.Off < a.Off+a.Len
 }

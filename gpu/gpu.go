@@ -74,6 +74,11 @@ func (v View) ByteOff() int64 { return v.Off * v.DType.Size() }
 // Bytes is the size of the window in bytes.
 func (v View) Bytes() int64 { return v.Len * v.DType.Size() }
 
+// Overlaps reports whether v and w share bytes of one buffer.
+func (v View) Overlaps(w View) bool {
+	return v.Buf != nil && v.Buf == w.Buf && v.ByteOff() < w.ByteOff()+w.Bytes() && w.ByteOff() < v.ByteOff()+v.Bytes()
+}
+
 // Slice returns the sub-view of n elements starting at element off of v.
 func (v View) Slice(off, n int64) View {
 	if off < 0 || n < 0 || off+n > v.Len {

@@ -12,7 +12,7 @@ type emitCtx struct {
 	dropoutOff bool
 	lowParams  map[*Params]bool // sets whose 16-bit weight copies the calls read
 	readable   map[*Tensor]bool // roots that hold their values after Run
-	readers    map[*Tensor]int  // roots: the nodes that take them as inputs
+	readers    map[*Tensor]int  // roots: how often nodes take them as inputs
 }
 
 // readBeyond reports whether t's memory is read by more than one node or

@@ -219,19 +219,13 @@ func (p *Param) Value() gpu.View { return p.value }
 // product is half precision (gpu.Gemm.F16): the set's 16-bit copy where it
 // keeps one (Params.SetStorage), else the values, as plans use them. Plans
 // refresh a stale copy before they run, so a call made outside plans that
-// reads it must be recorded after a plan of the same set, or after
-// RefreshCalls.
+// reads it must be recorded after a plan of the same set.
 func (p *Param) Operand() (gpu.View, bool) {
 	if p.ps.low == nil {
 		return p.value, false
 	}
 	return p.ps.lowView(p.value), p.ps.low.dtype == gpu.F16
 }
-
-// RefreshCalls returns the calls that rewrite the set's 16-bit copy where
-// it is stale (none otherwise) and marks it current, for calls made outside
-// plans that read Operand: record them first.
-func (p *Param) RefreshCalls() []gpu.Call { return p.ps.refreshCalls() }
 
 // Grad is the device view of the accumulated gradient.
 func (p *Param) Grad() gpu.View { return p.grad }

@@ -138,12 +138,9 @@ func newPlan(be gpu.Backend, g *Graph, cfg Config, fwd, bwd []*node, gradOf map[
 	e := &emitCtx{views: p.views, training: p.training, dropoutOff: cfg.DropoutOff, readable: p.readable,
 		readers: map[*Tensor]int{}}
 	for _, n := range nodes {
-		seen := map[*Tensor]bool{}
-		for _, t := range n.ins {
-			if r, _ := t.root(); !seen[r] {
-				seen[r] = true
-				e.readers[r]++
-			}
+		for _, t := range n.ins { // a node reading a tensor twice counts twice: the sum is then written
+			r, _ := t.root()
+			e.readers[r]++
 		}
 	}
 	for _, n := range nodes {

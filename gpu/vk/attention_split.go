@@ -42,39 +42,39 @@ func useSplit(s gpu.AttentionShape) bool {
 
 // scratchBuf returns a device buffer of at least n bytes for partial
 // results (contents undefined), reusing the previous one when it is large
-// enough. d.mu is held (inside Do); a replaced buffer is released after
-// the work recorded with it.
-func (d *Device) scratchBuf(n int64) (*buffer, error) {
-	if d.scratch != nil && d.scratch.size >= n {
-		return d.scratch, nil
+// enough. d.mu is held (inside Do).
+func (d *Device) scratchBuf(n int64) (*buffer, error) { return d.growBuf(&d.scratch, n, false) }
+
+// counterBuf returns a view of n u32 counters, zero between dispatches:
+// gemm_rows_ln's finished workgroups per row block and
+// attention_split_one's finished chunks per (batch, head). Every kernel
+// sets the counters it used back to 0, and binds them for writing, so the
+// recorder puts a barrier between two users.
+func (d *Device) counterBuf(n int64) (gpu.View, error) {
+	b, err := d.growBuf(&d.counters, 4*max(n, 64), true)
+	if err != nil {
+		return gpu.View{}, err
 	}
-	b, err := d.alloc(max(n, 2*scratchSize(d.scratch)), false)
+	return gpu.View{Buf: b, Len: n, DType: gpu.I32}, nil
+}
+
+// growBuf returns *p when it holds at least n bytes, else a new buffer of
+// at least twice its size (zeroed where asked) in its place; the replaced
+// one is released after the work recorded with it (captures that bound it
+// are recorded again).
+func (d *Device) growBuf(p **buffer, n int64, zero bool) (*buffer, error) {
+	if *p != nil && (*p).size >= n {
+		return *p, nil
+	}
+	b, err := d.alloc(max(n, 2*scratchSize(*p)), zero)
 	if err != nil {
 		return nil, err
 	}
-	if d.scratch != nil {
-		d.free(d.scratch)
+	if *p != nil {
+		d.free(*p)
 	}
-	d.scratch = b
+	*p = b
 	return b, nil
-}
-
-// splitCounters returns a view of n counters, zero between dispatches,
-// for attention_split_one.comp's finished chunks per (batch, head). A
-// replaced buffer is released after the work recorded with it (captures
-// that bound it are recorded again).
-func (d *Device) splitCounters(n int64) (gpu.View, error) {
-	if d.attnCounters == nil || d.attnCounters.size < 4*n {
-		b, err := d.alloc(4*max(n, 2*scratchSize(d.attnCounters)/4, 64), true)
-		if err != nil {
-			return gpu.View{}, err
-		}
-		if d.attnCounters != nil {
-			d.free(d.attnCounters)
-		}
-		d.attnCounters = b
-	}
-	return gpu.View{Buf: d.attnCounters, Len: n, DType: gpu.I32}, nil
 }
 
 func scratchSize(b *buffer) int64 {
@@ -109,7 +109,7 @@ func attentionSplit(d *Device, a gpu.Attention, nb int, ts []attnTensorView) ([]
 	}
 	onePass := !attnOnePassOff && !d.splitTwoPass && chunks > 1
 	for _, v := range []gpu.View{a.Q, a.K, a.V, a.Mask} {
-		onePass = onePass && !viewsOverlap(a.O, v)
+		onePass = onePass && !a.O.Overlaps(v)
 	}
 	if onePass {
 		passes = []pass{{4, chunks}}
@@ -146,7 +146,7 @@ func attentionSplit(d *Device, a gpu.Attention, nb int, ts []attnTensorView) ([]
 		}
 		if onePass {
 			var err error
-			if cnt, err = d.splitCounters(int64(n) * int64(s.H)); err != nil {
+			if cnt, err = d.counterBuf(int64(n) * int64(s.H)); err != nil {
 				return nil, err
 			}
 		}

@@ -40,8 +40,7 @@ type Device struct {
 	nextBlockID       uint64
 	deferred          []*buffer // freed while work was pending
 	scratch           *buffer   // kernels' partial results (attention_split.go)
-	counters          *buffer   // gemm_rows_ln's finished workgroups (gemm_norm.go)
-	attnCounters      *buffer   // attention_split_one's finished chunks (attention_split.go)
+	counters          *buffer   // kernels' counters of finished workgroups, zero between dispatches (attention_split.go)
 	coop              string    // the cooperative-matrix GEMM shader in use, or "" (gemm_coop.go)
 	cm2               *cm2Caps  // gemm_cm2 in use: what the device offers of it, or nil (gemm_cm2.go)
 	cm2Force          cm2Tile   // tests: gemm_cm2's block, where set

@@ -30,6 +30,9 @@ func (d *Device) groupRows(calls []gpu.Call) (int, dispatch) {
 	if gemmGroupOff || len(calls) < 2 {
 		return 0, dispatch{}
 	}
+	if _, ok := calls[1].(gpu.Gemm); !ok {
+		return 0, dispatch{} // no group: spare the shape work the gemm kernel does anyway
+	}
 	var gs []gpu.Gemm
 	var ss []gemmShape
 	for _, c := range calls[:min(len(calls), maxGroup)] {
@@ -72,23 +75,23 @@ func (d *Device) joins(gs []gpu.Gemm, ss []gemmShape, g gpu.Gemm, s *gemmShape) 
 	// another product writes.
 	cv := g.C.Slice(0, s.spanC(s.batch, s.m, s.n))
 	for _, v := range []gpu.View{g.A, g.B, g.Bias} {
-		if viewsOverlap(cv, v) {
+		if cv.Overlaps(v) {
 			return false
 		}
 	}
 	for i, o := range gs {
 		oc := o.C.Slice(0, ss[i].spanC(ss[i].batch, ss[i].m, ss[i].n))
 		for _, v := range []gpu.View{o.B, o.Bias} {
-			if viewsOverlap(cv, v) {
+			if cv.Overlaps(v) {
 				return false
 			}
 		}
-		if viewsOverlap(oc, g.A) || viewsOverlap(oc, g.B) || viewsOverlap(oc, g.Bias) {
+		if oc.Overlaps(g.A) || oc.Overlaps(g.B) || oc.Overlaps(g.Bias) {
 			return false
 		}
 		// Outputs may interleave (a key and a value slot of each cache
 		// row): compare the rows they write, not their spans.
-		if viewsOverlap(cv, oc) && rowsOverlap(rowSpans(g.C, s), rowSpans(o.C, &ss[i])) {
+		if cv.Overlaps(oc) && rowsOverlap(rowSpans(g.C, s), rowSpans(o.C, &ss[i])) {
 			return false
 		}
 	}
@@ -123,14 +126,6 @@ func rowsOverlap(a, b [][2]int64) bool {
 		}
 	}
 	return false
-}
-
-// viewsOverlap reports whether two views share bytes of one buffer.
-func viewsOverlap(a, b gpu.View) bool {
-	if a.Buf == nil || b.Buf == nil || a.Buf != b.Buf {
-		return false
-	}
-	return a.ByteOff() < b.ByteOff()+b.Bytes() && b.ByteOff() < a.ByteOff()+a.Bytes()
 }
 
 // spanOf is the smallest view of one buffer holding all of vs.

@@ -55,21 +55,6 @@ func (d *Device) fusesNorm(gn gpu.GemmNorm) bool {
 	return d.useRows(&s)
 }
 
-// normCounters returns the device's counters of finished workgroups of
-// gemm_rows_ln.comp, one per row block, zero between dispatches (the last
-// workgroup of a block, or of all, sets its counter back to 0).
-func (d *Device) normCounters() (gpu.View, error) {
-	n := ceilDiv(rowsMaxM, rowsM)
-	if d.counters == nil {
-		b, err := d.alloc(4*n, true)
-		if err != nil {
-			return gpu.View{}, err
-		}
-		d.counters = b
-	}
-	return gpu.View{Buf: d.counters, Len: n, DType: gpu.I32}, nil
-}
-
 // rowsNormDispatch is gn as one dispatch of gemm_rows_ln.comp.
 func (d *Device) rowsNormDispatch(gn gpu.GemmNorm) (dispatch, error) {
 	g, l := gn.G, gn.L
@@ -79,7 +64,7 @@ func (d *Device) rowsNormDispatch(gn gpu.GemmNorm) (dispatch, error) {
 	}
 	s := gemmShapeOf(g)
 	ds := d.rowsDispatch(&s, alpha, g.Beta, g.Act)
-	cnt, err := d.normCounters()
+	cnt, err := d.counterBuf(ceilDiv(rowsMaxM, rowsM))
 	if err != nil {
 		return dispatch{}, err
 	}
@@ -104,7 +89,7 @@ func (d *Device) rowsNormDispatch(gn gpu.GemmNorm) (dispatch, error) {
 	// Each block of rows normalises when its own workgroups are done,
 	// unless the outputs overlap A, which other blocks may still be
 	// reading: then the last of all normalises every row.
-	if !viewsOverlap(y, g.A) && !viewsOverlap(sum, g.A) {
+	if !y.Overlaps(g.A) && !sum.Overlaps(g.A) {
 		flags |= 4
 	}
 	gamma, beta := l.Gamma.Slice(0, int64(l.Cols)), l.Beta.Slice(0, int64(l.Cols))
