@@ -6,16 +6,20 @@ import (
 	"blip/gpu"
 )
 
-// bwdTensors are a backward call's tensors; under F16, Q, K, V and dop (DO
-// as the products read it) are f16-rounded copies.
-type bwdTensors struct{ q, k, v, o, do, dop, dq, dk, dv attnTensor }
+// bwdTensors are a backward call's tensors, mask and LSE; under F16, Q, K,
+// V and dop (DO as the products read it) are f16-rounded copies.
+type bwdTensors struct {
+	q, k, v, o, do, dop, dq, dk, dv attnTensor
+	mask, lse                       []float32
+}
 
 func newBwdTensors(a gpu.AttentionBackward) bwdTensors {
 	s := a.AttentionShape
 	ls := s.Layouts()
 	t := bwdTensors{q: newAttnTensor(a.Q, ls[0], s.D), k: newAttnTensor(a.K, ls[1], s.D), v: newAttnTensor(a.V, ls[2], s.D),
 		o: newAttnTensor(a.O, ls[3], s.D), do: newAttnTensor(a.DO, ls[3], s.D),
-		dq: newAttnTensor(a.DQ, ls[0], s.D), dk: newAttnTensor(a.DK, ls[1], s.D), dv: newAttnTensor(a.DV, ls[2], s.D)}
+		dq: newAttnTensor(a.DQ, ls[0], s.D), dk: newAttnTensor(a.DK, ls[1], s.D), dv: newAttnTensor(a.DV, ls[2], s.D),
+		mask: f32(a.Mask), lse: f32(a.LSE)}
 	t.dop = t.do
 	if a.F16 {
 		t.q, t.k, t.v, t.dop = t.q.roundF16(), t.k.roundF16(), t.v.roundF16(), t.do.roundF16()
@@ -36,13 +40,13 @@ func newBwdTensors(a gpu.AttentionBackward) bwdTensors {
 // unrounded P (gpu.AttentionBackward.F16). Without it nothing is rounded.
 func attentionBackward(a gpu.AttentionBackward) {
 	s := a.AttentionShape
+	t := newBwdTensors(a)
 	if s.Tq >= minKernelRows && s.Tk >= minKernelRows {
-		attentionBackwardBlocked(a)
+		attentionBackwardBlocked(a, t)
 		return
 	}
-	t := newBwdTensors(a)
 	q, k, v, o, do, dop, dq, dk, dv := t.q, t.k, t.v, t.o, t.do, t.dop, t.dq, t.dk, t.dv
-	mask, lse := f32(a.Mask), f32(a.LSE)
+	mask, lse := t.mask, t.lse
 	scale := s.ScaleValue()
 	work := 3 * int64(s.B) * int64(s.H) * int64(s.Tq) * int64(s.Tk) * int64(s.D)
 	parallel(s.B*s.H, work, func(lo, hi int) {
@@ -93,12 +97,8 @@ func attentionBackward(a gpu.AttentionBackward) {
 // goes to the packed kernel instead of row-by-row dot products and axpys.
 // Same masking, causality, empty rows and F16 rounding; two (block, Tk)
 // buffers per worker are the only scratch.
-func attentionBackwardBlocked(a gpu.AttentionBackward) {
-	s := a.AttentionShape
-	t := newBwdTensors(a)
-	q, k, v, o, do, dop, dq, dk, dv := t.q, t.k, t.v, t.o, t.do, t.dop, t.dq, t.dk, t.dv
-	mask, lse := f32(a.Mask), f32(a.LSE)
-	scale := s.ScaleValue()
+func attentionBackwardBlocked(a gpu.AttentionBackward, t bwdTensors) {
+	s, scale := a.AttentionShape, a.ScaleValue()
 	work := 5 * int64(s.B) * int64(s.H) * int64(s.Tq) * int64(s.Tk) * int64(s.D)
 	parallel(s.B*s.H, work, func(lo, hi int) {
 		p := make([]float32, attnQueryBlock*s.Tk)  // (rows, Tk) scores, then P
@@ -106,30 +106,30 @@ func attentionBackwardBlocked(a gpu.AttentionBackward) {
 		for bh := lo; bh < hi; bh++ {
 			b, h := bh/s.H, bh%s.H
 			for j := 0; j < s.Tk; j++ {
-				clear(dk.row(b, j, h))
-				clear(dv.row(b, j, h))
+				clear(t.dk.row(b, j, h))
+				clear(t.dv.row(b, j, h))
 			}
-			kb, vb := k.x[b*k.batch+h*s.D:], v.x[b*v.batch+h*s.D:]
-			dkb, dvb := dk.x[b*dk.batch+h*s.D:], dv.x[b*dv.batch+h*s.D:]
+			kb, vb := t.k.x[b*t.k.batch+h*s.D:], t.v.x[b*t.v.batch+h*s.D:]
+			dkb, dvb := t.dk.x[b*t.dk.batch+h*s.D:], t.dv.x[b*t.dv.batch+h*s.D:]
 			for i0 := 0; i0 < s.Tq; i0 += attnQueryBlock {
 				rows := min(attnQueryBlock, s.Tq-i0)
-				qb := q.x[b*q.batch+i0*q.tok+h*s.D:]
-				dob := dop.x[b*dop.batch+i0*dop.tok+h*s.D:]
-				sgemm(false, true, rows, s.Tk, s.D, scale, qb, q.tok, kb, k.tok, 0, p, s.Tk) // scale Q K^T
-				sgemm(false, true, rows, s.Tk, s.D, 1, dob, dop.tok, vb, v.tok, 0, ds, s.Tk) // dP = DO V^T
+				qb := t.q.x[b*t.q.batch+i0*t.q.tok+h*s.D:]
+				dob := t.dop.x[b*t.dop.batch+i0*t.dop.tok+h*s.D:]
+				sgemm(false, true, rows, s.Tk, s.D, scale, qb, t.q.tok, kb, t.k.tok, 0, p, s.Tk) // scale Q K^T
+				sgemm(false, true, rows, s.Tk, s.D, 1, dob, t.dop.tok, vb, t.v.tok, 0, ds, s.Tk) // dP = DO V^T
 				for r := 0; r < rows; r++ {
 					i := i0 + r
 					pr, dr := p[r*s.Tk:(r+1)*s.Tk], ds[r*s.Tk:(r+1)*s.Tk]
-					l := lse[bh*s.Tq+i]
+					l := t.lse[bh*s.Tq+i]
 					n := visibleKeys(s, i)
 					if math.IsInf(float64(l), 1) {
 						n = 0 // no visible key: P = 0
 					}
-					delta := dot32(do.row(b, i, h), o.row(b, i, h))
+					delta := dot32(t.do.row(b, i, h), t.o.row(b, i, h))
 					for j := 0; j < n; j++ {
 						z := pr[j]
-						if mask != nil {
-							z += mask[b*s.Tk+j]
+						if t.mask != nil {
+							z += t.mask[b*s.Tk+j]
 						}
 						pj := expf(z - l)
 						d := pj * (dr[j] - delta)
@@ -141,10 +141,10 @@ func attentionBackwardBlocked(a gpu.AttentionBackward) {
 					clear(pr[n:])
 					clear(dr[n:])
 				}
-				sgemm(true, false, s.Tk, s.D, rows, 1, p, s.Tk, dob, dop.tok, 1, dvb, dv.tok) // DV += P^T DO
-				dqb := dq.x[b*dq.batch+i0*dq.tok+h*s.D:]
-				sgemm(false, false, rows, s.D, s.Tk, scale, ds, s.Tk, kb, k.tok, 0, dqb, dq.tok) // DQ = scale dS K
-				sgemm(true, false, s.Tk, s.D, rows, scale, ds, s.Tk, qb, q.tok, 1, dkb, dk.tok)  // DK += scale dS^T Q
+				sgemm(true, false, s.Tk, s.D, rows, 1, p, s.Tk, dob, t.dop.tok, 1, dvb, t.dv.tok) // DV += P^T DO
+				dqb := t.dq.x[b*t.dq.batch+i0*t.dq.tok+h*s.D:]
+				sgemm(false, false, rows, s.D, s.Tk, scale, ds, s.Tk, kb, t.k.tok, 0, dqb, t.dq.tok) // DQ = scale dS K
+				sgemm(true, false, s.Tk, s.D, rows, scale, ds, s.Tk, qb, t.q.tok, 1, dkb, t.dk.tok)  // DK += scale dS^T Q
 			}
 		}
 	})

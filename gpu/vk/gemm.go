@@ -196,7 +196,7 @@ func gemmKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 		alpha = 1
 	}
 	if d.useRows(&s) {
-		return []dispatch{d.rowsDispatch(&s, alpha, g.Beta, g.Act)}, nil
+		return []dispatch{d.rowsDispatch("gemm_rows", &s, alpha, g.Beta, g.Act)}, nil
 	}
 	if d.useCoop2(g) {
 		if ds, ok, err := d.cm2Dispatches(&s, alpha, g.Beta, g.Act); ok || err != nil {

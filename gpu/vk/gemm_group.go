@@ -197,9 +197,7 @@ func (d *Device) rowsSegDispatch(gs []gpu.Gemm, ss []gemmShape) (dispatch, bool)
 	}
 	push = append(push, uint32(len(gs)), offB(1), offB(2%len(gs)), cOff(1), cOff(2), offBias(1), offBias(2%len(gs)),
 		uint32(ldc[1]), uint32(ldc[2]), uint32(sc[1]), uint32(sc[2]))
-	spec := []uint32{rowsThreads, rowsTeam, rowsCols, rowsM, b2u(vec), b2u(s.f16)}
-	cols := s.n * int64(len(gs))
-	groups := [3]uint32{uint32(ceilDiv(s.m, rowsM)), uint32(ceilDiv(cols, rowsThreads/rowsTeam*rowsCols)), uint32(s.batch)}
+	spec, groups := rowsLaunch(s, s.n*int64(len(gs)), vec)
 	if int64(groups[1]) > int64(d.maxGroups[1]) {
 		return dispatch{}, false
 	}

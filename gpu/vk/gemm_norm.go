@@ -63,7 +63,7 @@ func (d *Device) rowsNormDispatch(gn gpu.GemmNorm) (dispatch, error) {
 		alpha = 1
 	}
 	s := gemmShapeOf(g)
-	ds := d.rowsDispatch(&s, alpha, g.Beta, g.Act)
+	ds := d.rowsDispatch("gemm_rows_ln", &s, alpha, g.Beta, g.Act)
 	cnt, err := d.counterBuf(ceilDiv(rowsMaxM, rowsM))
 	if err != nil {
 		return dispatch{}, err
@@ -93,7 +93,6 @@ func (d *Device) rowsNormDispatch(gn gpu.GemmNorm) (dispatch, error) {
 		flags |= 4
 	}
 	gamma, beta := l.Gamma.Slice(0, int64(l.Cols)), l.Beta.Slice(0, int64(l.Cols))
-	ds.shader = "gemm_rows_ln" + ds.shader[len("gemm_rows"):]
 	ds.binds = append(ds.binds, rd(o), rd(gamma), rd(beta), wr(y), wr(sum), wr(cnt))
 	ds.push = append(ds.push, offIfSet(d, o), d.elemOff(gamma), d.elemOff(beta), d.elemOff(y), offIfSet(d, sum),
 		flags, f32bits(l.Eps), d.elemOff(cnt))

@@ -59,8 +59,16 @@ func (d *Device) useRows(s *gemmShape) bool {
 	return s.spanA(s.batch, s.m) <= limit && s.spanB(s.batch, s.n) <= limit && s.spanC(s.batch, s.m, s.n) <= limit
 }
 
-// rowsDispatch is the whole call as one dispatch of gemm_rows.comp.
-func (d *Device) rowsDispatch(s *gemmShape, alpha, beta float32, act gpu.Act) dispatch {
+// rowsLaunch is gemm_rows.glsl's specialization and grid for cols output
+// columns of s (more than s.n where several products sit side by side).
+func rowsLaunch(s *gemmShape, cols int64, vec bool) ([]uint32, [3]uint32) {
+	spec := []uint32{rowsThreads, rowsTeam, rowsCols, rowsM, b2u(vec), b2u(s.f16)}
+	return spec, [3]uint32{uint32(ceilDiv(s.m, rowsM)), uint32(ceilDiv(cols, rowsThreads/rowsTeam*rowsCols)), uint32(s.batch)}
+}
+
+// rowsDispatch is the whole call as one dispatch of gemm_rows.glsl's build
+// shader (gemm_rows, or gemm_rows_ln with the LayerNorm's bindings added).
+func (d *Device) rowsDispatch(shader string, s *gemmShape, alpha, beta float32, act gpu.Act) dispatch {
 	av := s.A.Slice(0, s.spanA(s.batch, s.m))
 	bv := s.B.Slice(0, s.spanB(s.batch, s.n))
 	cv := s.C.Slice(0, s.spanC(s.batch, s.m, s.n))
@@ -77,7 +85,6 @@ func (d *Device) rowsDispatch(s *gemmShape, alpha, beta float32, act gpu.Act) di
 	vec := s.k%4 == 0 && s.lda%4 == 0 && s.ldb%4 == 0 && sa%4 == 0 && sb%4 == 0 &&
 		d.elemOff(av)%4 == 0 && d.elemOff(bv)%4 == 0
 	push := d.gemmPush(s, av, bv, cv, bias, s.m, s.n, sa, sb, sc, alpha, beta, act)
-	spec := []uint32{rowsThreads, rowsTeam, rowsCols, rowsM, b2u(vec), b2u(s.f16)}
-	groups := [3]uint32{uint32(ceilDiv(s.m, rowsM)), uint32(ceilDiv(s.n, rowsThreads/rowsTeam*rowsCols)), uint32(s.batch)}
-	return gemmDispatchB("gemm_rows", spec, av, bv, cv, bias, push, groups)
+	spec, groups := rowsLaunch(s, s.n, vec)
+	return gemmDispatchB(shader, spec, av, bv, cv, bias, push, groups)
 }
