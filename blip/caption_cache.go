@@ -29,15 +29,17 @@ import (
 //
 // The decoder between attentions runs as a chain of 2L+1 compiled plans per
 // (rows, new tokens): embeddings; then per layer the self-attention output
-// block and the cross query, and the cross output block and FFN (or, after
-// the last layer, the LM head on the last position). Between two plans the
-// stepper records the calls whose shapes depend on the cache length
-// directly on the backend: the query, key and value projections of the
-// new tokens, the query into the plan's input for it and the key and value
-// straight into their cache slots (qkvCalls: adjacent products of one A,
-// which Vulkan runs as one dispatch), the fused attention (gpu.Attention with strided
-// K/V views over the cache, Tk = length + new) writing into the next plan's
-// input. The residual stream needs no copy: each plan's "hidden" input is
+// block, and the cross output block and FFN (or, after the last layer, the
+// LM head on the last position). Between two plans the stepper records
+// the calls whose shapes depend on the cache length, or on which rows
+// belong to which image, directly on the backend: the query, key and value
+// projections of the new tokens, the query into the plan's input for it
+// and the key and value straight into their cache slots (qkvCalls:
+// adjacent products of one A, which Vulkan runs as one dispatch), the
+// fused attention (gpu.Attention with strided K/V views over the cache, Tk
+// = length + new) writing into the next plan's input; and the
+// cross-attention with its query projection (crossCalls:
+// gpu.QueryAttention, one dispatch on Vulkan). The residual stream needs no copy: each plan's "hidden" input is
 // bound to the previous plan's output (graph.Config.Bind).
 // The graph has no op that reads a tensor of variable length or writes at
 // a run-time offset, hence the chain: plans never depend on the length, so
@@ -86,8 +88,8 @@ type decChain struct {
 
 // decSeg is one plan of the chain. Every segment but the first reads the
 // attention result a and the residual x; every one but the last writes the
-// residual xo, and the next attention's query q: the cross-attention's
-// query it computes, a self-attention's an input that qkvCalls write.
+// residual xo and holds the memory of the next attention's queries q (an
+// input that qkvCalls or crossCalls write).
 type decSeg struct {
 	plan               *graph.Plan
 	a, x, xo, q        gpu.View
@@ -370,12 +372,16 @@ func (s *kvStepper) reorderCalls() []gpu.Call {
 	return calls
 }
 
-// crossCalls returns the cross-attention of layer l for queries q and
-// results o, (rows, tq, H). Each run of consecutive rows of one image is
-// one batch element of n*tq queries over the image's keys; runs of equal
-// length whose images are evenly spaced are one call (the usual case:
-// every image with its beams or return sequences, in order).
-func (s *kvStepper) crossCalls(l, tq int, q, o gpu.View) []gpu.Call {
+// crossCalls returns the cross-attention of layer l, its queries
+// projected from the hidden states x into q and its results into o, all
+// (rows, tq, H): gpu.QueryAttention, which Vulkan runs as the split
+// attention's dispatch alone for decoding's few queries (each workgroup
+// projecting its head's queries), with the weights as plans read them
+// (graph.Param.Operand, as in qkvCalls). Each run of consecutive rows of
+// one image is one batch element of n*tq queries over the image's keys;
+// runs of equal length whose images are evenly spaced are one call (the
+// usual case: every image with its beams or return sequences, in order).
+func (s *kvStepper) crossCalls(l, tq int, x, q, o gpu.View) []gpu.Call {
 	type run struct{ row, n, item int }
 	var runs []run
 	for i, it := range s.item[:s.rows] {
@@ -401,16 +407,26 @@ func (s *kvStepper) crossCalls(l, tq int, q, o gpu.View) []gpu.Call {
 	for i, r := range runs {
 		regular = regular && r.n == runs[0].n && r.item == runs[0].item+i*step
 	}
+	lin := &s.m.TextDecoder.Bert.Layers[l].CrossAttention.Query
+	w, half := lin.Weight.Operand()
+	// call projects and attends the rows [from, from+n) as shape asks.
+	call := func(from, n int, shape gpu.AttentionShape, k, v gpu.View) gpu.Call {
+		off, m := int64(from*tq*s.h), int64(n*tq*s.h)
+		qs := q.Slice(off, m)
+		return gpu.QueryAttention{
+			P: gpu.Gemm{A: x.Slice(off, m), B: w, Bias: lin.Bias.Value(), C: qs, M: n * tq, N: s.h, K: s.h, TransB: true, F16: half},
+			A: gpu.Attention{Q: qs, K: k, V: v, O: o.Slice(off, m), AttentionShape: shape},
+		}
+	}
 	if regular && step > 0 {
 		shape.B, shape.KBatch, shape.VBatch = len(runs), int64(step)*item, int64(step)*item
 		k, v := kv(runs[0].item, 0, len(runs), step), kv(runs[0].item, 1, len(runs), step)
-		return []gpu.Call{gpu.Attention{Q: q, K: k, V: v, O: o, AttentionShape: shape}}
+		return []gpu.Call{call(0, s.rows, shape, k, v)}
 	}
 	calls := make([]gpu.Call, len(runs))
 	for i, r := range runs {
 		shape.Tq = r.n * tq
-		off, n := int64(r.row*tq*s.h), int64(r.n*tq*s.h)
-		calls[i] = gpu.Attention{Q: q.Slice(off, n), K: kv(r.item, 0, 1, 1), V: kv(r.item, 1, 1, 1), O: o.Slice(off, n), AttentionShape: shape}
+		calls[i] = call(r.row, r.n, shape, kv(r.item, 0, 1, 1), kv(r.item, 1, 1, 1))
 	}
 	return calls
 }
@@ -485,7 +501,7 @@ func (s *kvStepper) record(ids []int32, tq int) (*decSeg, error) {
 			err = sm.plan.Record()
 		}
 		if err == nil {
-			err = s.be.Do(s.crossCalls(l, tq, sm.q, sc.a)...)
+			err = s.be.Do(s.crossCalls(l, tq, sm.xo, sm.q, sc.a)...)
 		}
 		if err != nil {
 			return nil, err
@@ -576,12 +592,12 @@ func (s *kvStepper) chain(rows, tq int) (*decChain, error) {
 			}
 			sg.o = g.Reshape(dec.Head.Forward(g, x), rows, s.m.Config.TextConfig.VocabSize)
 			outs = []*graph.Tensor{sg.o}
-		case i%2 == 0: // the next layer's self-attention: q, k and v are qkvCalls
+		default:
+			// The next attention's queries: a self-attention's are
+			// qkvCalls', a cross-attention's crossCalls' (projected from
+			// txo); the plan holds their memory.
 			sg.txo, sg.tq = x, g.Input("query", gpu.F32, rows, tq, s.h)
 			outs = []*graph.Tensor{sg.txo}
-		default: // this layer's cross-attention
-			sg.txo, sg.tq = x, layers[i/2].CrossAttention.Query.Forward(g, x, gpu.ActNone)
-			outs = []*graph.Tensor{sg.txo, sg.tq}
 		}
 		if err := g.Err(); err != nil {
 			return fail(err)

@@ -149,7 +149,7 @@ func TestKVStepperMatchesRecompute(t *testing.T) {
 			crossCalls := func(want int) {
 				t.Helper()
 				v := gpu.View{Len: 1 << 20, DType: gpu.F32}
-				if got := len(tw.kv.crossCalls(0, 1, v, v)); got != want {
+				if got := len(tw.kv.crossCalls(0, 1, v, v, v)); got != want {
 					t.Errorf("rows of images %v: %d cross-attention calls, want %d", tw.kv.item, got, want)
 				}
 			}

@@ -33,10 +33,25 @@
 // merge weights are then all e^0 = 1. A single chunk (MODE 2) has the row's
 // maximum itself.
 //
+// With PROJ (attention_split_one_q.comp, gpu.QueryAttention) binding 0
+// is not Q but the hidden states X (B, Tq, C) of the rows, and each
+// workgroup computes its head's queries itself: q = X W_h^T + bias_h with
+// W (H*D, C) in f32, f16 or bf16 (WT; read as 32-bit words, so the module
+// needs no 16-bit storage) and the projection's own F16 rounding of X and
+// an f32 W (PF16). The rows
+// of X go to shared memory once (rounded there), then teams of PT
+// invocations each own a query column and walk C in vec4 steps (a team's
+// loads are one contiguous span of W's row) and sum by a fixed tree. Every
+// chunk of a head computes the same queries the same way: a decoder's
+// cross-query projection without its own dispatch.
+//
 // Scores, masks, causality and empty rows (zeros, LSE +Inf) follow
 // attention.comp.
 #extension GL_EXT_control_flow_attributes : require
 #include "gemm_round.glsl"
+#ifdef PROJ
+#include "half.glsl"
+#endif
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint NT = 64;   // invocations; keys per chunk in pass 0
@@ -44,6 +59,12 @@ layout(constant_id = 1) const uint RQ = 4;    // most query rows
 layout(constant_id = 2) const uint MODE = 0;
 layout(constant_id = 3) const uint VEC = 0;   // vec4 loads of Q and K (D, strides, offsets % 4 == 0)
 layout(constant_id = 4) const uint F16 = 0;   // gpu.Attention.F16
+#ifdef PROJ
+layout(constant_id = 5) const uint WT = DT_F32; // W's type
+layout(constant_id = 6) const uint PF16 = 0;    // the projection's gpu.Gemm.F16
+const uint PT = 8;       // invocations per query column (a team)
+const uint CMAX = 1024;  // most hidden units C
+#endif
 
 const uint DMAX = 128; // gpu.MaxAttentionHeadDim
 #define NEG_INF uintBitsToFloat(0xff800000u)
@@ -66,6 +87,12 @@ layout(binding = 7) buffer BufCnt { uint Cnt_[]; }; // finished chunks per (batc
 layout(binding = 6) buffer BufP { float P_[]; };
 #define RECORDS (MODE == 0)
 #endif
+#ifdef PROJ
+layout(binding = 8) readonly buffer BufW { uint W_[]; };   // f32 bits, or two 16-bit codes
+layout(binding = 8) readonly buffer BufW2 { uvec2 W2_[]; };
+layout(binding = 8) readonly buffer BufW4 { uvec4 W4_[]; };
+layout(binding = 9) readonly buffer BufBias { float Bias_[]; };
+#endif
 
 layout(push_constant) uniform Push {
     uint Tq, Tk, H, D;
@@ -80,12 +107,20 @@ layout(push_constant) uniform Push {
 #ifdef ONEPASS
     uint offCnt;
 #endif
+#ifdef PROJ
+    uint offW, offBias; // in W's and Bias's elements
+    uint C, ldw;        // hidden units, W's row stride (both % 4 == 0, as offW)
+    uint pflags;        // 1: bias
+#endif
 } p;
 
 shared vec4 sQ[RQ * DMAX / 4]; // query rows
 shared float sS[RQ * NT];      // scores, then exp(s - m)
 shared float sMax[RQ];
 shared float sSum[RQ]; // MODE 2: l per row
+#ifdef PROJ
+shared vec4 sX[RQ * CMAX / 4]; // the rows of X, rounded under F16
+#endif
 
 // First float of the partial record of (batch b, head h, row r, chunk c).
 uint part(uint b, uint h, uint r, uint c) {
@@ -103,11 +138,84 @@ uint partMax(uint b, uint h, uint r, uint c) {
 float opF16(float x) { return F16 != 0 ? rnd16(x) : x; }
 vec4 opF16(vec4 x) { return F16 != 0 ? rnd16(x) : x; }
 
+#ifdef PROJ
+// The projection's rounding of X and an f32 W under its own F16 (PF16:
+// fp16 decoding projects in half precision, its few-query attention
+// stays fp32).
+vec4 projF16(vec4 x) { return PF16 != 0 ? rnd16(x) : x; }
+
+// w4 is W's elements 4i .. 4i+3, as fp32 values (rounded under PF16 where
+// W is f32; a 16-bit W holds its values already).
+vec4 w4(uint i) {
+    if (WT == DT_F32) {
+        return projF16(uintBitsToFloat(W4_[i]));
+    }
+    uvec2 u = W2_[i];
+    return vec4(widen16(WT, u.x & 0xffffu), widen16(WT, u.x >> 16), widen16(WT, u.y & 0xffffu), widen16(WT, u.y >> 16));
+}
+
+// project leaves in sQ the queries of head h of batch b's rows: X's rows
+// into sX, then per round NT / PT columns, each summed by its team in sS
+// (free until the scores).
+void project(uint t, uint h, uint b) {
+    const uint C4 = p.C / 4, D = p.D;
+    const uint xBase = (p.offQ + b * p.batQ) / 4;
+    for (uint i = t; i < p.Tq * C4; i += NT) {
+        uint r = i / C4;
+        sX[r * (CMAX / 4) + i % C4] = projF16(Q4_[xBase + r * (p.tokQ / 4) + i % C4]);
+    }
+    barrier();
+    const uint team = t / PT, lane = t % PT;
+    const bool hasBias = (p.pflags & 1u) != 0;
+    for (uint d0 = 0; d0 < D; d0 += NT / PT) {
+        const uint d = d0 + team;
+        float acc[RQ];
+        [[unroll]] for (uint r = 0; r < RQ; r++) {
+            acc[r] = 0.0;
+        }
+        if (d < D) {
+            const uint wRow = p.offW + (h * D + d) * p.ldw; // elements, % 4 == 0
+            for (uint c4 = lane; c4 < C4; c4 += PT) {
+                vec4 w = w4(wRow / 4 + c4);
+                [[unroll]] for (uint r = 0; r < RQ; r++) {
+                    if (r < p.Tq) {
+                        acc[r] += dot(sX[r * (CMAX / 4) + c4], w);
+                    }
+                }
+            }
+        }
+        [[unroll]] for (uint r = 0; r < RQ; r++) {
+            sS[r * NT + t] = acc[r];
+        }
+        barrier();
+        for (uint s = PT / 2; s > 0; s /= 2) {
+            if (lane < s) {
+                [[unroll]] for (uint r = 0; r < RQ; r++) {
+                    sS[r * NT + t] += sS[r * NT + t + s];
+                }
+            }
+            barrier();
+        }
+        if (lane == 0 && d < D) {
+            const float bias = hasBias ? Bias_[p.offBias + h * D + d] : 0.0;
+            for (uint r = 0; r < p.Tq; r++) {
+                // sQ holds vec4s of four columns: column d of row r.
+                sQ[r * (DMAX / 4) + d / 4][d % 4] = opF16(sS[r * NT + t] + bias);
+            }
+        }
+        barrier();
+    }
+}
+#endif
+
 void chunkPass(uint t, uint c, uint h, uint b) {
     const uint D = p.D, D4 = (D + 3) / 4;
     const uint qBase = p.offQ + b * p.batQ + h * D;
     const uint kBase = p.offK + b * p.batK + h * D;
     const uint vBase = p.offV + b * p.batV + h * D;
+#ifdef PROJ
+    project(t, h, b);
+#else
     for (uint i = t; i < p.Tq * D4; i += NT) {
         uint r = i / D4, d = 4 * (i % D4);
         vec4 v = vec4(0.0);
@@ -122,6 +230,7 @@ void chunkPass(uint t, uint c, uint h, uint b) {
         }
         sQ[r * (DMAX / 4) + d / 4] = opF16(v);
     }
+#endif
     barrier();
 
     const uint k0 = c * NT;

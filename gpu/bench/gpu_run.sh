@@ -23,9 +23,11 @@
 #            32) fp32 and fp16 with each linear layer and its LayerNorm in
 #            one dispatch (gpu.GemmNorm) and a layer's q, k and v projections
 #            in one (gemm_rows_seg), split attention's two passes in one
-#            (attention_split_one), and apart (BLIP_GEMM_NORM=0
-#            BLIP_GEMM_GROUP=0 BLIP_ATTN_ONEPASS=0), then caption batch 1's
-#            profile both ways (about 90 s)
+#            (attention_split_one) with the cross-attention's query
+#            projection in it (attention_split_one_q); without the last
+#            (noq: BLIP_ATTN_QPROJ=0); and all apart (BLIP_GEMM_NORM=0
+#            BLIP_GEMM_GROUP=0 BLIP_ATTN_ONEPASS=0 BLIP_ATTN_QPROJ=0), then
+#            caption batch 1's profile each way (about 130 s)
 #   cm2      the cooperative-matrix-2 GEMM and attention (gemm_cm2,
 #            attention_cm2, BLIP_COOPMAT2=1; NVIDIA): their parity tests
 #            first (TestGemmCoop2: every F16 gemm case in every block the
@@ -92,7 +94,7 @@ stage_vk() {
 stage_parity() {
   echo "== the parity table and decoding's kernels on the GPU"
   BLIP_REQUIRE_VULKAN=1 timeout 60 bin/vk.test -test.count=1 -test.v \
-    -test.run 'TestParity$|TestGemmRows|TestGemmNormRows|TestGemmGroupRows|TestAttentionSplitOnePass|TestAttentionGridSplit|TestPickTileFill|TestCoopTile' > /tmp/parity.log 2>&1
+    -test.run 'TestParity$|TestGemmRows|TestGemmNormRows|TestGemmGroupRows|TestAttentionSplitOnePass|TestQueryAttentionLowering|TestAttentionGridSplit|TestPickTileFill|TestCoopTile' > /tmp/parity.log 2>&1
   echo "exit $? (124: the time limit)" >> /tmp/parity.log
   # Failures and their messages first (the worst-error reports of passing
   # cases would hide them), then the counts and where it stopped.
@@ -201,15 +203,15 @@ stage_ab() {
 }
 
 stage_decode() {
-  echo "== decoding: linear layers with their LayerNorms and q/k/v projections in one dispatch each (on) or apart (off)"
-  local on="BLIP_GEMM_NORM=1" off="BLIP_GEMM_NORM=0 BLIP_GEMM_GROUP=0 BLIP_ATTN_ONEPASS=0"
+  echo "== decoding: linear layers with their LayerNorms, q/k/v projections, the cross query in the attention: one dispatch each (on), the query apart (noq), all apart (off)"
+  local on="BLIP_GEMM_NORM=1" noq="BLIP_ATTN_QPROJ=0" off="BLIP_GEMM_NORM=0 BLIP_GEMM_GROUP=0 BLIP_ATTN_ONEPASS=0 BLIP_ATTN_QPROJ=0"
   for prec in fp32 fp16; do
-    for v in on off; do
+    for v in on noq off; do
       env ${!v} timeout 40 bin/blip --backend vulkan --precision $prec bench model --size base --quick --torch "" \
         --only caption1,beam3,caption-batch 2>&1 | grep -E '^(caption|beam|error)' | sed "s/^/$prec $v /" | tee -a "$OUT/decode.txt"
     done
   done
-  for v in on off; do
+  for v in on noq off; do
     env ${!v} timeout 40 bin/blip --backend vulkan bench model --size base --quick --torch "" --only caption1 --profile 2>&1 |
       grep -E '^(profile|error)' | sed "s/^/fp32 $v /" | tee -a "$OUT/decode.txt"
   done

@@ -211,7 +211,7 @@ func attentionKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 	// decoding): the tensor-core kernel gives each (batch, head) one
 	// workgroup for a 64-row tile that holds one query.
 	if useSplit(s) {
-		return attentionSplit(d, a, nb, ts)
+		return attentionSplit(d, a, nb, ts, nil)
 	}
 	if d.useAttnCM2(a) {
 		return attentionCM2(d, a, nb, ts)

@@ -93,7 +93,11 @@ func scratchSize(b *buffer) int64 {
 // and pass 1 run as one dispatch (MODE 4, attention_split_one.comp: the
 // last chunk of each (batch, head) combines) unless O overlaps what the
 // chunks read.
-func attentionSplit(d *Device, a gpu.Attention, nb int, ts []attnTensorView) ([]dispatch, error) {
+//
+// With proj (gpu.QueryAttention's projection, fusesQuery) every pass runs
+// attention_split_one_q.comp, which computes the queries from proj's A
+// (bound where Q would be) and its weight and bias.
+func attentionSplit(d *Device, a gpu.Attention, nb int, ts []attnTensorView, proj *gpu.Gemm) ([]dispatch, error) {
 	s := a.AttentionShape
 	ls := s.Layouts()
 	chunks := int(ceilDiv(int64(s.Tk), splitChunk))
@@ -140,6 +144,11 @@ func attentionSplit(d *Device, a gpu.Attention, nb int, ts []attnTensorView) ([]
 		q, kk, v, o := ts[0].chunk(s, b0, n), ts[1].chunk(s, b0, n), ts[2].chunk(s, b0, n), ts[3].chunk(s, b0, n)
 		mask, lse := attnMaskLSE(a, b0, n)
 		vec := d.attnVec(s, ls, q, kk)
+		var x gpu.View
+		if proj != nil {
+			// The rows of batches b0.. of the hidden states, (n, Tq, C).
+			x = proj.A.Slice(int64(b0*s.Tq*proj.K), int64(n*s.Tq*proj.K))
+		}
 		var pv, cnt gpu.View
 		if part.Buf != nil {
 			pv = part.Slice(0, int64(n)*int64(s.H)*int64(s.Tq)*int64(chunks)*rec)
@@ -165,14 +174,24 @@ func attentionSplit(d *Device, a gpu.Attention, nb int, ts []attnTensorView) ([]
 					uint32(ls[0].Tok), uint32(ls[1].Tok), uint32(ls[2].Tok), uint32(ls[3].Tok),
 					uint32(ls[0].Batch), uint32(ls[1].Batch), uint32(ls[2].Batch), uint32(ls[3].Batch),
 					f32bits(s.ScaleValue()), flags, uint32(chunks), uint32(head0), uint32(x0)}
-				if ps.mode == 4 {
+				spec := []uint32{splitChunk, splitMaxRows, uint32(ps.mode), b2u(vec), b2u(a.F16)}
+				if ps.mode == 4 || proj != nil {
 					shader = "attention_split_one"
 					binds = append(binds, wr(cnt))
-					push = append(push, d.elemOff(cnt))
+					push = append(push, offIfSet(d, cnt))
+				}
+				if proj != nil {
+					shader = "attention_split_one_q"
+					_, _, ldb, _, _, _, _ := proj.Dims()
+					binds[0] = rd(x)
+					binds = append(binds, rd(proj.B), rd(proj.Bias))
+					push[4], push[11], push[15] = d.elemOff(x), uint32(proj.K), uint32(s.Tq*proj.K)
+					push = append(push, d.elemOff(proj.B), offIfSet(d, proj.Bias), uint32(proj.K), uint32(ldb), b2u(proj.Bias.Buf != nil))
+					spec = append(spec, dtCode(proj.B.DType), b2u(proj.F16))
 				}
 				out = append(out, dispatch{
 					shader: shader,
-					spec:   []uint32{splitChunk, splitMaxRows, uint32(ps.mode), b2u(vec), b2u(a.F16)},
+					spec:   spec,
 					binds:  binds,
 					push:   push,
 					groups: [3]uint32{uint32(nx), uint32(nhead), uint32(n)},
