@@ -71,7 +71,6 @@ type kvStepper struct {
 	// pickRows values each (Picker, Ranker).
 	pick     [5]gpu.Buffer
 	pickRows int
-	pos      gpu.Buffer // i32 0, 1, ..., the decoder's positions (StepPicks)
 
 	rows    int
 	length  int   // tokens cached per row
@@ -182,10 +181,6 @@ func (c *decChain) close() {
 func (s *kvStepper) close() {
 	s.freeRows()
 	s.freePick()
-	if s.pos != nil {
-		s.be.Free(s.pos)
-		s.pos = nil
-	}
 }
 
 func (s *kvStepper) freeRows() {
@@ -434,7 +429,7 @@ func (s *kvStepper) crossCalls(l, tq int, x, q, o gpu.View) []gpu.Call {
 // run feeds tq new tokens per row (ids, rows*tq) at positions length.. and
 // returns the logits after each row's last one.
 func (s *kvStepper) run(ids []int32, tq int) ([]float32, error) {
-	last, err := s.record(ids, tq)
+	last, err := s.record(ids, gpu.View{}, tq)
 	if err != nil {
 		return nil, err
 	}
@@ -451,9 +446,11 @@ func (s *kvStepper) run(ids []int32, tq int) ([]float32, error) {
 
 // record records a step of tq new tokens per row (ids, rows*tq) at
 // positions length.. without waiting, and returns the chain's last
-// segment, whose output will hold the logits. With ids nil the chain's
-// input already holds them (StepPicks wrote it on the device).
-func (s *kvStepper) record(ids []int32, tq int) (*decSeg, error) {
+// segment, whose output will hold the logits. With ids nil the step's
+// tokens are dev, one per row (tq 1), i32 on the device (the previous
+// step's picks): its embeddings are then embedCalls', which read them
+// where they lie.
+func (s *kvStepper) record(ids []int32, dev gpu.View, tq int) (*decSeg, error) {
 	rows := s.rows
 	if np := s.m.Config.TextConfig.MaxPositionEmbeddings; s.length+tq > np {
 		return nil, fmt.Errorf("blip: %d tokens exceed the %d positions of the decoder", s.length+tq, np)
@@ -489,7 +486,12 @@ func (s *kvStepper) record(ids []int32, tq int) (*decSeg, error) {
 	}
 	for l := 0; l < s.layers; l++ {
 		sa, sm, sc := c.segs[2*l], c.segs[2*l+1], c.segs[2*l+2]
-		if err := sa.plan.Record(); err != nil {
+		if l == 0 && ids == nil {
+			err = s.be.Do(s.embedCalls(dev, sa.xo)...)
+		} else {
+			err = sa.plan.Record()
+		}
+		if err != nil {
 			return nil, err
 		}
 		selfShape := gpu.AttentionShape{B: rows, H: s.heads, Tq: tq, Tk: tk, D: d, Causal: true,
@@ -512,6 +514,24 @@ func (s *kvStepper) record(ids []int32, tq int) (*decSeg, error) {
 		return nil, err
 	}
 	return last, nil
+}
+
+// embedCalls embed one new token per row, ids (rows) i32 on the device,
+// at position length into x (rows, H), the embeddings plan's output: its
+// word gather, position add and LayerNorm as direct calls, so that the
+// ids are read where the previous step's picks lie and the position is
+// picked here, without copies into the plan's input. The same kernels
+// on the same values: the same bits as the plan.
+func (s *kvStepper) embedCalls(ids, x gpu.View) []gpu.Call {
+	e := s.m.TextDecoder.Bert.Embeddings
+	rows, h := s.rows, s.h
+	x = x.Slice(0, int64(rows*h))
+	pos := e.Position.Value().Slice(int64(s.length*h), int64(h))
+	return []gpu.Call{
+		gpu.Embedding{Table: e.Word.Value(), Ids: ids, Y: x, N: rows, Dim: h, Vocab: s.m.Config.TextConfig.VocabSize},
+		gpu.Binary{Op: gpu.BinaryAdd, A: x, B: pos, C: x, N: rows * h, BN: h},
+		gpu.LayerNorm{X: x, Y: x, Gamma: e.LayerNorm.Weight.Value(), Beta: e.LayerNorm.Bias.Value(), Rows: rows, Cols: h, Eps: e.LayerNorm.Eps},
+	}
 }
 
 // qkvCalls project layer l's self-attention queries, keys and values of

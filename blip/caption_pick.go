@@ -14,7 +14,7 @@ import (
 // (generate.Ranker) read back a few bytes per row instead of the logits.
 
 // topRun is run for a Ranker: each row's k best logits (TopK) and its
-// log-sum-exp around the maximum (CrossEntropy at the ArgMax), taken where
+// log-sum-exp around the maximum (ArgMax.NLL), taken where
 // the logits lie; 8k + 4 bytes per row come back.
 func (s *kvStepper) topRun(ids []int32, tq, k int) (*generate.Top, error) {
 	vocab := s.m.Config.TextConfig.VocabSize
@@ -22,7 +22,7 @@ func (s *kvStepper) topRun(ids []int32, tq, k int) (*generate.Top, error) {
 	if k < 1 {
 		return nil, fmt.Errorf("blip: rank %d tokens per row", k)
 	}
-	last, err := s.record(ids, tq)
+	last, err := s.record(ids, gpu.View{}, tq)
 	if err != nil {
 		return nil, err
 	}
@@ -39,8 +39,7 @@ func (s *kvStepper) topRun(ids []int32, tq, k int) (*generate.Top, error) {
 	vals := gpu.Whole(s.pick[3], gpu.F32).Slice(0, int64(rows*k))
 	idx := gpu.Whole(s.pick[1], gpu.I32).Slice(0, int64(rows*k))
 	if err := s.be.Do(
-		gpu.ArgMax{X: logits, Y: best, Rows: rows, Cols: vocab},
-		gpu.CrossEntropy{Logits: logits, Labels: best, Loss: lse, Rows: rows, Cols: vocab},
+		gpu.ArgMax{X: logits, Y: best, NLL: lse, Rows: rows, Cols: vocab},
 		gpu.TopK{X: logits, Vals: vals, Idx: idx, Rows: rows, Cols: vocab, K: k},
 	); err != nil {
 		return nil, err
@@ -154,11 +153,11 @@ func (s *kvStepper) StepPicks(tokens []int32, bans []int32) ([][]int32, [][]floa
 // picks runs len(bans) greedy steps, recorded back to back with one wait
 // at the end: the first feeds ids (rows*tq), each later one every row's
 // pick of the step before. Step i bans token bans[i] when >= 0. On the
-// backend: ArgMax, and CrossEntropy for -log p, on the logits where they
-// lie; each step's picks go to its rows of the pick buffers and, by
-// Copy2D, into the next step's ids, its position from a table on the device
-// (posTable), so the host touches nothing between steps and reads 8 bytes
-// per row and step instead of the logits.
+// backend: ArgMax, with its NLL for -log p, on the logits where they
+// lie; each step's picks go to its rows of the pick buffers, where the
+// next step's embedding reads them (record's dev), so the host touches
+// nothing between steps and reads 8 bytes per row and step instead of the
+// logits.
 func (s *kvStepper) picks(ids []int32, tq int, bans []int32) ([][]int32, [][]float32, error) {
 	n, rows := len(bans), s.rows
 	vocab := s.m.Config.TextConfig.VocabSize
@@ -181,23 +180,16 @@ func (s *kvStepper) picks(ids []int32, tq int, bans []int32) ([][]int32, [][]flo
 	if err := s.pickBuffers(n * rows); err != nil {
 		return nil, nil, err
 	}
-	var cin gpu.View
 	if n > 1 {
-		if err := s.posTable(); err != nil {
-			return nil, nil, err
-		}
-		c, err := s.chain(rows, 1)
-		if err != nil {
-			return nil, nil, err
-		}
-		if cin, err = c.segs[0].plan.View(c.in); err != nil {
+		if _, err := s.chain(rows, 1); err != nil {
 			return nil, nil, err
 		}
 	}
 	toks := gpu.Whole(s.pick[1], gpu.I32)
 	nll := gpu.Whole(s.pick[2], gpu.F32)
+	var prev gpu.View // the last step's picks
 	for i, ban := range bans {
-		last, err := s.record(ids, tq)
+		last, err := s.record(ids, prev, tq)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -206,16 +198,10 @@ func (s *kvStepper) picks(ids []int32, tq int, bans []int32) ([][]int32, [][]flo
 		if err != nil {
 			return nil, nil, err
 		}
-		step := toks.Slice(int64(i*rows), int64(rows))
-		calls := s.pickCalls(logits, step, nll.Slice(int64(i*rows), int64(rows)), rows, ban)
+		prev = toks.Slice(int64(i*rows), int64(rows))
 		s.length += tq
 		tq = 1
-		if i < n-1 {
-			calls = append(calls,
-				gpu.Copy2D{X: step, Y: cin.Slice(0, int64(rows)), Rows: 1, Cols: rows},
-				gpu.Copy2D{X: gpu.Whole(s.pos, gpu.I32).Slice(int64(s.length), 1), Y: cin.Slice(int64(rows), 1), Rows: 1, Cols: 1})
-		}
-		if err := s.be.Do(calls...); err != nil {
+		if err := s.be.Do(s.pickCalls(logits, prev, nll.Slice(int64(i*rows), int64(rows)), rows, ban)...); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -249,30 +235,7 @@ func (s *kvStepper) pickCalls(logits, toks, nll gpu.View, rows int, ban int32) [
 		calls = append(calls, gpu.Copy2D{X: gpu.Whole(s.pick[0], gpu.F32).Slice(0, int64(rows)), Y: logits.Slice(int64(ban), logits.Len-int64(ban)),
 			Rows: rows, Cols: 1, LdX: 1, LdY: vocab})
 	}
-	return append(calls, gpu.ArgMax{X: logits, Y: toks, Rows: rows, Cols: vocab},
-		gpu.CrossEntropy{Logits: logits, Labels: toks, Loss: nll, Rows: rows, Cols: vocab})
-}
-
-// posTable fills s.pos with the positions 0, 1, ... of the decoder once.
-func (s *kvStepper) posTable() error {
-	if s.pos != nil {
-		return nil
-	}
-	np := s.m.Config.TextConfig.MaxPositionEmbeddings
-	b, err := s.be.Alloc(int64(np+1) * 4)
-	if err != nil {
-		return err
-	}
-	raw := make([]byte, 4*(np+1))
-	for i := range np + 1 {
-		binary.LittleEndian.PutUint32(raw[4*i:], uint32(i))
-	}
-	if err := s.be.Write(b, 0, raw); err != nil {
-		s.be.Free(b)
-		return err
-	}
-	s.pos = b
-	return nil
+	return append(calls, gpu.ArgMax{X: logits, Y: toks, NLL: nll, Rows: rows, Cols: vocab})
 }
 
 // StartPick implements generate.Picker.

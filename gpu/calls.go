@@ -188,8 +188,15 @@ func (Embedding) Kernel() string { return "embedding" }
 // ArgMax writes the column index of the largest value of each row of X
 // (Rows, Cols) to Y (int32); ties go to the lowest index, NaNs are ignored
 // (a row of only NaNs gives 0).
+//
+// NLL (optional, (Rows) f32) receives each row's cross-entropy at its
+// pick, -log softmax(X[r])[Y[r]] = log sum_c exp(X[r, c] - max), what
+// CrossEntropy with Labels = Y writes to Loss, and NaN where the row holds
+// a NaN or has no finite maximum: a greedy decoder's pick and its score in
+// one pass over the logits.
 type ArgMax struct {
 	X, Y       View
+	NLL        View
 	Rows, Cols int
 }
 

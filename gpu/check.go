@@ -323,7 +323,12 @@ func (a ArgMax) Check() error {
 	if err := need(k, "Y", a.Y, I32, int64(a.Rows)); err != nil {
 		return err
 	}
-	return sameBackend(k, a.X, a.Y)
+	if a.NLL.Buf != nil {
+		if err := need(k, "NLL", a.NLL, F32, int64(a.Rows)); err != nil {
+			return err
+		}
+	}
+	return sameBackend(k, a.X, a.Y, a.NLL)
 }
 
 // Check implements Call.

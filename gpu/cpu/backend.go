@@ -388,7 +388,7 @@ func namedViews(c gpu.Call) ([]namedView, bool) {
 	case gpu.Embedding:
 		return []namedView{{"Table", c.Table}, {"Ids", c.Ids}, {"Y", c.Y}}, true
 	case gpu.ArgMax:
-		return []namedView{{"X", c.X}, {"Y", c.Y}}, true
+		return []namedView{{"X", c.X}, {"Y", c.Y}, {"NLL", c.NLL}}, true
 	case gpu.TopK:
 		return []namedView{{"X", c.X}, {"Vals", c.Vals}, {"Idx", c.Idx}}, true
 	case gpu.Permute:

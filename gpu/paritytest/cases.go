@@ -724,6 +724,27 @@ func argMaxCase(name string, rows, cols int, x Fill, off [2]int) Case {
 	}
 }
 
+// argMaxNLLCase is argMaxCase with NLL: the cross-entropy at the pick, as
+// refCrossEntropy computes it for that label.
+func argMaxNLLCase(name string, rows, cols int, x Fill, off [3]int) Case {
+	c := argMaxCase("nll_"+name, rows, cols, x, [2]int{off[0], off[1]})
+	c.Tol = 1e-5
+	c.Block = 1 // each row's loss on its own scale
+	c.Tensors = append(c.Tensors, f32("NLL", rows, Const(nan)).at(off[2]).out())
+	build := c.Build
+	c.Build = func(v []gpu.View) gpu.Call {
+		a := build(v).(gpu.ArgMax)
+		a.NLL = v[2]
+		return a
+	}
+	c.Ref = func(x [][]float64) {
+		t := gpu.ArgMax{Rows: rows, Cols: cols}
+		refArgMax(t, x[0], x[1])
+		refCrossEntropy(gpu.CrossEntropy{Rows: rows, Cols: cols}, x[0], x[1], x[2], nil)
+	}
+	return c
+}
+
 func argMaxCases() []Case {
 	// Rows of 37: NaN first, NaN beside the maximum, only NaN, only -Inf,
 	// +Inf twice, the maximum last, ties everywhere.
@@ -772,6 +793,14 @@ func argMaxCases() []Case {
 		argMaxCase("5x30524_vocab", 5, 30524, Normal(0, 3), [2]int{}),
 		argMaxCase("577x65_off", 577, 65, Normal(0, 1), [2]int{3, 1}),
 		argMaxCase("3x1031_ties_off", 3, 1031, Ints(-3, 3), [2]int{1, 2}),
+		// With the pick's cross-entropy (greedy decoding's score): NaN
+		// where a row holds a NaN, an infinity or only -Inf.
+		argMaxNLLCase("1x1", 1, 1, Normal(0, 1), [3]int{}),
+		argMaxNLLCase("8x37_specials", 8, 37, special, [3]int{}),
+		argMaxNLLCase("16x100_ties", 16, 100, Ints(0, 5), [3]int{}),
+		argMaxNLLCase("5x30524_vocab", 5, 30524, Normal(0, 3), [3]int{}),
+		argMaxNLLCase("3x1031_off", 3, 1031, Normal(0, 10), [3]int{1, 2, 3}),
+		argMaxNLLCase("32x30524_batch", 32, 30524, Normal(-2, 4), [3]int{}),
 	}
 }
 

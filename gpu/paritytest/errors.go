@@ -179,6 +179,12 @@ func ErrorCases() []ErrorCase {
 		}},
 
 		{"y_f32", "argmax", func(e *Env) gpu.Call { return gpu.ArgMax{X: e.F32(12), Y: e.F32(3), Rows: 3, Cols: 4} }},
+		{"nll_i32", "argmax", func(e *Env) gpu.Call {
+			return gpu.ArgMax{X: e.F32(12), Y: e.I32(3), NLL: e.I32(3), Rows: 3, Cols: 4}
+		}},
+		{"nll_too_small", "argmax", func(e *Env) gpu.Call {
+			return gpu.ArgMax{X: e.F32(12), Y: e.I32(3), NLL: e.F32(2), Rows: 3, Cols: 4}
+		}},
 		{"rows_zero", "argmax", func(e *Env) gpu.Call { return gpu.ArgMax{X: e.F32(12), Y: e.I32(3), Cols: 4} }},
 		{"x_too_small", "argmax", func(e *Env) gpu.Call { return gpu.ArgMax{X: e.F32(11), Y: e.I32(3), Rows: 3, Cols: 4} }},
 		{"all_foreign", "argmax", func(e *Env) gpu.Call {
