@@ -123,6 +123,25 @@ shared float sC[SGM * SGN * FRAG * SC]; // per subgroup: FRAG rows of its part
 #include "gemm_coop_stage.glsl"
 #endif
 
+// PRODUCTS adds the K step in sA and sB to the subgroup's accumulators
+// (a macro, not a function: the builds without PREFETCH2 keep the code
+// they had).
+#define PRODUCTS() \
+    [[unroll]] for (uint kk = 0; kk < BK; kk += FRAG) { \
+        CM16 a[WM], b[WN]; \
+        [[unroll]] for (uint i = 0; i < WM; i++) { \
+            coopMatLoadNV(a[i], sA, (sm + FRAG * i) * COOP_SROW + COOP_KOFF(kk), COOP_SROW, false); \
+        } \
+        [[unroll]] for (uint j = 0; j < WN; j++) { \
+            coopMatLoadNV(b[j], sB, (sn + FRAG * j) * COOP_SROW + COOP_KOFF(kk), COOP_SROW, true); \
+        } \
+        [[unroll]] for (uint i = 0; i < WM; i++) { \
+            [[unroll]] for (uint j = 0; j < WN; j++) { \
+                acc[i][j] = coopMatMulAddNV(a[i], b[j], acc[i][j]); \
+            } \
+        } \
+    }
+
 void main() {
     t = gl_LocalInvocationIndex;
     const uint sg = gl_SubgroupID;
@@ -156,26 +175,44 @@ void main() {
     fetch(0);
     store();
     barrier();
+#ifdef PREFETCH2
+    // Two K steps ahead: step k + 2's loads are issued before step k's
+    // products, into the register set that step k + 1 was stored from,
+    // and stored after step k + 1's products, an iteration later, so their
+    // latency spans two steps' products and one store. The loop is
+    // unrolled by two so that each half names its register set.
+    if (BK < p.K) {
+        fetchB(BK);
+    }
+    for (uint k0 = 0; k0 < p.K; k0 += 2 * BK) {
+        if (k0 + 2 * BK < p.K) {
+            fetch(k0 + 2 * BK);
+        }
+        PRODUCTS();
+        barrier();
+        if (k0 + BK >= p.K) {
+            break;
+        }
+        storeB();
+        barrier();
+        if (k0 + 3 * BK < p.K) {
+            fetchB(k0 + 3 * BK);
+        }
+        PRODUCTS();
+        barrier();
+        if (k0 + 2 * BK < p.K) {
+            store();
+            barrier();
+        }
+    }
+#else
     for (uint k0 = 0; k0 < p.K; k0 += BK) {
         const bool more = COOP_MORE(k0);
         if (more) {
             fetch(k0 + BK);
         }
         if (COOP_PRODUCTS) {
-            [[unroll]] for (uint kk = 0; kk < BK; kk += FRAG) {
-                CM16 a[WM], b[WN];
-                [[unroll]] for (uint i = 0; i < WM; i++) {
-                    coopMatLoadNV(a[i], sA, (sm + FRAG * i) * COOP_SROW + COOP_KOFF(kk), COOP_SROW, false);
-                }
-                [[unroll]] for (uint j = 0; j < WN; j++) {
-                    coopMatLoadNV(b[j], sB, (sn + FRAG * j) * COOP_SROW + COOP_KOFF(kk), COOP_SROW, true);
-                }
-                [[unroll]] for (uint i = 0; i < WM; i++) {
-                    [[unroll]] for (uint j = 0; j < WN; j++) {
-                        acc[i][j] = coopMatMulAddNV(a[i], b[j], acc[i][j]);
-                    }
-                }
-            }
+            PRODUCTS();
         }
         barrier();
         if (more) {
@@ -183,6 +220,7 @@ void main() {
             barrier();
         }
     }
+#endif
 
     // Epilogue, per subgroup and per row of fragments: the row's WN
     // accumulators into the subgroup's FRAG x (WN * FRAG) tile, then each

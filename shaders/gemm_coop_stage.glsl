@@ -28,6 +28,15 @@ float ra1[LA1];
 BTYPE4 rb4[LB4];
 BTYPE rb1[LB1];
 
+#ifdef PREFETCH2
+// A second register set: the loads of step k + 2 in flight while step k
+// + 1 is stored from the first (gemm_coop.glsl's PREFETCH2 loop).
+vec4 ra4b[LA4];
+float ra1b[LA1];
+BTYPE4 rb4b[LB4];
+BTYPE rb1b[LB1];
+#endif
+
 uint t, m0, n0, aBase, bBase, am, ak, bk, bn;
 bool vecA, vecB, alongM, alongN;
 
@@ -38,108 +47,31 @@ uvec2 vecAt(uint i, uint rows, bool along) {
     return along ? uvec2((i % (rows / 4)) * 4, i / (rows / 4)) : uvec2(i / (BK / 4), (i % (BK / 4)) * 4);
 }
 
-void fetch(uint k0) {
-    if (vecA) {
-        [[unroll]] for (uint l = 0; l < LA4; l++) {
-            uint i = t + l * WG;
-            uvec2 at = vecAt(i, BM, alongM);
-            uint gm = m0 + at.x, gk = k0 + at.y;
-            ra4[l] = vec4(0.0);
-            if (i < TA4 && gm < p.M && gk < p.K) {
-                ra4[l] = A4_[(aBase + gm * am + gk * ak) / 4];
-            }
-        }
-    } else {
-        [[unroll]] for (uint l = 0; l < LA1; l++) {
-            uint i = t + l * WG;
-            uint gm = m0 + i / BK, gk = k0 + i % BK;
-            if (am == 1u) {
-                gm = m0 + i % BM;
-                gk = k0 + i / BM;
-            }
-            ra1[l] = 0.0;
-            if (i < TA1 && gm < p.M && gk < p.K) {
-                ra1[l] = A_[aBase + gm * am + gk * ak];
-            }
-        }
-    }
-    if (vecB) {
-        [[unroll]] for (uint l = 0; l < LB4; l++) {
-            uint i = t + l * WG;
-            uvec2 at = vecAt(i, BN, alongN);
-            uint gn = n0 + at.x, gk = k0 + at.y;
-            rb4[l] = BTYPE4(0.0);
-            if (i < TB4 && gn < p.N && gk < p.K) {
-                rb4[l] = B4_[(bBase + gk * bk + gn * bn) / 4];
-            }
-        }
-    } else {
-        [[unroll]] for (uint l = 0; l < LB1; l++) {
-            uint i = t + l * WG;
-            uint gn = n0 + i / BK, gk = k0 + i % BK;
-            if (bn == 1u) {
-                gn = n0 + i % BN;
-                gk = k0 + i / BN;
-            }
-            rb1[l] = BTYPE(0.0);
-            if (i < TB1 && gn < p.N && gk < p.K) {
-                rb1[l] = B_[bBase + gk * bk + gn * bn];
-            }
-        }
-    }
-}
-
 // toHalf is gpu.Gemm.F16's rounding (round to nearest even): the module's
 // rounding mode for 16-bit results, or with SWR rnd16, whose result is an
 // f16 value that any conversion keeps.
 float16_t toHalf(float v) { return SWR ? float16_t(rnd16(v)) : float16_t(v); }
 float16_t toHalf(float16_t v) { return v; }
 
-// store writes the fetched tiles as sA[m][k] and sB[n][k].
-void store() {
-    if (vecA) {
-        const uint st = alongM ? SK : 1u; // between the vec4's values in sA
-        [[unroll]] for (uint l = 0; l < LA4; l++) {
-            uint i = t + l * WG;
-            if (i < TA4) {
-                uvec2 at = vecAt(i, BM, alongM);
-                uint o = at.x * SK + at.y;
-                sA[o] = toHalf(ra4[l].x);
-                sA[o + st] = toHalf(ra4[l].y);
-                sA[o + 2 * st] = toHalf(ra4[l].z);
-                sA[o + 3 * st] = toHalf(ra4[l].w);
-            }
-        }
-    } else {
-        [[unroll]] for (uint l = 0; l < LA1; l++) {
-            uint i = t + l * WG;
-            if (i < TA1) {
-                uint o = am == 1u ? (i % BM) * SK + i / BM : (i / BK) * SK + i % BK;
-                sA[o] = toHalf(ra1[l]);
-            }
-        }
-    }
-    if (vecB) {
-        const uint st = alongN ? SK : 1u;
-        [[unroll]] for (uint l = 0; l < LB4; l++) {
-            uint i = t + l * WG;
-            if (i < TB4) {
-                uvec2 at = vecAt(i, BN, alongN);
-                uint o = at.x * SK + at.y;
-                sB[o] = toHalf(rb4[l].x);
-                sB[o + st] = toHalf(rb4[l].y);
-                sB[o + 2 * st] = toHalf(rb4[l].z);
-                sB[o + 3 * st] = toHalf(rb4[l].w);
-            }
-        }
-    } else {
-        [[unroll]] for (uint l = 0; l < LB1; l++) {
-            uint i = t + l * WG;
-            if (i < TB1) {
-                uint o = bn == 1u ? (i % BN) * SK + i / BN : (i / BK) * SK + i % BK;
-                sB[o] = toHalf(rb1[l]);
-            }
-        }
-    }
-}
-
+#define RA4 ra4
+#define RA1 ra1
+#define RB4 rb4
+#define RB1 rb1
+#define FETCH fetch
+#define STORE store
+#include "gemm_coop_stage_io.glsl"
+#ifdef PREFETCH2
+#undef RA4
+#undef RA1
+#undef RB4
+#undef RB1
+#undef FETCH
+#undef STORE
+#define RA4 ra4b
+#define RA1 ra1b
+#define RB4 rb4b
+#define RB1 rb1b
+#define FETCH fetchB
+#define STORE storeB
+#include "gemm_coop_stage_io.glsl"
+#endif

@@ -76,6 +76,12 @@ var (
 	// (BLIP_COOP_STAGE=k4), the forward ones included, for measuring it
 	// against the forward staging on the same binary.
 	coopStageK4 = os.Getenv("BLIP_COOP_STAGE") == "k4"
+	// coopPrefetch2 sends the forward layouts with an f16 B (inference's
+	// products) to the _p2 builds (BLIP_COOP_PREFETCH=2), whose K loop
+	// issues a step's loads two steps ahead. The H200's profile of the
+	// forward staging (gpu/bench/NOTES.md) reads as latency-bound with one
+	// step in flight; not yet timed on a GPU, hence opt-in.
+	coopPrefetch2 = os.Getenv("BLIP_COOP_PREFETCH") == "2"
 )
 
 // coopFrag is the fragment size of d's cooperative-matrix shaders.
@@ -142,7 +148,8 @@ func (d *Device) useCoop(g gpu.Gemm) bool {
 // coopShader is the build of d.coop for B of type bt, the block and the
 // layout: the _bf32 one for an f32 B, the w(ide) one for eight subgroups,
 // the _t one (gemm_coop_stage_t.glsl) where an operand is staged along m
-// or n.
+// or n, the _p2 one (two K steps in flight) for the others with an f16 B
+// under BLIP_COOP_PREFETCH=2.
 func (d *Device) coopShader(bt gpu.DType, wide, along bool) string {
 	base, khr := strings.CutSuffix(d.coop, "_khr")
 	if wide {
@@ -153,6 +160,8 @@ func (d *Device) coopShader(bt gpu.DType, wide, along bool) string {
 	}
 	if along {
 		base += "_t"
+	} else if coopPrefetch2 && bt == gpu.F16 {
+		base += "_p2"
 	}
 	if khr {
 		base += "_khr"

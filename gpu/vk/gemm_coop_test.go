@@ -40,23 +40,27 @@ func TestGemmCoop(t *testing.T) {
 	// The small block also with the rounding in integer arithmetic and the
 	// RoundingModeRTE mode stripped (rounding.go), as devices without the
 	// mode run it.
-	defer func() { coopStageK4 = false }()
-	// The last mode runs every layout on the _t builds' staging
-	// (BLIP_COOP_STAGE=k4), the forward ones included.
+	defer func() { coopStageK4, coopPrefetch2 = false, false }()
+	// The k4 mode runs every layout on the _t builds' staging
+	// (BLIP_COOP_STAGE=k4), the forward ones included; the p2 modes the
+	// forward layouts with an f16 B on the _p2 builds
+	// (BLIP_COOP_PREFETCH=2).
 	for _, mode := range []struct {
-		name         string
-		mode         coopMode
-		wide, sw, k4 bool
-	}{{"small", coopSmall, false, false, false}, {"wide", coopWide, true, false, false}, {"small_swround", coopSmall, false, true, false},
-		{"wide_k4", coopWide, true, false, true}} {
+		name             string
+		mode             coopMode
+		wide, sw, k4, p2 bool
+	}{{"small", coopSmall, false, false, false, false}, {"wide", coopWide, true, false, false, false},
+		{"small_swround", coopSmall, false, true, false, false}, {"wide_k4", coopWide, true, false, true, false},
+		{"small_p2", coopSmall, false, false, false, true}, {"wide_p2", coopWide, true, false, false, true}} {
 		if mode.wide && 8*d.info.SubgroupSize > d.maxInvocations {
 			t.Errorf("%s: the wide block needs %d invocations, the device allows %d", d.info.Name, 8*d.info.SubgroupSize, d.maxInvocations)
 			continue
 		}
-		d.coopMode, d.swRound, coopStageK4 = mode.mode, mode.sw, mode.k4
+		d.coopMode, d.swRound, coopStageK4, coopPrefetch2 = mode.mode, mode.sw, mode.k4, mode.p2
 		n := map[gpu.DType]int{}
 		staged := map[string]int{}
 		builds := map[bool]int{} // cases on the forward builds, on the _t builds
+		p2 := 0                  // cases on the _p2 builds
 		for _, c := range paritytest.Cases() {
 			if c.Kernel != "gemm" || !strings.HasPrefix(c.Name, "gemm/f16_") {
 				continue
@@ -76,6 +80,9 @@ func TestGemmCoop(t *testing.T) {
 				staged[k]++
 			}
 			builds[strings.HasSuffix(strings.TrimSuffix(want, "_khr"), "_t")]++
+			if strings.Contains(want, "_p2") {
+				p2++
+			}
 			t.Run(mode.name+"/"+c.Name, func(t *testing.T) { checkF16Case(t, d, ref, c, want) })
 		}
 		if n[gpu.F32] < 10 || n[gpu.F16] < 10 {
@@ -90,6 +97,9 @@ func TestGemmCoop(t *testing.T) {
 		}
 		if mode.k4 && builds[false] > 0 || !mode.k4 && (builds[false] < 10 || builds[true] < 5) {
 			t.Errorf("%s: %d cases on the forward builds, %d on the _t builds", mode.name, builds[false], builds[true])
+		}
+		if mode.p2 != (p2 >= 10) {
+			t.Errorf("%s: %d cases on the _p2 builds", mode.name, p2)
 		}
 	}
 }
