@@ -160,6 +160,11 @@ vec4 w4(uint i) {
 void project(uint t, uint h, uint b) {
     const uint C4 = p.C / 4, D = p.D;
     const uint xBase = (p.offQ + b * p.batQ) / 4;
+    // Zeros past D in the rows' last vec4, as the loads of Q leave them
+    // (the scores multiply them by K's zeros: stale memory could be NaN).
+    for (uint i = t; i < RQ * DMAX / 4; i += NT) {
+        sQ[i] = vec4(0.0);
+    }
     for (uint i = t; i < p.Tq * C4; i += NT) {
         uint r = i / C4;
         sX[r * (CMAX / 4) + i % C4] = projF16(Q4_[xBase + r * (p.tokQ / 4) + i % C4]);

@@ -181,11 +181,14 @@ func attentionSplit(d *Device, a gpu.Attention, nb int, ts []attnTensorView, pro
 					push = append(push, offIfSet(d, cnt))
 				}
 				if proj != nil {
+					// X in Q's binding and push constants: its offset, row
+					// stride and batch stride.
+					const pOffQ, pTokQ, pBatQ = 4, 11, 15
 					shader = "attention_split_one_q"
 					_, _, ldb, _, _, _, _ := proj.Dims()
 					binds[0] = rd(x)
 					binds = append(binds, rd(proj.B), rd(proj.Bias))
-					push[4], push[11], push[15] = d.elemOff(x), uint32(proj.K), uint32(s.Tq*proj.K)
+					push[pOffQ], push[pTokQ], push[pBatQ] = d.elemOff(x), uint32(proj.K), uint32(s.Tq*proj.K)
 					push = append(push, d.elemOff(proj.B), offIfSet(d, proj.Bias), uint32(proj.K), uint32(ldb), b2u(proj.Bias.Buf != nil))
 					spec = append(spec, dtCode(proj.B.DType), b2u(proj.F16))
 				}
