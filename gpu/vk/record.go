@@ -10,12 +10,21 @@ import (
 )
 
 // Recording: calls become dispatches in a command buffer; a buffer is
-// submitted when it holds maxPerCB dispatches (so the device starts while the
-// host records more) or at Sync. Barriers are inserted only where a dispatch
-// touches bytes that an earlier dispatch since the last barrier wrote (RAW,
-// WAW) or read (WAR).
+// submitted when it holds its share of dispatches (so the device starts
+// while the host records more) or at Sync. Barriers are inserted only where
+// a dispatch touches bytes that an earlier dispatch since the last barrier
+// wrote (RAW, WAW) or read (WAR).
 
-const maxPerCB = 512
+// The first buffer after a Sync is submitted at firstPerCB dispatches, each
+// next one at twice its predecessor's count, up to maxPerCB: the device
+// starts on a window's first kernels after a few microseconds of
+// recording, where at a flat 512 it waited for about five decoded tokens'
+// worth (0.25-0.4 ms of recording per token on the development machine),
+// for a handful of submits more per window.
+const (
+	firstPerCB = 32
+	maxPerCB   = 512
+)
 
 type access struct {
 	blk    uint64
@@ -35,6 +44,7 @@ type recorder struct {
 	slots       []*cmdSlot
 	cur         *cmdSlot
 	inCur       int
+	perCB       int // dispatches that submit the current buffer
 	reads       []access
 	writes      []access
 	outstanding bool // work recorded or submitted since the last Sync
@@ -125,6 +135,11 @@ func (d *Device) begin() error {
 		return err
 	}
 	r.cur, r.inCur, r.lastPipe = slot, 0, vk.NullPipeline
+	if r.outstanding {
+		r.perCB = min(2*r.perCB, maxPerCB)
+	} else {
+		r.perCB = firstPerCB
+	}
 	r.outstanding = true
 	slot.names = slot.names[:0]
 	if d.prof.on {
@@ -315,7 +330,7 @@ func (d *Device) record(ds *dispatch, name string) error {
 	}
 	r.dispatches++
 	r.inCur++
-	if r.inCur >= maxPerCB || (d.prof.on && len(r.cur.names) >= maxTimed) {
+	if r.inCur >= r.perCB || (d.prof.on && len(r.cur.names) >= maxTimed) {
 		return d.submit()
 	}
 	return nil

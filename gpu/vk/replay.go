@@ -160,7 +160,7 @@ func (rp *replay) Record() error {
 	r.lastPipe = vk.NullPipeline // undefined after a secondary buffer
 	r.dispatches += rp.n
 	r.inCur += rp.n
-	if r.inCur >= maxPerCB {
+	if r.inCur >= r.perCB {
 		return d.submit()
 	}
 	return nil

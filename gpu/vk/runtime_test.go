@@ -113,6 +113,69 @@ func TestRecordingOrder(t *testing.T) {
 	}
 }
 
+// A Sync window's command buffers are submitted at 32, 64, 128, ...
+// dispatches (firstPerCB, doubling), the count starting over after a Sync,
+// and a chain of dependent dispatches across them computes what it would
+// in one buffer.
+func TestSubmitBatches(t *testing.T) {
+	d := openTest(t)
+	const n = 1000
+	buf, x, y, z := chainViews(t, d, n)
+	init := make([]float32, n)
+	for i := range init {
+		init[i] = float32(i%13) - 6
+	}
+	if err := d.Write(buf, x.ByteOff(), f32bytes(init)); err != nil {
+		t.Fatal(err)
+	}
+	submitted := func() int {
+		k := 0
+		for _, s := range d.rec.slots {
+			if s.submitted {
+				k++
+			}
+		}
+		return k
+	}
+	want := append([]float32(nil), init...)
+	calls := 0
+	// scaleChain is 4 dispatches: 50 of them make 200, submitted at 32,
+	// 96 and 224 (32 + 64 + 128): two buffers on their way.
+	for it := 0; it < 50; it++ {
+		if err := d.Do(scaleChain(x, y, z, n)...); err != nil {
+			t.Fatal(err)
+		}
+		calls += 4
+		for i := range want {
+			want[i] = -(want[i] * 2 * 3 * 0.25)
+		}
+	}
+	if got := submitted(); got != 2 {
+		t.Errorf("%d dispatches: %d buffers submitted, want 2 (perCB %d)", calls, got, d.rec.perCB)
+	}
+	got := readF32(t, d, x)
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("x[%d] = %v, want %v", i, got[i], want[i])
+		}
+	}
+	if err := d.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	// After the Sync the first buffer goes at 32 again.
+	for it := 0; it < 9; it++ {
+		if err := d.Do(scaleChain(x, y, z, n)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := submitted(); got != 1 {
+		t.Errorf("36 dispatches after a Sync: %d buffers submitted, want 1", got)
+	}
+	if err := d.Sync(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Independent dispatches need no barrier between them; dependent ones do.
 func TestBarrierElision(t *testing.T) {
 	d := openTest(t)
