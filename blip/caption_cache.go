@@ -39,8 +39,9 @@ import (
 // fused attention (gpu.Attention with strided K/V views over the cache, Tk
 // = length + new) writing into the next plan's input; and the
 // cross-attention with its query projection (crossCalls:
-// gpu.QueryAttention, one dispatch on Vulkan). The residual stream needs no copy: each plan's "hidden" input is
-// bound to the previous plan's output (graph.Config.Bind).
+// gpu.QueryAttention, one dispatch on Vulkan). The residual stream needs
+// no copy: each plan's "hidden" input is bound to the previous plan's
+// output (graph.Config.Bind).
 // The graph has no op that reads a tensor of variable length or writes at
 // a run-time offset, hence the chain: plans never depend on the length, so
 // a step compiles nothing once its (rows, new tokens) has been seen, and
