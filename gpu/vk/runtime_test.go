@@ -89,22 +89,41 @@ func TestRecordingOrder(t *testing.T) {
 	d := openTest(t)
 	const n = 4099
 	buf, x, y, z := chainViews(t, d, n)
-	init := make([]float32, n)
-	for i := range init {
-		init[i] = float32(i%97) - 48
+	want := chainStart(t, d, buf, x, func(i int) float32 { return float32(i%97) - 48 })
+	chainRuns(t, d, x, y, z, want, 5)
+	chainCheck(t, d, x, want)
+}
+
+// chainStart writes init(i) to x and returns it: the chain's state before
+// any run.
+func chainStart(t *testing.T, d *Device, buf gpu.Buffer, x gpu.View, init func(i int) float32) []float32 {
+	t.Helper()
+	want := make([]float32, x.Len)
+	for i := range want {
+		want[i] = init(i)
 	}
-	if err := d.Write(buf, x.ByteOff(), f32bytes(init)); err != nil {
+	if err := d.Write(buf, x.ByteOff(), f32bytes(want)); err != nil {
 		t.Fatal(err)
 	}
-	want := append([]float32(nil), init...)
-	for it := 0; it < 5; it++ {
-		if err := d.Do(scaleChain(x, y, z, n)...); err != nil {
+	return want
+}
+
+// chainRuns records scaleChain k times and applies it to want.
+func chainRuns(t *testing.T, d *Device, x, y, z gpu.View, want []float32, k int) {
+	t.Helper()
+	for it := 0; it < k; it++ {
+		if err := d.Do(scaleChain(x, y, z, int(x.Len))...); err != nil {
 			t.Fatal(err)
 		}
 		for i := range want {
 			want[i] = -(want[i] * 2 * 3 * 0.25)
 		}
 	}
+}
+
+// chainCheck reads x back and compares it with want, exactly.
+func chainCheck(t *testing.T, d *Device, x gpu.View, want []float32) {
+	t.Helper()
 	got := readF32(t, d, x)
 	for i := range want {
 		if got[i] != want[i] {
@@ -121,13 +140,7 @@ func TestSubmitBatches(t *testing.T) {
 	d := openTest(t)
 	const n = 1000
 	buf, x, y, z := chainViews(t, d, n)
-	init := make([]float32, n)
-	for i := range init {
-		init[i] = float32(i%13) - 6
-	}
-	if err := d.Write(buf, x.ByteOff(), f32bytes(init)); err != nil {
-		t.Fatal(err)
-	}
+	want := chainStart(t, d, buf, x, func(i int) float32 { return float32(i%13) - 6 })
 	submitted := func() int {
 		k := 0
 		for _, s := range d.rec.slots {
@@ -137,43 +150,22 @@ func TestSubmitBatches(t *testing.T) {
 		}
 		return k
 	}
-	want := append([]float32(nil), init...)
-	calls := 0
 	// scaleChain is 4 dispatches: 50 of them make 200, submitted at 32,
 	// 96 and 224 (32 + 64 + 128): two buffers on their way.
-	for it := 0; it < 50; it++ {
-		if err := d.Do(scaleChain(x, y, z, n)...); err != nil {
-			t.Fatal(err)
-		}
-		calls += 4
-		for i := range want {
-			want[i] = -(want[i] * 2 * 3 * 0.25)
-		}
-	}
+	chainRuns(t, d, x, y, z, want, 50)
 	if got := submitted(); got != 2 {
-		t.Errorf("%d dispatches: %d buffers submitted, want 2 (perCB %d)", calls, got, d.rec.perCB)
+		t.Errorf("200 dispatches: %d buffers submitted, want 2 (perCB %d)", got, d.rec.perCB)
 	}
-	got := readF32(t, d, x)
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("x[%d] = %v, want %v", i, got[i], want[i])
-		}
-	}
+	chainCheck(t, d, x, want)
 	if err := d.Sync(); err != nil {
 		t.Fatal(err)
 	}
 	// After the Sync the first buffer goes at 32 again.
-	for it := 0; it < 9; it++ {
-		if err := d.Do(scaleChain(x, y, z, n)...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	chainRuns(t, d, x, y, z, want, 9)
 	if got := submitted(); got != 1 {
 		t.Errorf("36 dispatches after a Sync: %d buffers submitted, want 1", got)
 	}
-	if err := d.Sync(); err != nil {
-		t.Fatal(err)
-	}
+	chainCheck(t, d, x, want)
 }
 
 // Independent dispatches need no barrier between them; dependent ones do.
