@@ -33,16 +33,7 @@ func (c GemmNorm) CIsResidual() bool {
 // Check implements Call.
 func (c GemmNorm) Check() error {
 	const k = "gemm_norm"
-	wrap := func(err error) error {
-		if err == nil {
-			return nil
-		}
-		return &ShapeError{Kernel: k, Msg: err.Error()}
-	}
-	if err := wrap(c.G.Check()); err != nil {
-		return err
-	}
-	if err := wrap(c.L.Check()); err != nil {
+	if err := checkParts(k, c.G, c.L); err != nil {
 		return err
 	}
 	g, l := c.G, c.L

@@ -27,10 +27,8 @@ func (QueryAttention) Kernel() string { return "query_attention" }
 // Check implements Call.
 func (c QueryAttention) Check() error {
 	const k = "query_attention"
-	for _, sub := range []Call{c.P, c.A} {
-		if err := sub.Check(); err != nil {
-			return &ShapeError{Kernel: k, Msg: err.Error()}
-		}
+	if err := checkParts(k, c.P, c.A); err != nil {
+		return err
 	}
 	p, s := c.P, c.A.AttentionShape
 	if p.Batch > 1 || !p.TransB || p.TransA || (p.Alpha != 0 && p.Alpha != 1) || p.Beta != 0 || p.Act != ActNone {

@@ -43,6 +43,17 @@ func positive(kernel string, dims ...any) error {
 }
 
 // sameBackend checks that every set view lives on one backend.
+// checkParts checks the calls a fused call is made of (GemmNorm's G and
+// L, QueryAttention's P and A), an error naming the fused kernel first.
+func checkParts(kernel string, parts ...Call) error {
+	for _, c := range parts {
+		if err := c.Check(); err != nil {
+			return &ShapeError{Kernel: kernel, Msg: err.Error()}
+		}
+	}
+	return nil
+}
+
 func sameBackend(kernel string, vs ...View) error {
 	var owner Backend
 	for _, v := range vs {

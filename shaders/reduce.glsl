@@ -5,6 +5,8 @@
 #ifndef BLIP_REDUCE_GLSL
 #define BLIP_REDUCE_GLSL
 
+#include "common.glsl" // exp_acc (push_lse)
+
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 
@@ -51,6 +53,25 @@ uint wg_min_u(uint v) {
         m = min(m, red_u[i]);
     }
     return m;
+}
+
+// An online softmax's running state over an invocation's share of a row:
+// push_lse adds value v to (m, the largest value so far, s, the sum of
+// exp(x - m)); -Inf adds nothing. wg_lse_sum is the workgroup's sum
+// of exp(x - M) for the row's maximum M (wg_max of every m), from every
+// invocation's state. softmax.comp, cross_entropy.comp and argmax_nll.comp
+// share them, so that their sums agree bit for bit.
+void push_lse(inout float m, inout float s, float v) {
+    if (v > m) {
+        s = s * exp_acc(m - v) + 1.0;
+        m = v;
+    } else if (v != uintBitsToFloat(0xff800000u)) {
+        s += exp_acc(v - m);
+    }
+}
+
+float wg_lse_sum(float m, float s, float M) {
+    return wg_sum(m == uintBitsToFloat(0xff800000u) ? 0.0 : s * exp_acc(m - M));
 }
 
 // The workgroup's row when rows are spread over a 2-D grid of groups.

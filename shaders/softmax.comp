@@ -36,15 +36,10 @@ void main() {
         if (hasMask) {
             v += Mask_[mb + c];
         }
-        if (v > m) {
-            s = s * exp_acc(m - v) + 1.0;
-            m = v;
-        } else if (v != NEG_INF) {
-            s += exp_acc(v - m);
-        }
+        push_lse(m, s, v);
     }
     float M = wg_max(m);
-    float S = wg_sum(m == NEG_INF ? 0.0 : s * exp_acc(m - M));
+    float S = wg_lse_sum(m, s, M);
 
     for (uint c = t; c < p.cols; c += NT) {
         float y = 0.0;

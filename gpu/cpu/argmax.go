@@ -27,14 +27,7 @@ func argMax(a gpu.ArgMax) {
 			}
 			y[r] = int32(max(best, 0))
 			if nll != nil {
-				m := math.Inf(-1)
-				for _, v := range xr {
-					m = max(m, float64(v)) // a NaN stays
-				}
-				var s float64
-				for _, v := range xr {
-					s += math.Exp(float64(v) - m)
-				}
+				m, s := rowMaxSumExp(xr)
 				nll[r] = float32(m + math.Log(s) - float64(xr[y[r]]))
 			}
 		}

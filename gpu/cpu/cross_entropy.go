@@ -35,20 +35,15 @@ func crossEntropy(k gpu.CrossEntropy) {
 				}
 				continue
 			}
-			m := math.Inf(-1)
-			var sz float64
-			for _, v := range zr {
-				m = max(m, float64(v))
-				sz += float64(v)
-			}
-			var s float64
-			for _, v := range zr {
-				s += math.Exp(float64(v) - m)
-			}
+			m, s := rowMaxSumExp(zr)
 			lse := m + math.Log(s)
 			if loss != nil {
 				l := lse - float64(zr[y])
 				if eps != 0 { // sz may be -Inf
+					var sz float64
+					for _, v := range zr {
+						sz += float64(v)
+					}
 					l = (1-eps)*l + eps*(lse-sz/float64(cols))
 				}
 				loss[r] = float32(l)
@@ -66,4 +61,18 @@ func crossEntropy(k gpu.CrossEntropy) {
 			}
 		}
 	})
+}
+
+// rowMaxSumExp is a row's maximum m (NaN where the row holds one) and
+// sum of exp(z - m), in float64: the cross-entropy's log-sum-exp is
+// m + log s (crossEntropy, and ArgMax.NLL at the pick).
+func rowMaxSumExp(z []float32) (m, s float64) {
+	m = math.Inf(-1)
+	for _, v := range z {
+		m = max(m, float64(v)) // a NaN stays
+	}
+	for _, v := range z {
+		s += math.Exp(float64(v) - m)
+	}
+	return m, s
 }

@@ -146,8 +146,10 @@ func attentionSplit(d *Device, a gpu.Attention, nb int, ts []attnTensorView, pro
 		vec := d.attnVec(s, ls, q, kk)
 		var x gpu.View
 		if proj != nil {
-			// The rows of batches b0.. of the hidden states, (n, Tq, C).
+			// The rows of batches b0.. of the hidden states, (n, Tq, C);
+			// Q is not read, so its offset does not decide K's loads.
 			x = proj.A.Slice(int64(b0*s.Tq*proj.K), int64(n*s.Tq*proj.K))
+			vec = d.attnVec(s, ls, kk)
 		}
 		var pv, cnt gpu.View
 		if part.Buf != nil {
@@ -168,15 +170,22 @@ func attentionSplit(d *Device, a gpu.Attention, nb int, ts []attnTensorView, pro
 				case 1:
 					binds[0], binds[1], binds[2], binds[4], binds[6] = rd(gpu.View{}), rd(gpu.View{}), rd(gpu.View{}), rd(gpu.View{}), rd(pv)
 				}
-				shader := "attention_split"
 				push := []uint32{uint32(s.Tq), uint32(s.Tk), uint32(s.H), uint32(s.D),
 					offIfSet(d, q), offIfSet(d, kk), offIfSet(d, v), offIfSet(d, o), offIfSet(d, mask), offIfSet(d, lse), 0,
 					uint32(ls[0].Tok), uint32(ls[1].Tok), uint32(ls[2].Tok), uint32(ls[3].Tok),
 					uint32(ls[0].Batch), uint32(ls[1].Batch), uint32(ls[2].Batch), uint32(ls[3].Batch),
 					f32bits(s.ScaleValue()), flags, uint32(chunks), uint32(head0), uint32(x0)}
 				spec := []uint32{splitChunk, splitMaxRows, uint32(ps.mode), b2u(vec), b2u(a.F16)}
-				if ps.mode == 4 || proj != nil {
+				// attention_split_one(_q) binds the counters (unset outside
+				// MODE 4) and takes their offset.
+				shader := "attention_split"
+				switch {
+				case proj != nil:
+					shader = "attention_split_one_q"
+				case ps.mode == 4:
 					shader = "attention_split_one"
+				}
+				if shader != "attention_split" {
 					binds = append(binds, wr(cnt))
 					push = append(push, offIfSet(d, cnt))
 				}
@@ -184,7 +193,6 @@ func attentionSplit(d *Device, a gpu.Attention, nb int, ts []attnTensorView, pro
 					// X in Q's binding and push constants: its offset, row
 					// stride and batch stride.
 					const pOffQ, pTokQ, pBatQ = 4, 11, 15
-					shader = "attention_split_one_q"
 					_, _, ldb, _, _, _, _ := proj.Dims()
 					binds[0] = rd(x)
 					binds = append(binds, rd(proj.B), rd(proj.Bias))

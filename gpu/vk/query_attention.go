@@ -28,13 +28,14 @@ func init() { kernels["query_attention"] = queryAttentionKernel }
 
 func queryAttentionKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 	qa := callAs[gpu.QueryAttention](c)
-	if ok, err := d.fusesQuery(qa); err != nil || ok {
-		if err != nil {
-			return nil, err
-		}
-		s := qa.A.AttentionShape
-		ls := s.Layouts()
-		ts := []attnTensorView{{"Q", qa.A.Q, ls[0], s.Tq}, {"K", qa.A.K, ls[1], s.Tk}, {"V", qa.A.V, ls[2], s.Tk}, {"O", qa.A.O, ls[3], s.Tq}}
+	s := qa.A.AttentionShape
+	ls := s.Layouts()
+	ts := []attnTensorView{{"Q", qa.A.Q, ls[0], s.Tq}, {"K", qa.A.K, ls[1], s.Tk}, {"V", qa.A.V, ls[2], s.Tk}, {"O", qa.A.O, ls[3], s.Tq}}
+	fused, err := d.fusesQuery(qa, ts)
+	if err != nil {
+		return nil, err
+	}
+	if fused {
 		return attentionSplit(d, qa.A, s.B, ts, &qa.P)
 	}
 	g, err := gemmKernel(d, qa.P)
@@ -48,12 +49,13 @@ func queryAttentionKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 	return append(g, a...), nil
 }
 
-// fusesQuery reports whether qa runs as the split attention's dispatches
-// with the projection in them: the attention takes the split kernel with
-// every batch in one dispatch, the device binds ten buffers, the hidden
-// states fit the kernel's shared rows, and the hidden states, the
-// weight's rows and their offsets allow vec4 loads.
-func (d *Device) fusesQuery(qa gpu.QueryAttention) (bool, error) {
+// fusesQuery reports whether qa (its attention's tensors ts) runs as the
+// split attention's dispatches with the projection in them: the attention
+// takes the split kernel with every batch in one dispatch, the device
+// binds ten buffers, the hidden states fit the kernel's shared rows and a
+// binding, and the hidden states, the weight's rows and their offsets
+// allow vec4 loads.
+func (d *Device) fusesQuery(qa gpu.QueryAttention, ts []attnTensorView) (bool, error) {
 	p, s := qa.P, qa.A.AttentionShape
 	if queryProjOff || d.maxBinds < queryBinds || !useSplit(s) || p.K > queryMaxCols || p.K%4 != 0 {
 		return false, nil
@@ -62,12 +64,10 @@ func (d *Device) fusesQuery(qa gpu.QueryAttention) (bool, error) {
 	if ldb%4 != 0 || d.elemOff(p.A)%4 != 0 || d.elemOff(p.B)%4 != 0 {
 		return false, nil
 	}
-	ls := s.Layouts()
-	ts := []attnTensorView{{"Q", qa.A.Q, ls[0], s.Tq}, {"K", qa.A.K, ls[1], s.Tk}, {"V", qa.A.V, ls[2], s.Tk}, {"O", qa.A.O, ls[3], s.Tq}}
 	nb, err := d.attnBatches("query_attention", s, ts)
 	if err != nil {
 		return false, err
 	}
-	x := int64(s.B) * int64(s.Tq) * int64(p.K)
-	return nb == s.B && x <= d.limitElems() && p.B.Len <= d.limitElems(), nil
+	x := int64(s.B) * int64(s.Tq) * int64(p.K) * 4
+	return nb == s.B && x <= d.bindLimit() && p.B.Bytes() <= d.bindLimit(), nil
 }
