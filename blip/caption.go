@@ -58,7 +58,7 @@ func (m *Model) VisionPlan(be gpu.Backend, batch int) (plan *graph.Plan, patches
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	p, err := g.Compile(be, graph.Config{Outputs: []*graph.Tensor{out}, DropoutOff: true})
+	p, err := g.Compile(be, encoderConfig(out))
 	return p, in, out, err
 }
 

@@ -39,11 +39,20 @@ func PadRows(seqs [][]int32, pad int32, maxLen int) (ids []int32, mask []float32
 	return ids, mask, t, nil
 }
 
+// encoderConfig is the configuration of an inference plan over many rows
+// (the vision encoder, text encoders over a batch, ITM): no dropout, and
+// under 16-bit weights the activations that only linear layers read kept
+// in the weights' type (graph.Config.LowActivations). Decoding's plans,
+// whose products have a few rows, do without the latter.
+func encoderConfig(outs ...*graph.Tensor) graph.Config {
+	return graph.Config{Outputs: outs, DropoutOff: true, LowActivations: true}
+}
+
 // runOnce compiles outs on be, lets write fill the inputs, runs the plan and
 // reads every output back (as f32). It is the one-shot path of inference
 // helpers that need no plan cache.
 func runOnce(g *graph.Graph, be gpu.Backend, outs []*graph.Tensor, write func(p *graph.Plan) error) ([][]float32, error) {
-	plan, err := g.Compile(be, graph.Config{Outputs: outs, DropoutOff: true})
+	plan, err := g.Compile(be, encoderConfig(outs...))
 	if err != nil {
 		return nil, err
 	}

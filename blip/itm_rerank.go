@@ -142,7 +142,7 @@ func (m *Model) NewITMScorer(be gpu.Backend, images, rows, textLen int) (*ITMSco
 	s.ids = g.Input("input_ids", gpu.I32, rows, textLen)
 	s.mask = g.Input("attention_mask", gpu.F32, rows, textLen)
 	s.logits = m.itmLogitsKV(g, s.kv, s.idx, s.ids, s.mask)
-	if s.plan, err = g.Compile(be, graph.Config{Outputs: []*graph.Tensor{s.logits}, DropoutOff: true}); err != nil {
+	if s.plan, err = g.Compile(be, encoderConfig(s.logits)); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -183,7 +183,7 @@ func (s *ITMScorer) sharedPlan() error {
 		x := s.m.TextEncoder.Forward(g, s.sharedIDs, TextInput{Mask: s.sharedMask, CrossKV: func(i int) (k, v *graph.Tensor) { return kv[2*i], kv[2*i+1] }})
 		s.sharedLogits = s.m.ITMHead.Forward(g, FirstToken(g, x), gpu.ActNone)
 	}()
-	p, err := g.Compile(s.plan.Backend(), graph.Config{Outputs: []*graph.Tensor{s.sharedLogits}, DropoutOff: true})
+	p, err := g.Compile(s.plan.Backend(), encoderConfig(s.sharedLogits))
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"blip/gpu"
+	"blip/graph"
 )
 
 // precisionTol is the documented accuracy of 16-bit weight storage on the
@@ -49,7 +50,23 @@ func TestPrecisionGolden(t *testing.T) {
 				if m.Precision() != dt {
 					t.Fatalf("Precision() = %v after SetPrecision(%v)", m.Precision(), dt)
 				}
-				low := retrievalOutputs(t, m, be, gd)
+				low, stats := retrievalRun(t, m, be, gd, encoderConfig())
+				// The plan keeps the activations that only linear layers
+				// read in 16 bits: per ViT layer the two norms' outputs
+				// and the MLP's hidden layer, at least.
+				if vl := len(m.Vision.Layers); stats.LowActivations < 3*vl {
+					t.Errorf("%d activations in 16 bits, want at least %d (3 per vision layer)", stats.LowActivations, 3*vl)
+				}
+				all32, _ := retrievalRun(t, m, be, gd, graph.Config{DropoutOff: true})
+				for _, name := range retrievalGoldenNames {
+					d, _ := maxAbsDiff(low[name], all32[name])
+					t.Logf("%s: 16-bit activations move it by %.3g", name, d)
+					// Under fp16 the products round their inputs to f16
+					// anyway: keeping those in f16 changes no bit.
+					if dt == gpu.F16 && d != 0 {
+						t.Errorf("%s: f16 activations change the f16-weight result by %.3g", name, d)
+					}
+				}
 				for _, name := range retrievalGoldenNames {
 					checkClose(t, name, low[name], gd.f32(name), precisionTol[dt])
 					dLow, _ := maxAbsDiff(low[name], gd.f32(name))

@@ -54,7 +54,7 @@ func (m *Model) MatchTexts(be gpu.Backend, pixels []float32, batch int, texts []
 	if err != nil {
 		return nil, err
 	}
-	plan, err := g.Compile(be, graph.Config{Outputs: []*graph.Tensor{itm, sim}, DropoutOff: true})
+	plan, err := g.Compile(be, encoderConfig(itm, sim))
 	if err != nil {
 		return nil, err
 	}

@@ -35,6 +35,14 @@ var retrievalGoldenNames = []string{"itm.itm_logits", "itm.itm_logits_all_pairs"
 // ITC cosine similarities, by golden name.
 func retrievalOutputs(t *testing.T, m *Model, be gpu.Backend, gd *golden) map[string][]float32 {
 	t.Helper()
+	out, _ := retrievalRun(t, m, be, gd, encoderConfig())
+	return out
+}
+
+// retrievalRun is retrievalOutputs with the plan compiled under cfg (its
+// outputs set here), and the plan's statistics.
+func retrievalRun(t *testing.T, m *Model, be gpu.Backend, gd *golden, cfg graph.Config) (map[string][]float32, graph.Stats) {
+	t.Helper()
 	v := &m.Config.VisionConfig
 	s := gd.shape("itm.input_ids")
 	b, tt := s[0], s[1]
@@ -76,7 +84,8 @@ func retrievalOutputs(t *testing.T, m *Model, be gpu.Backend, gd *golden) map[st
 		t.Fatal(err)
 	}
 	outs := []*graph.Tensor{itm, all, sim}
-	plan, err := g.Compile(be, graph.Config{Outputs: outs, DropoutOff: true})
+	cfg.Outputs = outs
+	plan, err := g.Compile(be, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +106,7 @@ func retrievalOutputs(t *testing.T, m *Model, be gpu.Backend, gd *golden) map[st
 		}
 		res[name] = got
 	}
-	return res
+	return res, plan.Stats()
 }
 
 // TestLoadUsesEveryWeight: after loading, no stored tensor is left unread

@@ -27,10 +27,12 @@ const (
 //
 // op(A) is (M, K): A is stored (M, K), or (K, M) when TransA. op(B) is (K, N):
 // B is stored (K, N), or (N, K) when TransB. Bias, if set, has N elements and
-// is added to every row. B may be F16 or BF16 (weights kept in 16 bits); A,
-// C and Bias are F32, and the products accumulate in fp32. With Beta 0, C is not read (it may hold garbage).
-// Without F16 the products read A and B as they are stored (a 16-bit B
-// widened exactly).
+// is added to every row. B may be F16 or BF16 (weights kept in 16 bits),
+// and so may A and C (activations kept in 16 bits: a 16-bit A is widened
+// exactly, a 16-bit C written rounded to nearest even after the epilogue,
+// Beta*C read widened; such a C overlaps neither A nor B). Bias is F32, and
+// the products accumulate in fp32. With Beta 0, C is not read (it may hold
+// garbage). Without F16 the products read A and B as they are stored.
 type Gemm struct {
 	A, B, C View
 	Bias    View // optional, (N)
@@ -55,8 +57,9 @@ type Gemm struct {
 	//	C[b] = Beta*C[b] + Act(Alpha * (f16(op(A[b])) @ f16(op(B[b]))) + Bias)
 	//
 	// with the dot products in fp32; Alpha, Bias, the activation and
-	// Beta*C stay fp32. A B stored in BF16 is refused (its values are not
-	// f16 values). Every backend rounds the same way (the Vulkan kernels
+	// Beta*C stay fp32. An A or B stored in BF16 is refused (its values
+	// are not f16 values); one stored in F16 is read as it is, so an A kept
+	// in f16 gives the same result as the f32 A it was rounded from. Every backend rounds the same way (the Vulkan kernels
 	// without cooperative matrices too), and a product of two f16 values
 	// is exact in fp32, so backends differ only by fp32 summation order.
 	// An f16 overflow (|x| >= 65520) reads as an infinity, as it would in
@@ -155,7 +158,9 @@ func (Softmax) Kernel() string { return "softmax" }
 
 // LayerNorm normalises each row of X (Rows, Cols) to zero mean and unit
 // variance (biased, as PyTorch), then Y = norm*Gamma + Beta. Mean and Rstd
-// (Rows) are optional outputs for the backward pass. Y may alias X.
+// (Rows) are optional outputs for the backward pass. Y may alias X. Y may
+// be F16 or BF16 (the input of 16-bit products, rounded to nearest even on
+// store); it then overlaps none of X, R and S. The rest is F32.
 //
 // With R (a residual, the shape of X) it normalises the fp32 sum X + R
 // instead, and writes that sum to S where S is set: a residual add and the

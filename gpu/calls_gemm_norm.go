@@ -40,6 +40,10 @@ func (c GemmNorm) Check() error {
 	if g.Batch > 1 {
 		return shapeErr(k, "G has %d batches; one is supported", g.Batch)
 	}
+	if g.A.DType != F32 || l.Y.DType != F32 {
+		// The one-pass kernels read and write f32 activations (decoding's).
+		return shapeErr(k, "G.A is %s and L.Y %s: both must be f32", g.A.DType, l.Y.DType)
+	}
 	if g.LdC != 0 && g.LdC != g.N {
 		return shapeErr(k, "G.LdC = %d: G must write C packed (LdC %d)", g.LdC, g.N)
 	}

@@ -34,6 +34,9 @@ func (c QueryAttention) Check() error {
 	if p.Batch > 1 || !p.TransB || p.TransA || (p.Alpha != 0 && p.Alpha != 1) || p.Beta != 0 || p.Act != ActNone {
 		return shapeErr(k, "P must be a linear layer (one batch, TransB, Alpha 1, Beta 0, no activation)")
 	}
+	if p.A.DType != F32 {
+		return shapeErr(k, "P.A is %s: the fused projection reads f32 hidden states", p.A.DType)
+	}
 	hd := s.H * s.D
 	if p.M != s.B*s.Tq || p.N != hd {
 		return shapeErr(k, "P writes %dx%d, A's queries are (B*Tq=%d, H*D=%d)", p.M, p.N, s.B*s.Tq, hd)

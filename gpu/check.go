@@ -33,6 +33,25 @@ func need(kernel, name string, v View, d DType, n int64) error {
 	return nil
 }
 
+// floatOr32 is d where it is a 16-bit float type, else F32 (so that need
+// reports a wrong type against f32).
+func floatOr32(d DType) DType {
+	if d == F16 || d == BF16 {
+		return d
+	}
+	return F32
+}
+
+// overlaps reports whether the first n elements of a and the first m of b
+// share bytes.
+func overlaps(a View, n int64, b View, m int64) bool {
+	if a.Buf == nil || b.Buf == nil || a.Buf != b.Buf {
+		return false
+	}
+	as, bs := a.ByteOff(), b.ByteOff()
+	return as < bs+m*b.DType.Size() && bs < as+n*a.DType.Size()
+}
+
 func positive(kernel string, dims ...any) error {
 	for i := 0; i+1 < len(dims); i += 2 {
 		if n := dims[i+1].(int); n <= 0 {
@@ -132,24 +151,36 @@ func (g Gemm) Check() error {
 		return shapeErr(k, "StrideC %d with LdC %d makes batches of C (%dx%d) overlap", sc, ldc, g.M, g.N)
 	}
 	desc := fmt.Sprintf("[%d] (%dx%d)@(%dx%d)", batch, g.M, g.K, g.K, g.N)
-	if err := need(k, "A "+desc, g.A, F32, span(batch, sa, ar, ac, lda)); err != nil {
-		return err
-	}
-	bt := g.B.DType
-	if bt != F16 && bt != BF16 {
-		bt = F32 // B may be stored in 16 bits (weights); the rest is f32
-	}
-	if g.F16 && bt == BF16 {
+	// A, B and C may each be stored in 16 bits (B: weights; A and C:
+	// activations); Bias is f32.
+	at, bt, ct := floatOr32(g.A.DType), floatOr32(g.B.DType), floatOr32(g.C.DType)
+	if g.F16 && (at == BF16 || bt == BF16) {
 		// bf16 has 3 fewer mantissa bits and 3 more exponent bits than
 		// f16: rounding it to f16 would change values, and no f16 product
-		// of bf16 weights is what anyone asked for.
-		return shapeErr(k, "F16 (half-precision products) with B in bf16: B must be f32 or f16")
+		// of bf16 operands is what anyone asked for.
+		return shapeErr(k, "F16 (half-precision products) with A or B in bf16: A and B must be f32 or f16")
+	}
+	if err := need(k, "A "+desc, g.A, at, span(batch, sa, ar, ac, lda)); err != nil {
+		return err
 	}
 	if err := need(k, "B "+desc, g.B, bt, span(batch, sb, br, bc, ldb)); err != nil {
 		return err
 	}
-	if err := need(k, "C "+desc, g.C, F32, span(batch, sc, g.M, g.N, ldc)); err != nil {
+	if err := need(k, "C "+desc, g.C, ct, span(batch, sc, g.M, g.N, ldc)); err != nil {
 		return err
+	}
+	if ct != F32 {
+		// A 16-bit C has its own memory: the kernels read A and B while
+		// they write C in another element size.
+		for _, o := range []struct {
+			name string
+			v    View
+			n    int64
+		}{{"A", g.A, span(batch, sa, ar, ac, lda)}, {"B", g.B, span(batch, sb, br, bc, ldb)}} {
+			if overlaps(g.C, span(batch, sc, g.M, g.N, ldc), o.v, o.n) {
+				return shapeErr(k, "C (%s) overlaps %s", ct, o.name)
+			}
+		}
 	}
 	if g.Bias.Buf != nil {
 		if err := need(k, "Bias", g.Bias, F32, int64(g.N)); err != nil {
@@ -269,8 +300,22 @@ func (l LayerNorm) Check() error {
 	if err := need(k, fmt.Sprintf("X (%dx%d)", l.Rows, l.Cols), l.X, F32, n); err != nil {
 		return err
 	}
-	if err := need(k, "Y", l.Y, F32, n); err != nil {
+	yt := floatOr32(l.Y.DType)
+	if err := need(k, "Y", l.Y, yt, n); err != nil {
 		return err
+	}
+	if yt != F32 {
+		// A 16-bit Y (the input of half-precision products) aliases
+		// nothing: the statistics' passes read X and R after Y's first
+		// elements are written.
+		for _, o := range []struct {
+			name string
+			v    View
+		}{{"X", l.X}, {"R", l.R}, {"S", l.S}} {
+			if o.v.Buf != nil && overlaps(l.Y, n, o.v, n) {
+				return shapeErr(k, "Y (%s) overlaps %s", yt, o.name)
+			}
+		}
 	}
 	if l.R.Buf != nil {
 		if err := need(k, "R", l.R, F32, n); err != nil {

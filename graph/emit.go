@@ -10,9 +10,10 @@ type emitCtx struct {
 	views      map[*Tensor]gpu.View // roots
 	training   bool
 	dropoutOff bool
-	lowParams  map[*Params]bool // sets whose 16-bit weight copies the calls read
-	readable   map[*Tensor]bool // roots that hold their values after Run
-	readers    map[*Tensor]int  // roots: how often nodes take them as inputs
+	lowParams  map[*Params]bool      // sets whose 16-bit weight copies the calls read
+	readable   map[*Tensor]bool      // roots that hold their values after Run
+	readers    map[*Tensor]int       // roots: how often nodes take them as inputs
+	low        map[*Tensor]gpu.DType // roots stored in 16 bits (lowActivations)
 }
 
 // readBeyond reports whether t's memory is read by more than one node or
@@ -74,7 +75,11 @@ func (e *emitCtx) vn(t *Tensor, n int) gpu.View {
 	if !ok {
 		panic("graph: internal error: no memory for " + t.String())
 	}
-	return gpu.View{Buf: rv.Buf, Off: rv.Off + off, Len: int64(n), DType: t.dtype}
+	dt := t.dtype
+	if d, ok := e.low[r]; ok {
+		dt = d
+	}
+	return gpu.View{Buf: rv.Buf, Off: rv.Off + off, Len: int64(n), DType: dt}
 }
 
 // addInto is dst += src, elementwise over dst.Len elements.

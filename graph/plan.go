@@ -42,6 +42,9 @@ type Stats struct {
 	Buffers     int   // arena allocations
 	ArenaBytes  int64 // device memory of the arenas
 	TensorBytes int64 // the same tensors without memory reuse
+	// LowActivations counts the activations stored in 16 bits
+	// (Config.LowActivations).
+	LowActivations int
 }
 
 type dropCall struct {
@@ -55,6 +58,16 @@ func newPlan(be gpu.Backend, g *Graph, cfg Config, fwd, bwd []*node, gradOf map[
 		readable: map[*Tensor]bool{}, gradOf: gradOf}
 	nodes := append(append([]*node(nil), fwd...), bwd...)
 	end := len(nodes)
+	var low map[*Tensor]gpu.DType
+	if cfg.LowActivations && !p.training {
+		low = lowActivations(nodes, cfg)
+	}
+	dtypeOf := func(r *Tensor) gpu.DType {
+		if d, ok := low[r]; ok {
+			return d
+		}
+		return r.dtype
+	}
 
 	// Lifetimes of the roots the plan owns.
 	blocks := map[*Tensor]*block{}
@@ -68,7 +81,7 @@ func newPlan(be gpu.Backend, g *Graph, cfg Config, fwd, bwd []*node, gradOf map[
 		}
 		b := blocks[r]
 		if b == nil {
-			b = &block{root: r, size: alignUp(r.bytes(), blockAlign), first: step, last: step}
+			b = &block{root: r, size: alignUp(int64(r.Numel())*dtypeOf(r).Size(), blockAlign), first: step, last: step}
 			blocks[r] = b
 		}
 		b.first, b.last = min(b.first, step), max(b.last, step)
@@ -121,8 +134,8 @@ func newPlan(be gpu.Backend, g *Graph, cfg Config, fwd, bwd []*node, gradOf map[
 	}
 	p.stats.Buffers = len(p.bufs)
 	for _, b := range list {
-		es := b.root.dtype.Size()
-		p.views[b.root] = gpu.View{Buf: p.bufs[b.arena], Off: b.off / es, Len: int64(b.root.Numel()), DType: b.root.dtype}
+		d := dtypeOf(b.root)
+		p.views[b.root] = gpu.View{Buf: p.bufs[b.arena], Off: b.off / d.Size(), Len: int64(b.root.Numel()), DType: d}
 	}
 	for t, v := range cfg.Bind {
 		p.views[t] = v
@@ -136,7 +149,7 @@ func newPlan(be gpu.Backend, g *Graph, cfg Config, fwd, bwd []*node, gradOf map[
 	}
 
 	e := &emitCtx{views: p.views, training: p.training, dropoutOff: cfg.DropoutOff, readable: p.readable,
-		readers: map[*Tensor]int{}}
+		readers: map[*Tensor]int{}, low: low}
 	for _, n := range nodes {
 		for _, t := range n.ins { // a node reading a tensor twice counts twice: the sum is then written
 			r, _ := t.root()
@@ -172,6 +185,7 @@ func newPlan(be gpu.Backend, g *Graph, cfg Config, fwd, bwd []*node, gradOf map[
 			p.calls = append(ps.castCalls(), p.calls...)
 		}
 	}
+	p.stats.LowActivations = len(low)
 	p.stats.Nodes = len(nodes)
 	p.stats.Calls = len(p.calls)
 	return p, nil

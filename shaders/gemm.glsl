@@ -35,8 +35,11 @@ layout(binding = 0) readonly buffer BufA { float A_[]; };
 layout(binding = 0) readonly buffer BufA4 { vec4 A4_[]; };
 #define GEMM_F16_ID 11
 #define GEMM_BT_ID 12
+#define GEMM_AT_ID 13
+#define GEMM_CT_ID 14
 #include "gemm_b.glsl"
 layout(binding = 2) buffer BufC { float C_[]; };
+#include "gemm_ac.glsl"
 layout(binding = 3) readonly buffer BufBias { float Bias_[]; };
 
 #include "gemm_push.glsl"
@@ -78,7 +81,7 @@ void fetchA(uint k0) {
                 uint gm = m0 + r, gk = k0 + kq * 4;
                 vec4 v = vec4(0.0);
                 if (idx < CNT_A4 && gm < p.M && gk < p.K) {
-                    v = opF16(A4_[(aBase + gm * p.lda + gk) >> 2]);
+                    v = opF16(LDA4((aBase + gm * p.lda + gk) >> 2));
                 }
                 stA4[l] = v;
             }
@@ -89,7 +92,7 @@ void fetchA(uint k0) {
                 uint gm = m0 + r, gk = k0 + kk;
                 float v = 0.0;
                 if (idx < CNT_A1 && gm < p.M && gk < p.K) {
-                    v = opF16(A_[aBase + gm * p.lda + gk]);
+                    v = opF16(LDA(aBase + gm * p.lda + gk));
                 }
                 stA1[l] = v;
             }
@@ -103,7 +106,7 @@ void fetchA(uint k0) {
                 uint gm = m0 + rq * 4, gk = k0 + kk;
                 vec4 v = vec4(0.0);
                 if (idx < CNT_A4 && gm < p.M && gk < p.K) {
-                    v = opF16(A4_[(aBase + gk * p.lda + gm) >> 2]);
+                    v = opF16(LDA4((aBase + gk * p.lda + gm) >> 2));
                 }
                 stA4[l] = v;
             }
@@ -114,7 +117,7 @@ void fetchA(uint k0) {
                 uint gm = m0 + r, gk = k0 + kk;
                 float v = 0.0;
                 if (idx < CNT_A1 && gm < p.M && gk < p.K) {
-                    v = opF16(A_[aBase + gk * p.lda + gm]);
+                    v = opF16(LDA(aBase + gk * p.lda + gm));
                 }
                 stA1[l] = v;
             }
@@ -298,7 +301,7 @@ void storeOne(uint cBase, uint i, uint j, uint c, uint tx, uint ty, float a, boo
     uint gn = n0 + j * 4 * WN_T + tx * 4 + c;
     if (gm < p.M && gn < p.N) {
         uint ci = cBase + gm * p.ldc + gn;
-        C_[ci] = epi(a, gn, ci, hasBias, act);
+        STC(ci, epi(a, gn, ci, hasBias, act));
     }
 }
 

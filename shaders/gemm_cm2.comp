@@ -53,6 +53,7 @@ layout(binding = 2) buffer BufC { float C_[]; };
 layout(binding = 3) readonly buffer BufBias { float Bias_[]; };
 
 #include "gemm_push.glsl"
+#define LDC(i) C_[i]
 #include "gemm_epi.glsl"
 
 #define ACC coopmat<float, gl_ScopeWorkgroup, BM, BN, gl_MatrixUseAccumulator>

@@ -98,6 +98,32 @@ layout(binding = 1) readonly buffer BufB4 { f16vec4 B4_[]; };
 #endif
 layout(binding = 2) buffer BufC { float C_[]; };
 layout(binding = 3) readonly buffer BufBias { float Bias_[]; };
+#ifdef B_F32
+#define LDA(i) A_[i]
+#define LDA4(i) A4_[i]
+#define LDC(i) C_[i]
+#define STC(i, v) C_[i] = (v)
+#else
+// 16-bit activations (fp16 inference): A and C may be stored in f16
+// (gpu.Gemm; A never in bf16 under F16 products, a bf16 C runs elsewhere).
+// An f16 A is widened exactly and rounds to itself on its way to shared
+// memory; C goes through toHalf, the staging's rounding. The _bf32 builds
+// (training's weight gradient) declare no 16-bit storage.
+layout(constant_id = 3) const bool A16 = false;
+layout(constant_id = 4) const bool C16 = false;
+layout(binding = 0) readonly buffer BufAh { float16_t Ah_[]; };
+layout(binding = 0) readonly buffer BufAh4 { f16vec4 Ah4_[]; };
+layout(binding = 2) buffer BufCh { float16_t Ch_[]; };
+#define LDA(i) (A16 ? float(Ah_[i]) : A_[i])
+#define LDA4(i) (A16 ? vec4(Ah4_[i]) : A4_[i])
+#define LDC(i) (C16 ? float(Ch_[i]) : C_[i])
+#define STC(i, v) \
+    if (C16) { \
+        Ch_[i] = toHalf(v); \
+    } else { \
+        C_[i] = (v); \
+    }
+#endif
 
 #include "gemm_push.glsl"
 #include "gemm_epi.glsl"
@@ -240,7 +266,7 @@ void main() {
             uint gm = m0 + sm + FRAG * i + r, gn = n0 + sn + c;
             if (gm < p.M && gn < p.N) {
                 uint ci = cBase + gm * p.ldc + gn;
-                C_[ci] = epi(sC[own + r * SC + c], gn, ci, hasBias, act);
+                STC(ci, epi(sC[own + r * SC + c], gn, ci, hasBias, act));
             }
         }
         controlBarrier(gl_ScopeSubgroup, gl_ScopeSubgroup, gl_StorageSemanticsShared, gl_SemanticsAcquireRelease);

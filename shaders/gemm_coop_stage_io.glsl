@@ -9,7 +9,7 @@ void FETCH(uint k0) {
             uint gm = m0 + at.x, gk = k0 + at.y;
             RA4[l] = vec4(0.0);
             if (i < TA4 && gm < p.M && gk < p.K) {
-                RA4[l] = A4_[(aBase + gm * am + gk * ak) / 4];
+                RA4[l] = LDA4((aBase + gm * am + gk * ak) / 4);
             }
         }
     } else {
@@ -22,7 +22,7 @@ void FETCH(uint k0) {
             }
             RA1[l] = 0.0;
             if (i < TA1 && gm < p.M && gk < p.K) {
-                RA1[l] = A_[aBase + gm * am + gk * ak];
+                RA1[l] = LDA(aBase + gm * am + gk * ak);
             }
         }
     }

@@ -69,7 +69,7 @@ void fetch(uint k0) {
                 uint gk = k0 + at.y + j;
                 ra[4 * l + j] = vec4(0.0);
                 if (q < TA4 / 4 && gm < p.M && gk < p.K) {
-                    ra[4 * l + j] = A4_[(aBase + gm * am + gk * ak) / 4];
+                    ra[4 * l + j] = LDA4((aBase + gm * am + gk * ak) / 4);
                 }
             }
         }
@@ -82,12 +82,12 @@ void fetch(uint k0) {
             if (i < TA4 && gm < p.M) {
                 if (vecA) {
                     if (gk < p.K) {
-                        ra[l] = A4_[(aBase + gm * am + gk * ak) / 4];
+                        ra[l] = LDA4((aBase + gm * am + gk * ak) / 4);
                     }
                 } else {
                     [[unroll]] for (uint j = 0; j < 4; j++) {
                         if (gk + j < p.K) {
-                            ra[l][j] = A_[aBase + gm * am + (gk + j) * ak];
+                            ra[l][j] = LDA(aBase + gm * am + (gk + j) * ak);
                         }
                     }
                 }

@@ -10,7 +10,7 @@
 // column (B[k..k+3][col] regrouped in registers). The cost per four K steps
 // is about TM + TN lane-loops against 4*TM*TN FMAs. With F16
 // (gpu.Gemm.F16) A and an f32 B are rounded to f16 as they are loaded
-// (gemm_b.glsl).
+// (gemm_b.glsl); the _h build takes A, B and C in 16 bits (gemm_ac.glsl).
 //
 // Workgroup (x, y, z) computes rows m0 = y*TM .. +TM-1 of batch z, and its
 // invocation i columns n0 = (x*NT + i)*TN .. +TN-1.
@@ -31,9 +31,13 @@ layout(binding = 0) readonly buffer BufA { float A_[]; };
 layout(binding = 0) readonly buffer BufA4 { vec4 A4_[]; };
 #define GEMM_F16_ID 8
 #define GEMM_BT_ID 9
+#define GEMM_AT_ID 10
+#define GEMM_CT_ID 11
 #include "gemm_b.glsl"
 layout(binding = 2) buffer BufC { float C_[]; };
 layout(binding = 2) buffer BufC4 { vec4 C4_[]; };
+#define GEMM_C4
+#include "gemm_ac.glsl"
 layout(binding = 3) readonly buffer BufBias { float Bias_[]; };
 layout(binding = 3) readonly buffer BufBias4 { vec4 Bias4_[]; };
 
@@ -49,11 +53,11 @@ uint aBase, bBase, m0, n0;
 vec4 loadArow(uint row, uint k, bool chk) {
     uint i = aBase + row * p.lda + k;
     if (VEC_A != 0 && !chk) {
-        return opF16(A4_[i >> 2]);
+        return opF16(LDA4(i >> 2));
     }
     vec4 v;
     [[unroll]] for (uint j = 0; j < 4; j++) {
-        v[j] = (!chk || k + j < p.K) ? A_[i + j] : 0.0;
+        v[j] = (!chk || k + j < p.K) ? LDA(i + j) : 0.0;
     }
     return opF16(v);
 }
@@ -62,7 +66,7 @@ vec4 loadArow(uint row, uint k, bool chk) {
 vec4 loadAcol(uint row, uint k, bool chk) {
     vec4 v;
     [[unroll]] for (uint j = 0; j < 4; j++) {
-        v[j] = (!chk || k + j < p.K) ? A_[aBase + (k + j) * p.lda + row] : 0.0;
+        v[j] = (!chk || k + j < p.K) ? LDA(aBase + (k + j) * p.lda + row) : 0.0;
     }
     return opF16(v);
 }
@@ -126,7 +130,7 @@ void quad(uint k, bool chk) {
             uint row = min(m0 + 4 * h, p.M - 4);
             vec4 at[4];
             [[unroll]] for (uint j = 0; j < 4; j++) {
-                at[j] = (!chk || k + j < p.K) ? opF16(A4_[(aBase + (k + j) * p.lda + row) >> 2]) : vec4(0.0);
+                at[j] = (!chk || k + j < p.K) ? opF16(LDA4((aBase + (k + j) * p.lda + row) >> 2)) : vec4(0.0);
             }
             [[unroll]] for (uint c = 0; c < 4; c++) {
                 fmaRow(4 * h + c, vec4(at[0][c], at[1][c], at[2][c], at[3][c]));
@@ -185,13 +189,13 @@ void main() {
                 }
                 v = vec4(apply_act(act, v.x), apply_act(act, v.y), apply_act(act, v.z), apply_act(act, v.w));
                 if (p.beta != 0.0) {
-                    v = fma(vec4(p.beta), C4_[ci >> 2], v);
+                    v = fma(vec4(p.beta), LDC4(ci >> 2), v);
                 }
-                C4_[ci >> 2] = v;
+                STC4(ci >> 2, v);
             } else {
                 [[dont_unroll]] for (uint e = 0; e < 4; e++) {
                     if (gn + e < p.N) {
-                        C_[ci + e] = epi(a[e], gn + e, ci + e, hasBias, act);
+                        STC(ci + e, epi(a[e], gn + e, ci + e, hasBias, act));
                     }
                 }
             }

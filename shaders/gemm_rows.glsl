@@ -72,6 +72,7 @@ layout(binding = 9) buffer BufCnt { uint Cnt_[]; };          // finished workgro
 #endif
 
 #include "gemm_push.glsl"
+#define LDC(i) C_[i]
 #include "gemm_epi.glsl"
 
 const uint TEAMS = NT / TEAM;

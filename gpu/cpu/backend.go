@@ -404,6 +404,10 @@ func namedViews(c gpu.Call) ([]namedView, bool) {
 func run(c gpu.Call) {
 	switch c := c.(type) {
 	case gpu.Gemm:
+		if c.A.DType != gpu.F32 || c.C.DType != gpu.F32 {
+			gemmAct16(c)
+			return
+		}
 		gemm(c)
 	case gpu.Unary:
 		unary(c)
@@ -414,6 +418,10 @@ func run(c gpu.Call) {
 	case gpu.Softmax:
 		softmax(c)
 	case gpu.LayerNorm:
+		if c.Y.DType != gpu.F32 {
+			layerNormAct16(c)
+			return
+		}
 		layerNorm(c)
 	case gpu.Embedding:
 		embedding(c)

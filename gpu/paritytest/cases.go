@@ -47,6 +47,21 @@ func i32(name string, n int, f Fill) Tensor {
 	return Tensor{Name: name, DType: gpu.I32, Len: n, Fill: f}
 }
 
+// storedUnit is what storing a result in d may add to a case's error
+// (relative to the output's scale): 0 for f32, whose rounding the harness
+// does too; one unit in the last place of the 16-bit types, 2^-10 (f16) and
+// 2^-7 (bf16) at the scale, because a result within the fp32 tolerance of
+// the exact one may round to the neighbouring 16-bit value.
+func storedUnit(d gpu.DType) float64 {
+	switch d {
+	case gpu.F16:
+		return 1.0 / 1024
+	case gpu.BF16:
+		return 1.0 / 128
+	}
+	return 0
+}
+
 func (t Tensor) at(off int) Tensor { t.Off = off; return t }
 func (t Tensor) out() Tensor       { t.Out = true; return t }
 
@@ -69,6 +84,8 @@ type gemmCfg struct {
 	gpu.Gemm           // the template: shapes and scalars, no views
 	Bias     bool      // add a Bias view
 	BType    gpu.DType // B's type: F32 (the zero value), F16 or BF16
+	AType    gpu.DType // A's, the same (16-bit activations)
+	CType    gpu.DType // C's, the same
 	Off      [4]int    // view offsets of A, B, C, Bias
 	CFill    *Fill     // initial C; default NaN garbage for Beta 0, N(0,1) otherwise
 	Tol      float64
@@ -105,17 +122,17 @@ func gemmCase(name string, g gemmCfg) Case {
 	if g.CFill != nil {
 		cf = *g.CFill
 	}
-	ts := []Tensor{
-		f32("A", spanA, Normal(0, 1)).at(g.Off[0]),
-		{Name: "B", DType: g.BType, Len: spanB, Fill: Normal(0, 1), Off: g.Off[1]},
-		f32("C", spanC, cf).at(g.Off[2]).out(),
-	}
-	if g.Bias {
-		ts = append(ts, f32("Bias", t.N, Normal(0, 1)).at(g.Off[3]))
-	}
 	tol := g.Tol
 	if tol == 0 {
 		tol = 1e-4
+	}
+	ts := []Tensor{
+		{Name: "A", DType: g.AType, Len: spanA, Fill: Normal(0, 1), Off: g.Off[0]},
+		{Name: "B", DType: g.BType, Len: spanB, Fill: Normal(0, 1), Off: g.Off[1]},
+		{Name: "C", DType: g.CType, Len: spanC, Fill: cf, Off: g.Off[2], Out: true, Tol: tol + storedUnit(g.CType)},
+	}
+	if g.Bias {
+		ts = append(ts, f32("Bias", t.N, Normal(0, 1)).at(g.Off[3]))
 	}
 	return Case{
 		Name: "gemm/" + name, Kernel: "gemm", Tol: tol, Tensors: ts,
@@ -569,6 +586,7 @@ type layerNormCfg struct {
 	// AliasR makes Y the residual's memory. ResOff: R, S.
 	Res, Sum, AliasR bool
 	ResOff           [2]int
+	YType            gpu.DType // Y's type: F32 (the zero value), F16 or BF16
 }
 
 func layerNormCase(name string, l layerNormCfg) Case {
@@ -588,7 +606,7 @@ func layerNormCase(name string, l layerNormCfg) Case {
 		ts[ri].Out = true
 	default:
 		yi = len(ts)
-		ts = append(ts, f32("Y", n, Const(nan)).at(l.Off[1]).out())
+		ts = append(ts, Tensor{Name: "Y", DType: l.YType, Len: n, Fill: Const(nan), Off: l.Off[1], Out: true, Tol: 1e-5 + storedUnit(l.YType)})
 	}
 	si := -1
 	if l.Sum {

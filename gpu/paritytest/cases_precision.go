@@ -128,8 +128,8 @@ func precisionErrorCases() []ErrorCase {
 			return gpu.Cast{X: e.Foreign(gpu.F32, 4), Y: e.Foreign(gpu.F16, 4), N: 4}
 		}},
 		{"b_f16_too_small", "gemm", func(e *Env) gpu.Call { g := gemm(e); g.B = e.V(gpu.F16, 19); return g }},
-		{"a_f16", "gemm", func(e *Env) gpu.Call { g := gemm(e); g.A = e.V(gpu.F16, 12); return g }},
-		{"c_bf16", "gemm", func(e *Env) gpu.Call { g := gemm(e); g.C = e.V(gpu.BF16, 15); return g }},
+		{"a_i32_b_f16", "gemm", func(e *Env) gpu.Call { g := gemm(e); g.A = e.I32(12); return g }},
+		{"c_i32_b_f16", "gemm", func(e *Env) gpu.Call { g := gemm(e); g.C = e.I32(15); return g }},
 		{"bias_f16", "gemm", func(e *Env) gpu.Call { g := gemm(e); g.Bias = e.V(gpu.F16, 5); return g }},
 	}
 }

@@ -110,6 +110,9 @@ type Tensor struct {
 	// Scratch: a view the kernel may write or leave as it is (a fused
 	// call's intermediate); its content is not compared, its guards are.
 	Scratch bool
+	// Tol, where set, replaces the case's tolerance for this output (a
+	// 16-bit output among fp32 ones: storedUnit).
+	Tol float64
 }
 
 // Case is one kernel invocation of the table.
@@ -422,7 +425,11 @@ func (c *Case) Compare(want, bufs [][]uint32) Report {
 				if e > r.Worst || (r.WorstAt.Tensor == "" && i == 0) {
 					r.Worst, r.WorstAt = e, m
 				}
-				if e > c.Tol {
+				tol := c.Tol
+				if t.Tol > 0 {
+					tol = t.Tol
+				}
+				if e > tol {
 					r.fail(m)
 				}
 			}

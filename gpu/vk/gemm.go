@@ -186,7 +186,7 @@ func gemmShapeOf(g gpu.Gemm) gemmShape {
 
 func gemmKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 	g := callAs[gpu.Gemm](c)
-	if err := d.need16("gemm", g.B); err != nil {
+	if err := d.need16("gemm", g.A, g.B, g.C); err != nil {
 		return nil, err
 	}
 	s := gemmShapeOf(g)
@@ -315,6 +315,17 @@ func (d *Device) gemmDispatch(s *gemmShape, t gemmTile, av, bv, cv, bias gpu.Vie
 	} else {
 		shader = "gemm"
 		spec = []uint32{t.threads(), t.bm, t.bn, t.bk, t.tm, t.tn, b2u(s.ta), b2u(s.tb), b2u(vecA), b2u(vecB), t.dbuf, b2u(s.f16)}
+	}
+	if av.DType != gpu.F32 || cv.DType != gpu.F32 {
+		// 16-bit activations: the _h build with B's, A's and C's types
+		// as its last three specialization constants (gemm_ac.glsl).
+		return dispatch{
+			shader: shader + "_h",
+			spec:   append(spec, dtCode(bv.DType), dtCode(av.DType), dtCode(cv.DType)),
+			binds:  []binding{rd(av), rd(bv), wr(cv), rd(bias)},
+			push:   push,
+			groups: groups,
+		}
 	}
 	return gemmDispatchB(shader, spec, av, bv, cv, bias, push, groups)
 }

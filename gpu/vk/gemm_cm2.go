@@ -124,7 +124,7 @@ func (d *Device) cm2Tile(batch, m, n int64) (cm2Tile, error) {
 
 // useCoop2 reports whether g runs on gemm_cm2.
 func (d *Device) useCoop2(g gpu.Gemm) bool {
-	return d.cm2 != nil && g.F16
+	return d.cm2 != nil && g.F16 && g.A.DType == gpu.F32 && g.C.DType == gpu.F32
 }
 
 // cm2Dispatches lowers s to gemm_cm2: the casts of its f32 operands into

@@ -142,7 +142,16 @@ func (t gemmTile) subgroups() uint32 {
 // call with F16 where the device has one (B is f32 or f16 then; Check
 // refuses bf16).
 func (d *Device) useCoop(g gpu.Gemm) bool {
-	return d.coop != "" && g.F16
+	if d.coop == "" || !g.F16 {
+		return false
+	}
+	if g.A.DType == gpu.F32 && g.C.DType == gpu.F32 {
+		return true
+	}
+	// 16-bit activations: f16 (bf16 is not a tensor-core input here, and
+	// Check refuses a bf16 A), in the builds that take an f16 B (the
+	// _bf32 ones declare no 16-bit storage).
+	return g.B.DType == gpu.F16 && g.A.DType != gpu.BF16 && g.C.DType != gpu.BF16
 }
 
 // coopShader is the build of d.coop for B of type bt, the block and the
@@ -205,7 +214,8 @@ func (d *Device) coopDispatch(s *gemmShape, t gemmTile, av, bv, cv, bias gpu.Vie
 	push[len(push)-1] |= b2u(s.ta)<<3 | b2u(s.tb)<<4 | b2u(vecA)<<5 | b2u(vecB)<<6 | b2u(alongM)<<7 | b2u(alongN)<<8
 	return dispatch{
 		shader: d.coopShader(bv.DType, t.wide, alongM || alongN || coopStageK4),
-		spec:   []uint32{t.subgroups() * uint32(d.info.SubgroupSize), b2u(d.roundsInShader()), coopDiagEnv},
+		spec: []uint32{t.subgroups() * uint32(d.info.SubgroupSize), b2u(d.roundsInShader()), coopDiagEnv,
+			b2u(av.DType == gpu.F16), b2u(cv.DType == gpu.F16)},
 		binds:  []binding{rd(av), rd(bv), wr(cv), rd(bias)},
 		push:   push,
 		groups: groups,

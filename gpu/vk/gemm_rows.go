@@ -49,7 +49,7 @@ func (d *Device) useRows(s *gemmShape) bool {
 	case d.isCPU() && d.rowsMode != rowsAlways && !rowsOn:
 		return false
 	}
-	if s.ta || !s.tb || s.m > rowsMaxM || s.batch > int64(d.maxGroups[2]) {
+	if s.ta || !s.tb || s.m > rowsMaxM || s.batch > int64(d.maxGroups[2]) || s.A.DType != gpu.F32 || s.C.DType != gpu.F32 {
 		return false
 	}
 	if ceilDiv(s.n, rowsThreads/rowsTeam*rowsCols) > int64(d.maxGroups[1]) {

@@ -5,16 +5,24 @@ import (
 )
 
 // layernorm: shaders/layernorm.comp, one workgroup per row (the residual
-// sum too, gpu.LayerNorm.R), rows split into ranges that fit a binding.
+// sum too, gpu.LayerNorm.R), rows split into ranges that fit a binding;
+// layernorm_h.comp for a 16-bit Y (its type the second specialization
+// constant).
 func init() {
 	kernels["layernorm"] = func(d *Device, c gpu.Call) ([]dispatch, error) {
 		l := callAs[gpu.LayerNorm](c)
+		if err := d.need16("layernorm", l.Y); err != nil {
+			return nil, err
+		}
+		shader, spec := "layernorm", []uint32{d.rowThreads()}
+		if l.Y.DType != gpu.F32 {
+			shader, spec = "layernorm_h", append(spec, dtCode(l.Y.DType))
+		}
 		cols := int64(l.Cols)
 		chunk, err := d.rowChunk("layernorm", l.Rows, cols)
 		if err != nil {
 			return nil, err
 		}
-		wg := d.rowThreads()
 		gamma, beta := l.Gamma.Slice(0, cols), l.Beta.Slice(0, cols)
 		var out []dispatch
 		for r0 := 0; r0 < l.Rows; r0 += chunk {
@@ -45,8 +53,8 @@ func init() {
 				return nil, err
 			}
 			out = append(out, dispatch{
-				shader: "layernorm",
-				spec:   []uint32{wg},
+				shader: shader,
+				spec:   spec,
 				binds:  []binding{rd(x), rd(gamma), rd(beta), wr(y), wr(mean), wr(rstd), rd(res), wr(sum)},
 				push: []uint32{uint32(n), uint32(cols), d.elemOff(x), d.elemOff(gamma), d.elemOff(beta), d.elemOff(y),
 					offIfSet(d, mean), offIfSet(d, rstd), flags, f32bits(l.Eps), offIfSet(d, res), offIfSet(d, sum)},

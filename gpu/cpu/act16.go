@@ -1,0 +1,51 @@
+package cpu
+
+import (
+	"unsafe"
+
+	"blip/gpu"
+)
+
+// 16-bit activations (gpu.Gemm's A and C, gpu.LayerNorm's Y in F16 or
+// BF16): the reference runs the fp32 kernel on widened copies and rounds
+// what it wrote back, which is the contract: widening is exact and each
+// stored value is the fp32 result rounded to nearest even.
+
+// widened returns an fp32 copy of the float view v on a scratch buffer of
+// its own (offset 0, v.Len elements): v itself when it is F32.
+func widened(v gpu.View) gpu.View {
+	if v.Buf == nil || v.DType == gpu.F32 {
+		return v
+	}
+	words := make([]uint32, v.Len)
+	p := unsafe.Pointer(unsafe.SliceData(words))
+	b := &buffer{n: 4 * v.Len, w: words, f: unsafe.Slice((*float32)(p), len(words)),
+		i: unsafe.Slice((*int32)(p), len(words)), by: unsafe.Slice((*byte)(p), 4*len(words))}
+	w := gpu.View{Buf: b, Len: v.Len, DType: gpu.F32}
+	out := b.f
+	load(v, int(v.Len), &out)
+	return w
+}
+
+// narrowInto rounds the fp32 scratch w (from widened(v)) back into v.
+func narrowInto(v, w gpu.View) {
+	if v.DType != gpu.F32 {
+		cast(gpu.Cast{X: w, Y: v, N: int(v.Len)})
+	}
+}
+
+// gemmAct16 is gemm for calls with a 16-bit A or C.
+func gemmAct16(g gpu.Gemm) {
+	c := g.C
+	g.A, g.C = widened(g.A), widened(g.C)
+	gemm(g)
+	narrowInto(c, g.C)
+}
+
+// layerNormAct16 is layerNorm for a 16-bit Y.
+func layerNormAct16(l gpu.LayerNorm) {
+	y := l.Y
+	l.Y = widened(y)
+	layerNorm(l)
+	narrowInto(y, l.Y)
+}

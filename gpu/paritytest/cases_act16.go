@@ -1,0 +1,114 @@
+package paritytest
+
+import (
+	"fmt"
+
+	"blip/gpu"
+)
+
+// Cases of 16-bit activations (inference under --precision fp16/bf16):
+// gpu.Gemm with A and/or C in F16 or BF16 (with B in f32 and in 16 bits,
+// with and without F16 products), and gpu.LayerNorm with a 16-bit Y. The
+// harness rounds a 16-bit input as it stores it, so the references see the
+// stored values; a 16-bit output is compared with its own tolerance, the
+// case's plus one unit of its type at the scale (storedUnit).
+
+func init() {
+	register(act16Cases)
+	registerErrors(act16ErrorCases)
+}
+
+func act16Cases() []Case {
+	var cs []Case
+	add := func(name string, g gemmCfg) {
+		if g.F16 {
+			cs = append(cs, gemmF16Case("act16_"+name, g))
+			return
+		}
+		cs = append(cs, gemmCase("act16_"+name, g))
+	}
+	types := []gpu.DType{gpu.F32, gpu.F16, gpu.BF16}
+	for _, at := range types {
+		for _, ct := range types {
+			if at == gpu.F32 && ct == gpu.F32 {
+				continue
+			}
+			p := fmt.Sprintf("a%s_c%s_", at, ct)
+			for _, s := range [][3]int{{1, 1, 1}, {7, 5, 3}, {65, 63, 129}} {
+				for _, tr := range [][2]bool{{false, true}, {true, false}} {
+					g := gpu.Gemm{M: s[0], N: s[1], K: s[2], TransA: tr[0], TransB: tr[1]}
+					add(fmt.Sprintf("%sm%dn%dk%d_ta%v_tb%v", p, s[0], s[1], s[2], tr[0], tr[1]),
+						gemmCfg{Gemm: g, AType: at, CType: ct, BType: gpu.F16})
+				}
+			}
+			// Odd offsets and leading dimensions (scalar loads and
+			// stores), bias, GELU and Beta reading a 16-bit C; B in f32.
+			g := gpu.Gemm{M: 37, N: 29, K: 41, LdA: 45, LdB: 43, LdC: 31, TransB: true, Beta: 1, Act: gpu.ActGELU, Alpha: 0.15}
+			add(p+"offsets_bias_gelu_beta1_m37n29k41", gemmCfg{Gemm: g, Bias: true, AType: at, CType: ct, Off: [4]int{3, 1, 7, 5}})
+			// vec4 access of A and C (N, K, offsets multiples of 4), A
+			// stored (K, M) along m.
+			g = gpu.Gemm{M: 36, N: 40, K: 44, TransA: true, TransB: true, Beta: 0.5}
+			add(p+"vec4_ta_beta_half_m36n40k44", gemmCfg{Gemm: g, Bias: true, AType: at, CType: ct, BType: gpu.BF16, Off: [4]int{4, 0, 8, 4}})
+			g = gpu.Gemm{M: 19, N: 24, K: 32, Batch: 3, StrideA: 19 * 32, TransB: true}
+			add(p+"batch_broadcast_m19n24k32", gemmCfg{Gemm: g, AType: at, CType: ct, BType: gpu.F16})
+		}
+	}
+	// fp16 inference's products: f16 A (a LayerNorm's or GELU's output)
+	// and f16 weights, F16 products; C in f16 (the next product's input)
+	// or f32 (the residual stream, Beta 1). F16 reads an f16 A as it is,
+	// so these equal the f32-A cases of the same values.
+	for _, ct := range []gpu.DType{gpu.F16, gpu.F32} {
+		g := gpu.Gemm{M: 37, N: 29, K: 41, LdA: 45, LdC: 31, TransB: true, Act: gpu.ActGELU, F16: true}
+		add(fmt.Sprintf("f16_a_c%s_gelu_m37n29k41", ct), gemmCfg{Gemm: g, Bias: true, AType: gpu.F16, CType: ct, BType: gpu.F16, Off: [4]int{1, 0, 3, 2}})
+		g = gpu.Gemm{M: 33, N: 40, K: 72, TransB: true, Beta: 1, F16: true}
+		add(fmt.Sprintf("f16_a_c%s_beta1_m33n40k72", ct), gemmCfg{Gemm: g, Bias: true, AType: gpu.F16, CType: ct, BType: gpu.F16})
+	}
+	g := gpu.Gemm{M: 577, N: 3072, K: 768, TransB: true, Act: gpu.ActGELU, F16: true}
+	add("f16_vit_fc1_m577n3072k768", gemmCfg{Gemm: g, Bias: true, AType: gpu.F16, CType: gpu.F16, BType: gpu.F16, Tol: 2e-4})
+	g = gpu.Gemm{M: 577, N: 768, K: 3072, TransB: true, Beta: 1}
+	add("bf16_vit_fc2_m577n768k3072_beta1", gemmCfg{Gemm: g, Bias: true, AType: gpu.BF16, BType: gpu.BF16, Tol: 2e-4})
+
+	ln := func(name string, l layerNormCfg) { cs = append(cs, layerNormCase(name, l)) }
+	for _, yt := range []gpu.DType{gpu.F16, gpu.BF16} {
+		p := "y" + yt.String() + "_"
+		ln(p+"rows1_cols1", layerNormCfg{Rows: 1, Cols: 1, Eps: 1e-5, X: Normal(0, 1), YType: yt})
+		ln(p+"rows5_cols37_off", layerNormCfg{Rows: 5, Cols: 37, Eps: 1e-6, X: Normal(3, 2), YType: yt, Off: [6]int{1, 3, 2, 5, 0, 0}})
+		ln(p+"vit_rows577_cols768_residual_sum", layerNormCfg{Rows: 577, Cols: 768, Eps: 1e-5, X: Normal(0, 1), YType: yt,
+			Res: true, Sum: true, ResOff: [2]int{2, 1}})
+		ln(p+"rows3_cols1031_stats", layerNormCfg{Rows: 3, Cols: 1031, Eps: 1e-12, X: Normal(-1, 4), YType: yt, Mean: true, Rstd: true})
+	}
+	return cs
+}
+
+func act16ErrorCases() []ErrorCase {
+	gemm := func(e *Env) gpu.Gemm { // a valid 3x4 @ 4x5, A and C in f16
+		return gpu.Gemm{A: e.V(gpu.F16, 12), B: e.V(gpu.F16, 20), C: e.V(gpu.F16, 15), M: 3, N: 5, K: 4}
+	}
+	ln := func(e *Env) gpu.LayerNorm {
+		return gpu.LayerNorm{X: e.F32(12), Y: e.V(gpu.F16, 12), Gamma: e.F32(4), Beta: e.F32(4), Rows: 3, Cols: 4, Eps: 1e-5}
+	}
+	return []ErrorCase{
+		{"a_bf16_f16_products", "gemm", func(e *Env) gpu.Call { g := gemm(e); g.A, g.F16 = e.V(gpu.BF16, 12), true; return g }},
+		{"a_f16_too_small", "gemm", func(e *Env) gpu.Call { g := gemm(e); g.A = e.V(gpu.F16, 11); return g }},
+		{"c_bf16_too_small", "gemm", func(e *Env) gpu.Call { g := gemm(e); g.C = e.V(gpu.BF16, 14); return g }},
+		{"c_f16_overlaps_a", "gemm", func(e *Env) gpu.Call {
+			g := gemm(e)
+			g.C = gpu.View{Buf: g.A.Buf, Off: g.A.Off + 6, Len: 15, DType: gpu.F16}
+			return g
+		}},
+		{"c_f16_overlaps_b", "gemm", func(e *Env) gpu.Call {
+			g := gemm(e)
+			b := e.F32(40)
+			g.B = b.Slice(0, 20)
+			g.C = gpu.View{Buf: b.Buf, Off: 2 * (b.Off + 19), Len: 15, DType: gpu.F16} // B's last element
+			return g
+		}},
+		{"y_f16_too_small", "layernorm", func(e *Env) gpu.Call { l := ln(e); l.Y = e.V(gpu.F16, 11); return l }},
+		{"y_f16_aliases_x", "layernorm", func(e *Env) gpu.Call {
+			l := ln(e)
+			l.Y = gpu.View{Buf: l.X.Buf, Off: 2 * l.X.Off, Len: 12, DType: gpu.F16}
+			return l
+		}},
+		{"y_i32", "layernorm", func(e *Env) gpu.Call { l := ln(e); l.Y = e.I32(12); return l }},
+	}
+}

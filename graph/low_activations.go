@@ -1,0 +1,82 @@
+package graph
+
+import (
+	"blip/gpu"
+)
+
+// 16-bit activations (Config.LowActivations). An inference plan whose
+// linear layers read 16-bit weight copies (Params.SetStorage) may keep, in
+// the weights' type, each activation that only such layers read as their
+// input x: a LayerNorm's output or another linear layer's (its GELU
+// included). Under fp16 weights the products round x to f16 anyway
+// (gpu.Gemm.F16), so storing it in f16 changes no result and halves its
+// memory and the traffic of writing and reading it; under bf16 weights the
+// stored x is x rounded to bf16, as a bf16 framework stores it. Everything
+// else (the residual stream, attention, normalisation statistics, the
+// plan's outputs) stays fp32.
+
+// lowActivations returns the roots of nodes' tensors that the plan stores
+// in 16 bits, with their types.
+func lowActivations(nodes []*node, cfg Config) map[*Tensor]gpu.DType {
+	// The type each root's readers ask for; 0 (F32) once any reader is
+	// not a linear layer's x over a 16-bit weight copy, or two disagree.
+	want := map[*Tensor]gpu.DType{}
+	refuse := map[*Tensor]bool{}
+	read := func(t *Tensor, d gpu.DType) {
+		r, _ := t.root()
+		if refuse[r] {
+			return
+		}
+		if prev, ok := want[r]; d == gpu.F32 || ok && prev != d {
+			refuse[r] = true
+			return
+		}
+		want[r] = d
+	}
+	for _, n := range nodes {
+		if n.emit == nil && len(n.outs) == 1 && n.outs[0].base != nil {
+			continue // a view: its readers read the root
+		}
+		for i, t := range n.ins {
+			d := gpu.F32
+			if n.op == opLinear && i == 0 {
+				d = lowWeightType(n.ins[1])
+			}
+			read(t, d)
+		}
+		for _, t := range append(append([]*Tensor(nil), n.inferReads...), n.inferTemps...) {
+			read(t, gpu.F32)
+		}
+	}
+	outputs := map[*Tensor]bool{}
+	for _, t := range cfg.Outputs {
+		r, _ := t.root()
+		outputs[r] = true
+	}
+	low := map[*Tensor]gpu.DType{}
+	for _, n := range nodes {
+		if n.op != opLinear && n.op != opLayerNorm || len(n.outs) == 0 {
+			continue
+		}
+		y := n.outs[0]
+		d, ok := want[y]
+		if !ok || refuse[y] || outputs[y] || y.base != nil || y.kind != kAct || y.dtype != gpu.F32 {
+			continue
+		}
+		if _, bound := cfg.Bind[y]; bound {
+			continue
+		}
+		low[y] = d
+	}
+	return low
+}
+
+// lowWeightType is the type of the 16-bit copy that a linear layer with
+// weight w reads, or F32 where it reads fp32.
+func lowWeightType(w *Tensor) gpu.DType {
+	r, _ := w.root()
+	if r.kind != kParam || r.param.ps.low == nil {
+		return gpu.F32
+	}
+	return r.param.ps.low.dtype
+}

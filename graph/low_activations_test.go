@@ -1,0 +1,137 @@
+package graph
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"blip/gpu"
+	"blip/gpu/cpu"
+)
+
+// TestLowActivations checks Config.LowActivations on both backends, on a
+// pre-norm block (LayerNorm, MLP with GELU, residual add) followed by a
+// LayerNorm whose output a linear layer and an add both read: under f16
+// weights exactly the two activations that only linear layers read (the
+// first norm's output, the MLP's hidden layer) are stored in 16 bits, and
+// the outputs equal the fp32-activation plan's bit for bit (the products
+// round them to f16 anyway); under bf16 weights the same two are stored
+// in bf16, which moves the outputs by about bf16's resolution; under f32
+// weights nothing is lowered.
+func TestLowActivations(t *testing.T) {
+	backends := map[string]gpu.Backend{"cpu": cpu.New()}
+	defer backends["cpu"].Close()
+	backends["vulkan"] = openVulkan(t)
+	for name, be := range backends {
+		for _, dt := range []gpu.DType{gpu.F16, gpu.BF16, gpu.F32} {
+			t.Run(name+"/"+dt.String(), func(t *testing.T) { testLowActivations(t, be, dt) })
+		}
+	}
+}
+
+func testLowActivations(t *testing.T, be gpu.Backend, dt gpu.DType) {
+	const rows, c, hid = 37, 64, 132
+	r := rand.New(rand.NewPCG(7, uint64(dt)))
+	ps := NewParams()
+	shapes := []struct {
+		name  string
+		shape []int
+		scale float64
+		mean  float64
+	}{
+		{"ln1.g", []int{c}, 0.2, 1}, {"ln1.b", []int{c}, 0.2, 0},
+		{"fc1.w", []int{hid, c}, 0.2, 0}, {"fc1.b", []int{hid}, 0.1, 0},
+		{"fc2.w", []int{c, hid}, 0.1, 0}, {"fc2.b", []int{c}, 0.1, 0},
+		{"ln2.g", []int{c}, 0.2, 1}, {"ln2.b", []int{c}, 0.2, 0},
+		{"out.w", []int{c, c}, 0.2, 0},
+	}
+	p := map[string]*Param{}
+	for _, s := range shapes {
+		v, err := ps.New(s.name, s.shape...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p[s.name] = v
+	}
+	if err := ps.Alloc(be); err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Free()
+	for _, s := range shapes {
+		v := make([]float32, Shape(s.shape).Numel())
+		for i := range v {
+			v[i] = float32(s.mean + r.NormFloat64()*s.scale)
+		}
+		if err := p[s.name].Write(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if dt != gpu.F32 {
+		if err := ps.SetStorage(dt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	xv := make([]float32, rows*c)
+	for i := range xv {
+		xv[i] = float32(r.NormFloat64())
+	}
+
+	run := func(low bool) ([]float32, Stats) {
+		t.Helper()
+		g := New()
+		x := g.Input("x", gpu.F32, rows, c)
+		h := g.LayerNorm(x, g.Param(p["ln1.g"]), g.Param(p["ln1.b"]), 1e-5)
+		a := g.LinearAct(h, g.Param(p["fc1.w"]), g.Param(p["fc1.b"]), gpu.ActGELU)
+		x = g.Add(x, g.Linear(a, g.Param(p["fc2.w"]), g.Param(p["fc2.b"])))
+		z := g.LayerNorm(x, g.Param(p["ln2.g"]), g.Param(p["ln2.b"]), 1e-5)
+		out := g.Add(g.Linear(z, g.Param(p["out.w"]), nil), z)
+		plan, err := g.Compile(be, Config{Outputs: []*Tensor{out}, LowActivations: low})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer plan.Close()
+		if err := plan.WriteF32(g.tensors[0], xv); err != nil {
+			t.Fatal(err)
+		}
+		if err := plan.Run(); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]float32, rows*c)
+		if err := plan.ReadF32(out, got); err != nil {
+			t.Fatal(err)
+		}
+		return got, plan.Stats()
+	}
+	full, fs := run(false)
+	low, ls := run(true)
+	wantLow := 2
+	if dt == gpu.F32 {
+		wantLow = 0
+	}
+	if fs.LowActivations != 0 || ls.LowActivations != wantLow {
+		t.Fatalf("16-bit activations: %d without LowActivations, %d with, want 0 and %d", fs.LowActivations, ls.LowActivations, wantLow)
+	}
+	if wantLow > 0 && ls.TensorBytes >= fs.TensorBytes {
+		t.Errorf("tensor bytes %d with 16-bit activations, %d without", ls.TensorBytes, fs.TensorBytes)
+	}
+	var diff, scale float64
+	same := true
+	for i := range full {
+		diff = math.Max(diff, math.Abs(float64(low[i])-float64(full[i])))
+		scale = math.Max(scale, math.Abs(float64(full[i])))
+		same = same && math.Float32bits(low[i]) == math.Float32bits(full[i])
+	}
+	t.Logf("%s weights: max |low - full| %.3g (scale %.3g)", dt, diff, scale)
+	switch dt {
+	case gpu.F16, gpu.F32:
+		if !same {
+			t.Errorf("outputs differ from the fp32-activation plan's by up to %.3g", diff)
+		}
+	case gpu.BF16:
+		// Two bf16 roundings (2^-9 relative each) on the way to the
+		// output: a few units of bf16 at the output's scale, not zero.
+		if diff == 0 || diff > 8*scale/256 {
+			t.Errorf("bf16 activations move the outputs by %.3g (scale %.3g): want more than 0, at most %.3g", diff, scale, 8*scale/256)
+		}
+	}
+}
