@@ -113,7 +113,7 @@ test-coopmat: trixie-tools
 	# The kernels whose last workgroup finishes the work (atomic counters,
 	# coherent reads) on a second Vulkan implementation too.
 	cd gpu/vk && BLIP_REQUIRE_VULKAN=1 $(TRIXIE)/run ../../bin/vk.test -test.count=1 -test.run 'TestGemmNormRows|TestGemmGroupRows|TestAttentionSplitOnePass|TestQueryAttentionLowering'
-	cd graph && BLIP_REQUIRE_VULKAN=1 $(TRIXIE)/run ../bin/graph.test -test.count=1 -test.run 'TestAttentionF16Plans|TestWeightStorage'
+	cd graph && BLIP_REQUIRE_VULKAN=1 $(TRIXIE)/run ../bin/graph.test -test.count=1 -test.run 'TestAttentionF16Plans|TestWeightStorage|TestLowActivations'
 	cd blip && BLIP_REQUIRE_COOPMAT=1 BLIP_REQUIRE_VULKAN=1 $(TRIXIE)/run ../bin/blip.test -test.count=1 -test.run 'TestPrecisionGolden'
 
 demo: deps build

@@ -2,6 +2,7 @@ package blip
 
 import (
 	"fmt"
+	"os"
 
 	"blip/gpu"
 	"blip/graph"
@@ -45,8 +46,12 @@ func PadRows(seqs [][]int32, pad int32, maxLen int) (ids []int32, mask []float32
 // in the weights' type (graph.Config.LowActivations). Decoding's plans,
 // whose products have a few rows, do without the latter.
 func encoderConfig(outs ...*graph.Tensor) graph.Config {
-	return graph.Config{Outputs: outs, DropoutOff: true, LowActivations: true}
+	return graph.Config{Outputs: outs, DropoutOff: true, LowActivations: !lowActivationsOff}
 }
+
+// BLIP_LOW_ACTIVATIONS=0 keeps every activation in fp32 (for comparisons:
+// gpu/bench/gpu_run.sh's ab stage).
+var lowActivationsOff = os.Getenv("BLIP_LOW_ACTIVATIONS") == "0"
 
 // runOnce compiles outs on be, lets write fill the inputs, runs the plan and
 // reads every output back (as f32). It is the one-shot path of inference

@@ -134,10 +134,10 @@ func (s AttentionShape) check(k string) ([4]AttentionLayout, error) {
 	return ls, nil
 }
 
-// needT checks a (B, T, H, D) tensor view.
-func (s AttentionShape) needT(k, name string, v View, l AttentionLayout, t int) error {
+// needT checks a (B, T, H, D) tensor view of type d.
+func (s AttentionShape) needT(k, name string, v View, l AttentionLayout, t int, d DType) error {
 	desc := fmt.Sprintf("%s (B=%d, T=%d, H=%d, D=%d; token stride %d, batch stride %d)", name, s.B, t, s.H, s.D, l.Tok, l.Batch)
-	return need(k, desc, v, F32, s.span(l, t))
+	return need(k, desc, v, d, s.span(l, t))
 }
 
 // Attention is the fused attention forward:
@@ -147,7 +147,9 @@ func (s AttentionShape) needT(k, name string, v View, l AttentionLayout, t int) 
 // with s as in AttentionShape. LSE (optional output, (B, H, Tq) packed)
 // receives log(sum_j exp(s[i, j])) per query row, what AttentionBackward
 // needs, and +Inf for a row with no visible key (so that exp(s - LSE) is 0
-// there). O must not overlap Q, K, V or Mask.
+// there). O must not overlap Q, K, V or Mask. O may be F16 or BF16 (the
+// input of 16-bit products), written rounded to nearest even; the rest is
+// F32.
 //
 // Memory: the call allocates nothing proportional to Tq*Tk (the scores are
 // computed tile by tile with an online softmax and never stored); its only
@@ -194,7 +196,11 @@ func (a Attention) Check() error {
 		v    View
 		t    int
 	}{{"Q", a.Q, s.Tq}, {"K", a.K, s.Tk}, {"V", a.V, s.Tk}, {"O", a.O, s.Tq}} {
-		if err := s.needT(k, x.name, x.v, ls[i], x.t); err != nil {
+		d := F32
+		if x.name == "O" {
+			d = floatOr32(a.O.DType)
+		}
+		if err := s.needT(k, x.name, x.v, ls[i], x.t, d); err != nil {
 			return err
 		}
 	}
@@ -277,7 +283,7 @@ func (a AttentionBackward) Check() error {
 		{"Q", a.Q, 0, s.Tq}, {"K", a.K, 1, s.Tk}, {"V", a.V, 2, s.Tk}, {"O", a.O, 3, s.Tq}, {"DO", a.DO, 3, s.Tq},
 		{"DQ", a.DQ, 0, s.Tq}, {"DK", a.DK, 1, s.Tk}, {"DV", a.DV, 2, s.Tk},
 	} {
-		if err := s.needT(k, x.name, x.v, ls[x.l], x.t); err != nil {
+		if err := s.needT(k, x.name, x.v, ls[x.l], x.t, F32); err != nil {
 			return err
 		}
 	}

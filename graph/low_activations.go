@@ -7,12 +7,13 @@ import (
 // 16-bit activations (Config.LowActivations). An inference plan whose
 // linear layers read 16-bit weight copies (Params.SetStorage) may keep, in
 // the weights' type, each activation that only such layers read as their
-// input x: a LayerNorm's output or another linear layer's (its GELU
-// included). Under fp16 weights the products round x to f16 anyway
-// (gpu.Gemm.F16), so storing it in f16 changes no result and halves its
-// memory and the traffic of writing and reading it; under bf16 weights the
-// stored x is x rounded to bf16, as a bf16 framework stores it. Everything
-// else (the residual stream, attention, normalisation statistics, the
+// input x: a LayerNorm's output, another linear layer's (its GELU
+// included) or a fused attention's (the output projection's input). Under
+// fp16 weights the products round x to f16 anyway (gpu.Gemm.F16), so
+// storing it in f16 changes no result and halves its memory and the
+// traffic of writing and reading it; under bf16 weights the stored x is x
+// rounded to bf16, as a bf16 framework stores it. Everything else (the
+// residual stream, attention's inputs, normalisation statistics, the
 // plan's outputs) stays fp32.
 
 // lowActivations returns the roots of nodes' tensors that the plan stores
@@ -55,7 +56,7 @@ func lowActivations(nodes []*node, cfg Config) map[*Tensor]gpu.DType {
 	}
 	low := map[*Tensor]gpu.DType{}
 	for _, n := range nodes {
-		if n.op != opLinear && n.op != opLayerNorm || len(n.outs) == 0 {
+		if !lowProducer(n) {
 			continue
 		}
 		y := n.outs[0]
@@ -69,6 +70,22 @@ func lowActivations(nodes []*node, cfg Config) map[*Tensor]gpu.DType {
 		low[y] = d
 	}
 	return low
+}
+
+// lowProducer reports whether n's output may be written in 16 bits: a
+// linear layer's (one Gemm), a LayerNorm's, a fused attention's.
+func lowProducer(n *node) bool {
+	if len(n.outs) == 0 {
+		return false
+	}
+	switch n.op {
+	case opLinear, opLayerNorm:
+		return true
+	case opAttention:
+		a, ok := n.attr.(*attnAttr)
+		return ok && a.fused
+	}
+	return false
 }
 
 // lowWeightType is the type of the 16-bit copy that a linear layer with

@@ -53,6 +53,7 @@
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_EXT_spirv_intrinsics : require
+#extension GL_EXT_shader_16bit_storage : require
 
 #include "gemm_round.glsl"
 
@@ -72,6 +73,9 @@ layout(constant_id = 2) const uint TPR = 2;
 // SWR rounds to f16 in integer arithmetic, for devices without the
 // RoundingModeRTE mode (gpu/vk/rounding.go strips it from the module).
 layout(constant_id = 3) const bool SWR = false;
+// O16 writes O in f16 (16-bit activations: the input of the next f16
+// product), rounded as the staging rounds (r16).
+layout(constant_id = 4) const bool O16 = false;
 
 const uint BQ = 64;          // query rows per workgroup (16 per subgroup)
 const uint BK = 32;          // keys per tile
@@ -92,6 +96,7 @@ layout(binding = 2) readonly buffer BufV { float V_[]; };
 layout(binding = 1) readonly buffer BufK4 { vec4 K4_[]; };
 layout(binding = 2) readonly buffer BufV4 { vec4 V4_[]; };
 layout(binding = 3) writeonly buffer BufO { float O_[]; };
+layout(binding = 3) writeonly buffer BufOh { float16_t Oh_[]; };
 layout(binding = 4) readonly buffer BufMask { float M_[]; };
 layout(binding = 5) writeonly buffer BufLSE { float L_[]; };
 
@@ -380,7 +385,12 @@ void main() {
     for (uint i = t; i < BQ * DP; i += WG) {
         uint r = i / DP, d = i % DP;
         if (q0 + r < p.Tq && d < D) {
-            O_[oBase + (q0 + r) * p.tokO + d] = sF[r * SO + d] * sInv[r];
+            float v = sF[r * SO + d] * sInv[r];
+            if (O16) {
+                Oh_[oBase + (q0 + r) * p.tokO + d] = r16(v);
+            } else {
+                O_[oBase + (q0 + r) * p.tokO + d] = v;
+            }
         }
     }
 }

@@ -6,8 +6,8 @@ import (
 	"blip/gpu"
 )
 
-// 16-bit activations (gpu.Gemm's A and C, gpu.LayerNorm's Y in F16 or
-// BF16): the reference runs the fp32 kernel on widened copies and rounds
+// 16-bit activations (gpu.Gemm's A and C, gpu.LayerNorm's Y and
+// gpu.Attention's O in F16 or BF16): the reference runs the fp32 kernel on widened copies and rounds
 // what it wrote back, which is the contract: widening is exact and each
 // stored value is the fp32 result rounded to nearest even.
 
@@ -48,4 +48,12 @@ func layerNormAct16(l gpu.LayerNorm) {
 	l.Y = widened(y)
 	layerNorm(l)
 	narrowInto(y, l.Y)
+}
+
+// attentionAct16 is the attention twin for a 16-bit O.
+func attentionAct16(a gpu.Attention) {
+	o := a.O
+	a.O = widened(o)
+	attention(a)
+	narrowInto(o, a.O)
 }

@@ -417,6 +417,12 @@ func run(c gpu.Call) {
 		reduce(c)
 	case gpu.Softmax:
 		softmax(c)
+	case gpu.Attention:
+		if c.O.DType != gpu.F32 {
+			attentionAct16(c)
+			return
+		}
+		attention(c)
 	case gpu.LayerNorm:
 		if c.Y.DType != gpu.F32 {
 			layerNormAct16(c)

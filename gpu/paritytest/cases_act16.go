@@ -11,7 +11,8 @@ import (
 // with and without F16 products), and gpu.LayerNorm with a 16-bit Y. The
 // harness rounds a 16-bit input as it stores it, so the references see the
 // stored values; a 16-bit output is compared with its own tolerance, the
-// case's plus one unit of its type at the scale (storedUnit).
+// case's plus one unit of its type at the scale (storedUnit). gpu.Attention
+// with a 16-bit O likewise.
 
 func init() {
 	register(act16Cases)
@@ -68,6 +69,24 @@ func act16Cases() []Case {
 	g = gpu.Gemm{M: 577, N: 768, K: 3072, TransB: true, Beta: 1}
 	add("bf16_vit_fc2_m577n768k3072_beta1", gemmCfg{Gemm: g, Bias: true, AType: gpu.BF16, BType: gpu.BF16, Tol: 2e-4})
 
+	// Attention writing a 16-bit O (the input of the output projection):
+	// odd shapes (scalar stores), the ViT's 577 tokens, with and without
+	// F16 products (the tensor-core kernel's where there is one, for f16).
+	sh := func(b, h, tq, tk, d int) gpu.AttentionShape {
+		return gpu.AttentionShape{B: b, H: h, Tq: tq, Tk: tk, D: d}
+	}
+	for _, ot := range []gpu.DType{gpu.F16, gpu.BF16} {
+		p := "act16_o" + ot.String() + "_"
+		cs = append(cs,
+			attentionCase(p+"t7_d16_h3_mask", attnCfg{AttentionShape: sh(2, 3, 7, 7, 16), Mask: padMask(-10000, 7, 4), OType: ot}),
+			attentionCase(p+"t9_d6_odd_off", attnCfg{AttentionShape: sh(2, 3, 9, 9, 6), Off: 3, OType: ot}),
+			attentionCase(p+"fused_t35_mask", attnCfg{AttentionShape: sh(2, 12, 35, 35, 64), Fused: true, Mask: padMask(-10000, 35, 12), OType: ot}),
+			attentionCase(p+"vit_h2_t577_nolse", attnCfg{AttentionShape: sh(1, 2, 577, 577, 64), NoLSE: true, OType: ot}))
+	}
+	cs = append(cs,
+		attentionF16Case("act16_of16_t33_d64_mask", attnCfg{AttentionShape: sh(2, 2, 33, 33, 64), Mask: padMask(-10000, 33, 20), OType: gpu.F16}, attnF16Tol, false),
+		attentionF16Case("act16_of16_vit_fused_h2_t577", attnCfg{AttentionShape: sh(1, 2, 577, 577, 64), Fused: true, NoLSE: true, OType: gpu.F16}, attnF16Tol, false))
+
 	ln := func(name string, l layerNormCfg) { cs = append(cs, layerNormCase(name, l)) }
 	for _, yt := range []gpu.DType{gpu.F16, gpu.BF16} {
 		p := "y" + yt.String() + "_"
@@ -110,5 +129,13 @@ func act16ErrorCases() []ErrorCase {
 			return l
 		}},
 		{"y_i32", "layernorm", func(e *Env) gpu.Call { l := ln(e); l.Y = e.I32(12); return l }},
+		{"o_f16_too_small", "attention", func(e *Env) gpu.Call {
+			s := gpu.AttentionShape{B: 1, H: 2, Tq: 3, Tk: 3, D: 4}
+			return gpu.Attention{Q: e.F32(24), K: e.F32(24), V: e.F32(24), O: e.V(gpu.F16, 23), AttentionShape: s}
+		}},
+		{"q_f16", "attention", func(e *Env) gpu.Call {
+			s := gpu.AttentionShape{B: 1, H: 2, Tq: 3, Tk: 3, D: 4}
+			return gpu.Attention{Q: e.V(gpu.F16, 24), K: e.F32(24), V: e.F32(24), O: e.V(gpu.F16, 24), AttentionShape: s}
+		}},
 	}
 }

@@ -30,9 +30,10 @@ type attnCfg struct {
 	// Fused reads Q, K, V from one (B, T, 3*H*D) tensor (and writes DQ, DK,
 	// DV into one); needs Tq == Tk and the default strides.
 	Fused bool
-	Off   int     // element offset of every view in its buffer
-	Std   float64 // of Q and K; 0 means 1
-	NoLSE bool    // forward without the LSE output
+	Off   int       // element offset of every view in its buffer
+	Std   float64   // of Q and K; 0 means 1
+	NoLSE bool      // forward without the LSE output
+	OType gpu.DType // the forward's O: F32 (the zero value), F16 or BF16
 }
 
 // padMask keeps the first lens[b] keys of batch b and gives the others neg.
@@ -371,7 +372,10 @@ func attentionCase(name string, c attnCfg) Case {
 		ts = append(ts, f32("Mask", s.B*s.Tk, a.fill(func() []float64 { return a.mk })))
 	}
 	iO := len(ts)
-	ts = append(ts, f32("O", g.lenO, Const(nan)).out())
+	ts = append(ts, Tensor{Name: "O", DType: c.OType, Len: g.lenO, Fill: Const(nan), Out: true})
+	if c.OType != gpu.F32 {
+		ts[iO].Tol = attnTol + storedUnit(c.OType)
+	}
 	if !c.NoLSE {
 		ts = append(ts, f32("LSE", s.B*s.H*s.Tq, Const(nan)).out())
 	}

@@ -71,6 +71,11 @@ func attentionF16Case(name string, c attnCfg, tol float64, zeroQ bool) Case {
 		return call
 	}
 	cs.Tol = tol
+	for i := range cs.Tensors {
+		if cs.Tensors[i].Tol != 0 { // a 16-bit O
+			cs.Tensors[i].Tol = tol + storedUnit(cs.Tensors[i].DType)
+		}
+	}
 	if zeroQ {
 		cs.Tensors[0].Fill = Const(0)
 	}
