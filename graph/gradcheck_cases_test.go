@@ -110,6 +110,44 @@ func binCase(name, op string, as, bs Shape, fn func(x, y float64) float64) gradC
 		}}}
 }
 
+// packedQKVCase is attention over the three column blocks of one
+// (B, T, 3*H*D) input (a fused qkv projection's output): blocks[i] is the
+// block q (i = 0), k (1) or v (2) is. The kernels read the input in place
+// and write its gradient whole (TestAttentionInPlaceQKV checks that no
+// copy runs).
+func packedQKVCase(name string, blocks [3]int, masked bool) gradCase {
+	const b, h, t, d = 2, 2, 3, 2
+	hd := h * d
+	ins := []GradCheckInput{f("qkv", b, t, 3*hd)}
+	mask := []float64{0, 0, math.Inf(-1), -1e4, 0, 0}
+	if masked {
+		ins = append(ins, fixed("mask", mask, b, t))
+	}
+	block := func(x []float64, i int) []float64 {
+		out := make([]float64, 0, b*t*hd)
+		for r := range b * t {
+			out = append(out, x[r*3*hd+blocks[i]*hd:r*3*hd+(blocks[i]+1)*hd]...)
+		}
+		return out
+	}
+	return gradCase{"attention", GradCheck{Name: name, Inputs: ins,
+		Build: func(g *Graph, in []*Tensor) *Tensor {
+			sl := func(i int) *Tensor { return g.Slice(in[0], 2, blocks[i]*hd, (blocks[i]+1)*hd) }
+			o := AttentionOpts{Heads: h}
+			if masked {
+				o.Mask = in[1]
+			}
+			return g.Attention(sl(0), sl(1), sl(2), o)
+		},
+		Ref: func(in [][]float64) []float64 {
+			var m []float64
+			if masked {
+				m = in[1]
+			}
+			return refAttention(block(in[0], 0), block(in[0], 1), block(in[0], 2), m, b, h, t, t, d, false, 1/math.Sqrt(d))
+		}}}
+}
+
 func attentionCase(name string, unfused, causal, masked bool, b, h, tq, tk, d int) gradCase {
 	ins := []GradCheckInput{f("q", b, tq, h*d), f("k", b, tk, h*d), f("v", b, tk, h*d)}
 	var mask []float64
@@ -227,6 +265,8 @@ var gradCases = []gradCase{
 		Ref: func(in [][]float64) []float64 {
 			return refAttention(in[0], in[0], in[0], nil, 2, 2, 3, 3, 2, false, 1/math.Sqrt2)
 		}}},
+	packedQKVCase("attention/packed-qkv", [3]int{0, 1, 2}, false),
+	packedQKVCase("attention/packed-qkv-permuted-masked", [3]int{2, 0, 1}, true),
 	{"attention", GradCheck{Name: "attention/unfused-qkv-shared", Inputs: []GradCheckInput{f("x", 2, 3, 4)},
 		Build: func(g *Graph, in []*Tensor) *Tensor {
 			return g.Attention(in[0], in[0], in[0], AttentionOpts{Heads: 2, Unfused: true})

@@ -38,6 +38,40 @@ type attnAttr struct {
 	probs   *Tensor // unfused: saved probabilities (B, H, Tq, Tk)
 	pTemp   *Tensor // unfused, no-grad: the probabilities as scratch
 	causalM *Tensor // unfused: additive (Tq, Tk) causal mask
+	// inPlace: q, k and v are the column blocks of one (B, T, 3*H*D)
+	// tensor, the node's first input, which the fused kernels read (and
+	// whose gradient they write) in place at these element offsets, with
+	// the tensor's token stride (shape's QTok, KTok, VTok).
+	inPlace bool
+	offsets [3]int64
+}
+
+// packedQKV reports whether q, k and v are the three column blocks of one
+// (B, T, 3*hd) tensor x, sliced along its last axis (a fused qkv
+// projection, as the ViT's): their source and offsets. The slices are
+// then not needed: attention reads x in place.
+func packedQKV(q, k, v *Tensor) (*Tensor, [3]int64, bool) {
+	var x *Tensor
+	var offs [3]int64
+	seen := map[int64]bool{}
+	for i, t := range []*Tensor{q, k, v} {
+		n := t.src
+		if n == nil || n.op != opSlice || len(n.ins) != 1 {
+			return nil, offs, false
+		}
+		if x == nil {
+			x = n.ins[0]
+		}
+		hd := t.shape.Last()
+		geom := n.attr.(*sliceAttr).geom
+		if n.ins[0] != x || x.shape.Rank() != 3 || x.shape[2] != 3*hd || t.shape.Rank() != 3 ||
+			geom.outer != x.shape[0]*x.shape[1] || geom.width != hd || geom.ld != 3*hd || geom.off%int64(hd) != 0 || seen[geom.off] {
+			return nil, offs, false
+		}
+		seen[geom.off] = true
+		offs[i] = geom.off
+	}
+	return x, offs, true
 }
 
 // Attention returns softmax(Scale * q k^T + mask) v per head: q (B, Tq, H*D),
@@ -87,13 +121,20 @@ func (g *Graph) Attention(q, k, v *Tensor, o AttentionOpts) *Tensor {
 	}
 	n.attr = a
 	if a.fused {
+		if x, offs, ok := packedQKV(q, k, v); ok {
+			// Read the qkv tensor in place: no copies of the slices.
+			a.inPlace, a.offsets = true, offs
+			a.shape.QTok, a.shape.KTok, a.shape.VTok = 3*hd, 3*hd, 3*hd
+			n.ins[0], n.ins[1], n.ins[2] = x, x, x
+		}
 		a.lse = g.act(Shape{b, o.Heads, tq})
 		n.saved = []*Tensor{a.lse}
 		n.emit = func(e *emitCtx) []gpu.Call {
 			// Few queries (decoding) stay fp32: that attention is bound by
 			// reading K and V, which the split-K kernel spreads over the
 			// device; tensor cores would not help it.
-			c := gpu.Attention{Q: e.v(q), K: e.v(k), V: e.v(v), O: e.v(y), AttentionShape: a.shape,
+			qv, kv, vv := a.qkvViews(e, q, k, v, n.ins[0])
+			c := gpu.Attention{Q: qv, K: kv, V: vv, O: e.v(y), AttentionShape: a.shape,
 				F16: a.f16(g)}
 			if a.mask != nil {
 				c.Mask = e.v(a.mask)
@@ -128,6 +169,21 @@ func (g *Graph) Attention(q, k, v *Tensor, o AttentionOpts) *Tensor {
 		return a.unfusedForward(e, e.v(q), e.v(k), e.v(v), e.v(y), e.v(p))
 	}
 	return y
+}
+
+// qkvViews are the views of q, k and v the fused kernels read: each its own,
+// or, packed, the column blocks of x's.
+func (a *attnAttr) qkvViews(e *emitCtx, q, k, v, x *Tensor) (gpu.View, gpu.View, gpu.View) {
+	if !a.inPlace {
+		return e.v(q), e.v(k), e.v(v)
+	}
+	return a.blocks(e.v(x))
+}
+
+// blocks are the three column blocks of a packed (B, T, 3*H*D) view.
+func (a *attnAttr) blocks(xv gpu.View) (gpu.View, gpu.View, gpu.View) {
+	at := func(off int64) gpu.View { return xv.Slice(off, xv.Len-off) }
+	return at(a.offsets[0]), at(a.offsets[1]), at(a.offsets[2])
 }
 
 // headGemm is a Gemm batched over the H heads of one batch element, for
@@ -187,6 +243,33 @@ func attentionGrad(b *backCtx, n *node) {
 	q, k, v, y := n.ins[0], n.ins[1], n.ins[2], n.outs[0]
 	dy := b.grad(y)
 	qkv := []*Tensor{q, k, v}
+	if a.inPlace {
+		// The kernel writes DQ, DK and DV with the layouts of Q, K and V:
+		// together every element of the packed tensor's gradient.
+		x := q
+		bn := b.begin(dy, x, y, a.lse, a.mask)
+		var w, addTo *Tensor
+		if b.needs(n, x) && x.kind != kParam && b.grads[x] == nil {
+			w = b.fresh(x)
+			bn.outs = append(bn.outs, w)
+		} else {
+			w = b.temp(bn, x.shape)
+			if b.needs(n, x) {
+				addTo, _ = b.acc(bn, x)
+			}
+		}
+		bn.emit = func(e *emitCtx) []gpu.Call {
+			qv, kv, vv := a.blocks(e.v(x))
+			dq, dk, dv := a.blocks(e.v(w))
+			c := gpu.AttentionBackward{Q: qv, K: kv, V: vv, O: e.v(y), DO: e.v(dy), LSE: e.v(a.lse),
+				DQ: dq, DK: dk, DV: dv, AttentionShape: a.shape, F16: a.f16(b.g)}
+			if a.mask != nil {
+				c.Mask = e.v(a.mask)
+			}
+			return append([]gpu.Call{c}, finishOver(e, w, addTo)...)
+		}
+		return
+	}
 	if a.fused {
 		bn := b.begin(dy, q, k, v, y, a.lse, a.mask)
 		// The kernel overwrites DQ, DK and DV, which may overlap neither
