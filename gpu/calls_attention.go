@@ -147,9 +147,11 @@ func (s AttentionShape) needT(k, name string, v View, l AttentionLayout, t int, 
 // with s as in AttentionShape. LSE (optional output, (B, H, Tq) packed)
 // receives log(sum_j exp(s[i, j])) per query row, what AttentionBackward
 // needs, and +Inf for a row with no visible key (so that exp(s - LSE) is 0
-// there). O must not overlap Q, K, V or Mask. O may be F16 or BF16 (the
-// input of 16-bit products), written rounded to nearest even; the rest is
-// F32.
+// there). O must not overlap Q, K, V or Mask. Q, K and V may be F16 or BF16
+// (16-bit activations: all three of one type, widened exactly), and so may
+// O (the input of 16-bit products), written rounded to nearest even; Mask
+// and LSE are F32. Under F16 an f16 Q, K or V is read as it is, so keeping
+// them in f16 changes no result.
 //
 // Memory: the call allocates nothing proportional to Tq*Tk (the scores are
 // computed tile by tile with an online softmax and never stored); its only
@@ -196,7 +198,10 @@ func (a Attention) Check() error {
 		v    View
 		t    int
 	}{{"Q", a.Q, s.Tq}, {"K", a.K, s.Tk}, {"V", a.V, s.Tk}, {"O", a.O, s.Tq}} {
-		d := F32
+		if a.F16 && a.Q.DType == BF16 {
+			return shapeErr(k, "F16 (half-precision products) with Q, K and V in bf16: they must be f32 or f16")
+		}
+		d := floatOr32(a.Q.DType) // Q, K and V share a type
 		if x.name == "O" {
 			d = floatOr32(a.O.DType)
 		}

@@ -34,7 +34,7 @@ func (c QueryAttention) Check() error {
 	if p.Batch > 1 || !p.TransB || p.TransA || (p.Alpha != 0 && p.Alpha != 1) || p.Beta != 0 || p.Act != ActNone {
 		return shapeErr(k, "P must be a linear layer (one batch, TransB, Alpha 1, Beta 0, no activation)")
 	}
-	if p.A.DType != F32 || c.A.O.DType != F32 {
+	if p.A.DType != F32 || c.A.O.DType != F32 || c.A.K.DType != F32 {
 		return shapeErr(k, "P.A is %s and A.O %s: the fused kernel reads and writes f32", p.A.DType, c.A.O.DType)
 	}
 	hd := s.H * s.D

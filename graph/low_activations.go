@@ -8,13 +8,15 @@ import (
 // linear layers read 16-bit weight copies (Params.SetStorage) may keep, in
 // the weights' type, each activation that only such layers read as their
 // input x: a LayerNorm's output, another linear layer's (its GELU
-// included) or a fused attention's (the output projection's input). Under
-// fp16 weights the products round x to f16 anyway (gpu.Gemm.F16), so
-// storing it in f16 changes no result and halves its memory and the
-// traffic of writing and reading it; under bf16 weights the stored x is x
-// rounded to bf16, as a bf16 framework stores it. Everything else (the
-// residual stream, attention's inputs, normalisation statistics, the
-// plan's outputs) stays fp32.
+// included) or a fused attention's (the output projection's input), and
+// the output of a fused qkv projection that attention reads in place (the
+// ViT's). Under fp16 weights the products round these to f16 anyway
+// (gpu.Gemm.F16, gpu.Attention.F16), so storing them in f16 changes no
+// result and halves their memory and the traffic of writing and reading
+// them; under bf16 weights the stored values are rounded to bf16, as a
+// bf16 framework stores them. Everything else (the residual stream,
+// separate q, k and v, normalisation statistics, the plan's outputs) stays
+// fp32.
 
 // lowActivations returns the roots of nodes' tensors that the plan stores
 // in 16 bits, with their types.
@@ -40,8 +42,11 @@ func lowActivations(nodes []*node, cfg Config) map[*Tensor]gpu.DType {
 		}
 		for i, t := range n.ins {
 			d := gpu.F32
-			if n.op == opLinear && i == 0 {
+			switch {
+			case n.op == opLinear && i == 0:
 				d = lowWeightType(n.ins[1])
+			case n.op == opAttention && i < 3:
+				d = attentionInputType(n, t)
 			}
 			read(t, d)
 		}
@@ -86,6 +91,24 @@ func lowProducer(n *node) bool {
 		return ok && a.fused
 	}
 	return false
+}
+
+// attentionInputType is the type attention node n may read its input t
+// (one of q, k, v) in: that of the linear layer that produced it, where n
+// reads q, k and v in place from that one tensor (a fused qkv projection:
+// all three then share the type) and, for f16, rounds them to f16 itself
+// (gpu.Attention.F16); F32 otherwise.
+func attentionInputType(n *node, t *Tensor) gpu.DType {
+	a, ok := n.attr.(*attnAttr)
+	r, _ := t.root()
+	if !ok || !a.inPlace || r.src == nil || r.src.op != opLinear {
+		return gpu.F32
+	}
+	d := lowWeightType(r.src.ins[1])
+	if d == gpu.F16 && !a.f16(t.g) {
+		return gpu.F32
+	}
+	return d
 }
 
 // lowWeightType is the type of the 16-bit copy that a linear layer with

@@ -10,13 +10,14 @@ import (
 )
 
 // TestLowActivations checks Config.LowActivations on both backends, on a
-// pre-norm transformer block (attention and MLP sublayers) followed by a
-// LayerNorm whose output a linear layer and an add both read: under f16
-// weights exactly the four activations that only linear layers read (the
-// two norms' outputs, attention's output, the MLP's hidden layer; not Q,
-// K and V, which attention reads) are stored in 16 bits, and
+// pre-norm transformer block (attention over a fused qkv projection, read
+// in place, and an MLP) followed by a LayerNorm whose output a linear
+// layer and an add both read: under f16 weights exactly the five
+// activations that only linear layers or that attention read (the two
+// norms' outputs, the qkv projection's, attention's output, the MLP's
+// hidden layer) are stored in 16 bits, and
 // the outputs equal the fp32-activation plan's bit for bit (the products
-// round them to f16 anyway); under bf16 weights the same four are stored
+// round them to f16 anyway); under bf16 weights the same five are stored
 // in bf16, which moves the outputs by about bf16's resolution; under f32
 // weights nothing is lowered.
 func TestLowActivations(t *testing.T) {
@@ -46,7 +47,7 @@ func testLowActivations(t *testing.T, be gpu.Backend, dt gpu.DType) {
 		{"ln2.g", []int{c}, 0.2, 1}, {"ln2.b", []int{c}, 0.2, 0},
 		{"out.w", []int{c, c}, 0.2, 0},
 		{"ln0.g", []int{c}, 0.2, 1}, {"ln0.b", []int{c}, 0.2, 0},
-		{"q.w", []int{c, c}, 0.3, 0}, {"k.w", []int{c, c}, 0.3, 0}, {"v.w", []int{c, c}, 0.2, 0},
+		{"qkv.w", []int{3 * c, c}, 0.3, 0},
 		{"o.w", []int{c, c}, 0.2, 0}, {"o.b", []int{c}, 0.1, 0},
 	}
 	p := map[string]*Param{}
@@ -85,10 +86,8 @@ func testLowActivations(t *testing.T, be gpu.Backend, dt gpu.DType) {
 		g := New()
 		x := g.Input("x", gpu.F32, 1, rows, c)
 		h0 := g.LayerNorm(x, g.Param(p["ln0.g"]), g.Param(p["ln0.b"]), 1e-5)
-		q := g.Linear(h0, g.Param(p["q.w"]), nil)
-		k := g.Linear(h0, g.Param(p["k.w"]), nil)
-		v := g.Linear(h0, g.Param(p["v.w"]), nil)
-		att := g.Attention(q, k, v, AttentionOpts{Heads: 4})
+		qkv := g.Linear(h0, g.Param(p["qkv.w"]), nil)
+		att := g.Attention(g.Slice(qkv, 2, 0, c), g.Slice(qkv, 2, c, 2*c), g.Slice(qkv, 2, 2*c, 3*c), AttentionOpts{Heads: 4})
 		x = g.Add(x, g.Linear(att, g.Param(p["o.w"]), g.Param(p["o.b"])))
 		h := g.LayerNorm(x, g.Param(p["ln1.g"]), g.Param(p["ln1.b"]), 1e-5)
 		a := g.LinearAct(h, g.Param(p["fc1.w"]), g.Param(p["fc1.b"]), gpu.ActGELU)
@@ -114,7 +113,7 @@ func testLowActivations(t *testing.T, be gpu.Backend, dt gpu.DType) {
 	}
 	full, fs := run(false)
 	low, ls := run(true)
-	wantLow := 4
+	wantLow := 5
 	if dt == gpu.F32 {
 		wantLow = 0
 	}
@@ -138,7 +137,7 @@ func testLowActivations(t *testing.T, be gpu.Backend, dt gpu.DType) {
 			t.Errorf("outputs differ from the fp32-activation plan's by up to %.3g", diff)
 		}
 	case gpu.BF16:
-		// Four bf16 roundings (2^-9 relative each) on the way to the
+		// Five bf16 roundings (2^-9 relative each) on the way to the
 		// output: a few units of bf16 at the output's scale, not zero.
 		if diff == 0 || diff > 8*scale/256 {
 			t.Errorf("bf16 activations move the outputs by %.3g (scale %.3g): want more than 0, at most %.3g", diff, scale, 8*scale/256)

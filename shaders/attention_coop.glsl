@@ -76,6 +76,9 @@ layout(constant_id = 3) const bool SWR = false;
 // O16 writes O in f16 (16-bit activations: the input of the next f16
 // product), rounded as the staging rounds (r16).
 layout(constant_id = 4) const bool O16 = false;
+// QKV16 reads Q, K and V stored in f16 (16-bit activations: the fused qkv
+// projection's output), which round to themselves.
+layout(constant_id = 5) const bool QKV16 = false;
 
 const uint BQ = 64;          // query rows per workgroup (16 per subgroup)
 const uint BK = 32;          // keys per tile
@@ -97,6 +100,16 @@ layout(binding = 1) readonly buffer BufK4 { vec4 K4_[]; };
 layout(binding = 2) readonly buffer BufV4 { vec4 V4_[]; };
 layout(binding = 3) writeonly buffer BufO { float O_[]; };
 layout(binding = 3) writeonly buffer BufOh { float16_t Oh_[]; };
+layout(binding = 0) readonly buffer BufQh { float16_t Qh_[]; };
+layout(binding = 1) readonly buffer BufKh { float16_t Kh_[]; };
+layout(binding = 2) readonly buffer BufVh { float16_t Vh_[]; };
+layout(binding = 1) readonly buffer BufKh4 { f16vec4 Kh4_[]; };
+layout(binding = 2) readonly buffer BufVh4 { f16vec4 Vh4_[]; };
+#define LDQ(i) (QKV16 ? float(Qh_[i]) : Q_[i])
+#define LDK(i) (QKV16 ? float(Kh_[i]) : K_[i])
+#define LDV(i) (QKV16 ? float(Vh_[i]) : V_[i])
+#define LDK4(i) (QKV16 ? vec4(Kh4_[i]) : K4_[i])
+#define LDV4(i) (QKV16 ? vec4(Vh4_[i]) : V4_[i])
 layout(binding = 4) readonly buffer BufMask { float M_[]; };
 layout(binding = 5) writeonly buffer BufLSE { float L_[]; };
 
@@ -145,9 +158,9 @@ void fetchKV(uint t, uint k0, uint nk, uint kBase, uint vBase, bool withV) {
         uint i = t + l * WG;
         uint c = i / (DP / 4), d = (i % (DP / 4)) * 4;
         bool ok = i < BK * DP / 4 && c < nk && d < p.D;
-        rk[l] = ok ? K4_[(kBase + (k0 + c) * p.tokK + d) / 4] : vec4(0.0);
+        rk[l] = ok ? LDK4((kBase + (k0 + c) * p.tokK + d) / 4) : vec4(0.0);
         if (withV) {
-            rv[l] = ok ? V4_[(vBase + (k0 + c) * p.tokV + d) / 4] : vec4(0.0);
+            rv[l] = ok ? LDV4((vBase + (k0 + c) * p.tokV + d) / 4) : vec4(0.0);
         }
     }
 }
@@ -197,7 +210,7 @@ void main() {
 
     for (uint i = t; i < BQ * DP; i += WG) {
         uint r = i / DP, d = i % DP;
-        float v = q0 + r < p.Tq && d < D ? Q_[qBase + (q0 + r) * p.tokQ + d] : 0.0;
+        float v = q0 + r < p.Tq && d < D ? LDQ(qBase + (q0 + r) * p.tokQ + d) : 0.0;
         sH[r * SD + d] = r16(v);
     }
     barrier();
@@ -235,9 +248,9 @@ void main() {
                 for (uint i = t; i < BK * DP; i += WG) {
                     uint c = i / DP, d = i % DP;
                     bool ok = c < nk && d < D;
-                    sH[c * SD + d] = r16(ok ? K_[kBase + (k0 + c) * p.tokK + d] : 0.0);
+                    sH[c * SD + d] = r16(ok ? LDK(kBase + (k0 + c) * p.tokK + d) : 0.0);
                     if (pass == 1) {
-                        sH[(BK + c) * SD + d] = r16(ok ? V_[vBase + (k0 + c) * p.tokV + d] : 0.0);
+                        sH[(BK + c) * SD + d] = r16(ok ? LDV(vBase + (k0 + c) * p.tokV + d) : 0.0);
                     }
                 }
             }

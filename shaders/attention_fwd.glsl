@@ -22,9 +22,10 @@
 // unrounded probabilities. Without F16 that pass does not run and nothing
 // is rounded: the fp32 arithmetic is unchanged.
 //
-// attention.comp writes an f32 O; attention_h.comp (HALF_O) a 16-bit one
-// (the input of 16-bit products: graph's 16-bit activations), its type the
-// specialization constant OT, rounded to nearest even.
+// attention.comp reads and writes f32; attention_h.comp (HALF_O) takes
+// 16-bit activations (graph's): Q, K and V of the type QT, widened on load,
+// and O of the type OT, rounded to nearest even on store (specialization
+// constants: DT_F32, DT_F16 or DT_BF16 each).
 #extension GL_EXT_control_flow_attributes : require
 
 layout(local_size_x_id = 0) in;
@@ -45,12 +46,15 @@ layout(binding = 1) readonly buffer BufK { float K_[]; };
 layout(binding = 1) readonly buffer BufK4 { vec4 K4_[]; };
 layout(binding = 2) readonly buffer BufV { float V_[]; };
 layout(binding = 2) readonly buffer BufV4 { vec4 V4_[]; };
-#ifdef HALF_O
-layout(constant_id = 7) const uint OT = DT_F16;
-layout(binding = 3) writeonly buffer BufO { uint16_t O_[]; };
-#else
 layout(binding = 3) writeonly buffer BufO { float O_[]; };
 layout(binding = 3) writeonly buffer BufO4 { vec4 O4_[]; };
+#ifdef HALF_O
+layout(constant_id = 7) const uint OT = DT_F16;
+layout(constant_id = 8) const uint QT = DT_F32;
+layout(binding = 0) readonly buffer BufQh { uint16_t Qh_[]; };
+layout(binding = 1) readonly buffer BufKh { uint16_t Kh_[]; };
+layout(binding = 2) readonly buffer BufVh { uint16_t Vh_[]; };
+layout(binding = 3) writeonly buffer BufOh { uint16_t Oh_[]; };
 #endif
 layout(binding = 4) readonly buffer BufMask { float M_[]; };
 layout(binding = 5) writeonly buffer BufLSE { float L_[]; };
@@ -79,19 +83,45 @@ shared vec4 sV[BC * DP4];  // sV[c*DP4 + d/4] = V[c][d..d+3]
 shared vec4 sP[BC * PS];   // sP[c*PS + r/4][r%4] = P[r][c]
 shared float sM[BC];       // additive mask of the tile's keys; -Inf past Tk
 
-ATT_LOAD4(loadQ, Q_, Q4_)
-ATT_LOAD4(loadK, K_, K4_)
-ATT_LOAD4(loadV, V_, V4_)
+ATT_LOAD4(loadQ32, Q_, Q4_)
+ATT_LOAD4(loadK32, K_, K4_)
+ATT_LOAD4(loadV32, V_, V4_)
+ATT_STORE4(storeO32, O_, O4_)
 #ifdef HALF_O
+// ATT_LOAD16(name, S, S32): the 16-bit form of ATT_LOAD4's name (S the
+// 16-bit view, S32 the f32 load of the same binding).
+#define ATT_LOAD16(name, S, S32)                                \
+    vec4 name(uint i, uint d, uint D) {                         \
+        if (QT == DT_F32) {                                     \
+            return S32(i, d, D);                                \
+        }                                                       \
+        vec4 v = vec4(0.0);                                     \
+        [[unroll]] for (uint e = 0; e < 4; e++) {               \
+            if (d + e < D) {                                    \
+                v[e] = widen16(QT, uint(S[i + d + e]));         \
+            }                                                   \
+        }                                                       \
+        return v;                                               \
+    }
+ATT_LOAD16(loadQ, Qh_, loadQ32)
+ATT_LOAD16(loadK, Kh_, loadK32)
+ATT_LOAD16(loadV, Vh_, loadV32)
 void storeO(uint i, uint d, uint D, vec4 v) {
+    if (OT == DT_F32) {
+        storeO32(i, d, D, v);
+        return;
+    }
     [[unroll]] for (uint e = 0; e < 4; e++) {
         if (d + e < D) {
-            O_[i + d + e] = uint16_t(narrow16(OT, v[e]));
+            Oh_[i + d + e] = uint16_t(narrow16(OT, v[e]));
         }
     }
 }
 #else
-ATT_STORE4(storeO, O_, O4_)
+#define loadQ loadQ32
+#define loadK loadK32
+#define loadV loadV32
+#define storeO storeO32
 #endif
 
 // x rounded to f16 (to nearest even, gpu.Round's bits) under F16.

@@ -50,10 +50,11 @@ func layerNormAct16(l gpu.LayerNorm) {
 	narrowInto(y, l.Y)
 }
 
-// attentionAct16 is the attention twin for a 16-bit O.
+// attentionAct16 is the attention twin for 16-bit Q, K, V or O. Each of
+// Q, K and V is widened on its own (they may be blocks of one tensor).
 func attentionAct16(a gpu.Attention) {
 	o := a.O
-	a.O = widened(o)
+	a.Q, a.K, a.V, a.O = widened(a.Q), widened(a.K), widened(a.V), widened(o)
 	attention(a)
 	narrowInto(o, a.O)
 }

@@ -418,7 +418,7 @@ func run(c gpu.Call) {
 	case gpu.Softmax:
 		softmax(c)
 	case gpu.Attention:
-		if c.O.DType != gpu.F32 {
+		if c.O.DType != gpu.F32 || c.Q.DType != gpu.F32 {
 			attentionAct16(c)
 			return
 		}

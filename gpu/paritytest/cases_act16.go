@@ -83,7 +83,21 @@ func act16Cases() []Case {
 			attentionCase(p+"fused_t35_mask", attnCfg{AttentionShape: sh(2, 12, 35, 35, 64), Fused: true, Mask: padMask(-10000, 35, 12), OType: ot}),
 			attentionCase(p+"vit_h2_t577_nolse", attnCfg{AttentionShape: sh(1, 2, 577, 577, 64), NoLSE: true, OType: ot}))
 	}
+	// Q, K and V in 16 bits too (a fused qkv projection's output, read in
+	// place), O in f32 or 16 bits.
+	for _, qt := range []gpu.DType{gpu.F16, gpu.BF16} {
+		for _, ot := range []gpu.DType{gpu.F32, qt} {
+			p := "act16_q" + qt.String() + "_o" + ot.String() + "_"
+			cs = append(cs,
+				attentionCase(p+"t7_d16_h3_mask", attnCfg{AttentionShape: sh(2, 3, 7, 7, 16), Mask: padMask(-10000, 7, 4), QType: qt, OType: ot}),
+				attentionCase(p+"t9_d6_odd_off", attnCfg{AttentionShape: sh(2, 3, 9, 9, 6), Off: 3, QType: qt, OType: ot}),
+				attentionCase(p+"fused_t35_mask", attnCfg{AttentionShape: sh(2, 12, 35, 35, 64), Fused: true, Mask: padMask(-10000, 35, 12), QType: qt, OType: ot}))
+		}
+	}
 	cs = append(cs,
+		attentionF16Case("act16_qf16_of16_fused_t70_causal_mask", attnCfg{AttentionShape: gpu.AttentionShape{B: 2, H: 2, Tq: 70, Tk: 70, D: 40, Causal: true},
+			Fused: true, Mask: padMask(-10000, 70, 61), QType: gpu.F16, OType: gpu.F16}, attnF16Tol, false),
+		attentionF16Case("act16_qf16_of32_vit_fused_h2_t577", attnCfg{AttentionShape: sh(1, 2, 577, 577, 64), Fused: true, NoLSE: true, QType: gpu.F16}, attnF16Tol, false),
 		attentionF16Case("act16_of16_t33_d64_mask", attnCfg{AttentionShape: sh(2, 2, 33, 33, 64), Mask: padMask(-10000, 33, 20), OType: gpu.F16}, attnF16Tol, false),
 		attentionF16Case("act16_of16_vit_fused_h2_t577", attnCfg{AttentionShape: sh(1, 2, 577, 577, 64), Fused: true, NoLSE: true, OType: gpu.F16}, attnF16Tol, false))
 
@@ -133,9 +147,13 @@ func act16ErrorCases() []ErrorCase {
 			s := gpu.AttentionShape{B: 1, H: 2, Tq: 3, Tk: 3, D: 4}
 			return gpu.Attention{Q: e.F32(24), K: e.F32(24), V: e.F32(24), O: e.V(gpu.F16, 23), AttentionShape: s}
 		}},
-		{"q_f16", "attention", func(e *Env) gpu.Call {
+		{"q_f16_k_f32", "attention", func(e *Env) gpu.Call {
 			s := gpu.AttentionShape{B: 1, H: 2, Tq: 3, Tk: 3, D: 4}
-			return gpu.Attention{Q: e.V(gpu.F16, 24), K: e.F32(24), V: e.F32(24), O: e.V(gpu.F16, 24), AttentionShape: s}
+			return gpu.Attention{Q: e.V(gpu.F16, 24), K: e.F32(24), V: e.V(gpu.F16, 24), O: e.V(gpu.F16, 24), AttentionShape: s}
+		}},
+		{"qkv_bf16_f16_products", "attention", func(e *Env) gpu.Call {
+			s := gpu.AttentionShape{B: 1, H: 2, Tq: 3, Tk: 3, D: 4}
+			return gpu.Attention{Q: e.V(gpu.BF16, 24), K: e.V(gpu.BF16, 24), V: e.V(gpu.BF16, 24), O: e.F32(24), AttentionShape: s, F16: true}
 		}},
 	}
 }

@@ -34,6 +34,7 @@ type attnCfg struct {
 	Std   float64   // of Q and K; 0 means 1
 	NoLSE bool      // forward without the LSE output
 	OType gpu.DType // the forward's O: F32 (the zero value), F16 or BF16
+	QType gpu.DType // the forward's Q, K and V, likewise
 }
 
 // padMask keeps the first lens[b] keys of batch b and gives the others neg.
@@ -367,6 +368,9 @@ func attentionCase(name string, c attnCfg) Case {
 			f32("Q", g.lenQ, a.fill(func() []float64 { return a.qkv })),
 			f32("K", g.lenK, a.fill(func() []float64 { return a.k })),
 			f32("V", g.lenV, a.fill(func() []float64 { return a.v })))
+	}
+	for i := range ts {
+		ts[i].DType = c.QType // the harness rounds the data to it
 	}
 	if c.Mask != nil {
 		ts = append(ts, f32("Mask", s.B*s.Tk, a.fill(func() []float64 { return a.mk })))

@@ -19,9 +19,9 @@ import (
 // where the device has the tensor-core GEMM (attention_coop.go,
 // attention_coop_bwd.go), otherwise on the F16 specializations of
 // attention.comp and attention_bwd.comp; decoding's few queries (F16 or
-// not) on attention_split.comp (attention_split.go). A 16-bit O (the
-// encoders' 16-bit activations) runs on attention_h.comp, or on the
-// tensor-core kernel where it is f16.
+// not) on attention_split.comp (attention_split.go). 16-bit Q, K, V or O
+// (the encoders' 16-bit activations) run on attention_h.comp, or on the
+// tensor-core kernel where they are f16.
 
 func init() {
 	kernels["attention"] = attentionKernel
@@ -197,7 +197,7 @@ func attnFlags(s gpu.AttentionShape, mask, lse bool) uint32 {
 func attentionKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 	const k = "attention"
 	a := callAs[gpu.Attention](c)
-	if err := d.need16(k, a.O); err != nil {
+	if err := d.need16(k, a.Q, a.O); err != nil {
 		return nil, err
 	}
 	s := a.AttentionShape
@@ -215,7 +215,7 @@ func attentionKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 	// Decoding's few queries take the split kernel, F16 too (fp16
 	// decoding): the tensor-core kernel gives each (batch, head) one
 	// workgroup for a 64-row tile that holds one query.
-	if useSplit(s) && a.O.DType == gpu.F32 {
+	if useSplit(s) && a.O.DType == gpu.F32 && a.Q.DType == gpu.F32 {
 		return attentionSplit(d, a, nb, ts, nil)
 	}
 	if d.useAttnCM2(a) {
@@ -225,15 +225,16 @@ func attentionKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 		return attentionCoop(d, a, nb, ts), nil
 	}
 	tiles := int(ceilDiv(int64(s.Tq), int64(t.rows)))
+	half := a.O.DType != gpu.F32 || a.Q.DType != gpu.F32
 	shader := "attention"
-	if a.O.DType != gpu.F32 {
-		shader = "attention_h" // O in 16 bits, its type the last constant
+	if half {
+		shader = "attention_h" // 16-bit activations: O's and Q's types the last constants
 	}
 	return d.attnDispatches(a, nb, ts, tiles, shader, func(q, kk, v, o gpu.View) []uint32 {
 		vec := d.attnVec(s, ls, q, kk, v, o)
 		spec := []uint32{t.threads(), t.rows, t.cols, dp, b2u(vec), d.attnShuffle(), b2u(a.F16)}
-		if a.O.DType != gpu.F32 {
-			spec = append(spec, dtCode(a.O.DType))
+		if half {
+			spec = append(spec, dtCode(a.O.DType), dtCode(a.Q.DType))
 		}
 		return spec
 	}), nil

@@ -77,7 +77,7 @@ func (d *Device) attnCM2Tile(dh int) (attnCM2Tile, error) {
 // useAttnCM2 reports whether a runs on attention_cm2 (a malformed
 // BLIP_ATTN_CM2_TILE too, so that attentionCM2 reports it).
 func (d *Device) useAttnCM2(a gpu.Attention) bool {
-	if d.cm2 == nil || !a.F16 || a.O.DType != gpu.F32 || attnCoopOff || a.D > attnCM2MaxD || !attnCM2Aligned(a) {
+	if d.cm2 == nil || !a.F16 || a.O.DType != gpu.F32 || a.Q.DType != gpu.F32 || attnCoopOff || a.D > attnCM2MaxD || !attnCM2Aligned(a) {
 		return false
 	}
 	_, err := d.attnCM2Tile(a.D)

@@ -71,7 +71,7 @@ func (d *Device) attnCoopShader() string {
 // useAttnCoop reports whether a runs on attention_coop.
 func (d *Device) useAttnCoop(a gpu.Attention) bool {
 	sg := d.info.SubgroupSize
-	return a.F16 && a.O.DType != gpu.BF16 && !attnCoopOff && d.attnCoopShader() != "" &&
+	return a.F16 && a.O.DType != gpu.BF16 && a.Q.DType != gpu.BF16 && !attnCoopOff && d.attnCoopShader() != "" &&
 		a.D <= attnCoopMaxD && sg >= 8 && sg <= 64 && sg&(sg-1) == 0 &&
 		attnCoopShared <= d.info.SharedMemBytes
 }
@@ -88,7 +88,7 @@ func attentionCoop(d *Device, a gpu.Attention, nb int, ts []attnTensorView) []di
 		dp *= 2
 	}
 	wg := 4 * uint32(d.info.SubgroupSize)
-	spec := []uint32{wg, dp, attnCoopRowThreads(wg), b2u(d.roundsInShader()), b2u(a.O.DType == gpu.F16)}
+	spec := []uint32{wg, dp, attnCoopRowThreads(wg), b2u(d.roundsInShader()), b2u(a.O.DType == gpu.F16), b2u(a.Q.DType == gpu.F16)}
 	tiles := int(ceilDiv(int64(a.Tq), rows))
 	ds := d.attnDispatches(a, nb, ts, tiles, d.attnCoopShader(), func(_, _, _, _ gpu.View) []uint32 { return spec })
 	for i := range ds {
