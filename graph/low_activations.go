@@ -8,15 +8,15 @@ import (
 // linear layers read 16-bit weight copies (Params.SetStorage) may keep, in
 // the weights' type, each activation that only such layers read as their
 // input x: a LayerNorm's output, another linear layer's (its GELU
-// included) or a fused attention's (the output projection's input), and
-// the output of a fused qkv projection that attention reads in place (the
-// ViT's). Under fp16 weights the products round these to f16 anyway
-// (gpu.Gemm.F16, gpu.Attention.F16), so storing them in f16 changes no
-// result and halves their memory and the traffic of writing and reading
-// them; under bf16 weights the stored values are rounded to bf16, as a
-// bf16 framework stores them. Everything else (the residual stream,
-// separate q, k and v, normalisation statistics, the plan's outputs) stays
-// fp32.
+// included) or a fused attention's (the output projection's input); and
+// the q, k and v projections' outputs that only attention reads (the
+// ViT's fused qkv, read in place; BERT's three). Under fp16 weights the
+// products round all of these to f16 anyway (gpu.Gemm.F16,
+// gpu.Attention.F16), so storing them in f16 changes no result and halves
+// their memory and the traffic of writing and reading them; under bf16
+// weights the stored values are rounded to bf16, as a bf16 framework
+// stores them. Everything else (the residual stream, normalisation
+// statistics, the plan's outputs, any input of another plan) stays fp32.
 
 // lowActivations returns the roots of nodes' tensors that the plan stores
 // in 16 bits, with their types.
@@ -74,6 +74,34 @@ func lowActivations(nodes []*node, cfg Config) map[*Tensor]gpu.DType {
 		}
 		low[y] = d
 	}
+	// Attention reads q, k and v of one type: where they are separate
+	// tensors and not all three were lowered alike (k and v from another
+	// plan's inputs, say), they stay fp32, which every reader takes. Each
+	// pass only removes, so this ends.
+	for changed := true; changed; {
+		changed = false
+		for _, n := range nodes {
+			if n.op != opAttention {
+				continue
+			}
+			var roots [3]*Tensor
+			for i := range roots {
+				roots[i], _ = n.ins[i].root()
+			}
+			d, ok := low[roots[0]]
+			same := ok
+			for _, r := range roots[1:] {
+				e, ok := low[r]
+				same = same && ok && e == d
+			}
+			for _, r := range roots {
+				if _, ok := low[r]; ok && !same {
+					delete(low, r)
+					changed = true
+				}
+			}
+		}
+	}
 	return low
 }
 
@@ -95,13 +123,13 @@ func lowProducer(n *node) bool {
 
 // attentionInputType is the type attention node n may read its input t
 // (one of q, k, v) in: that of the linear layer that produced it, where n
-// reads q, k and v in place from that one tensor (a fused qkv projection:
-// all three then share the type) and, for f16, rounds them to f16 itself
-// (gpu.Attention.F16); F32 otherwise.
+// runs the fused kernel and, for f16, rounds its inputs to f16 itself
+// (gpu.Attention.F16); F32 otherwise. (q, k and v must then be lowered
+// alike: lowActivations' last pass.)
 func attentionInputType(n *node, t *Tensor) gpu.DType {
 	a, ok := n.attr.(*attnAttr)
 	r, _ := t.root()
-	if !ok || !a.inPlace || r.src == nil || r.src.op != opLinear {
+	if !ok || !a.fused || r.src == nil || r.src.op != opLinear {
 		return gpu.F32
 	}
 	d := lowWeightType(r.src.ins[1])

@@ -9,15 +9,18 @@ import (
 	"blip/gpu/cpu"
 )
 
-// TestLowActivations checks Config.LowActivations on both backends, on a
-// pre-norm transformer block (attention over a fused qkv projection, read
-// in place, and an MLP) followed by a LayerNorm whose output a linear
-// layer and an add both read: under f16 weights exactly the five
-// activations that only linear layers or that attention read (the two
-// norms' outputs, the qkv projection's, attention's output, the MLP's
-// hidden layer) are stored in 16 bits, and
+// TestLowActivations checks Config.LowActivations on both backends, on
+// pre-norm sublayers (attention over a fused qkv projection, read in place;
+// attention over three projections; cross-attention over keys and values
+// that are plan inputs; an MLP) followed by a LayerNorm whose output a
+// linear layer and an add both read: under f16 weights exactly the twelve
+// activations that only linear layers or attention read (the four norms'
+// outputs feeding projections, the qkv projection's, the three
+// projections', the three attention outputs, the MLP's hidden layer; not
+// the cross-attention's query, whose keys stay fp32) are stored in 16 bits,
+// and
 // the outputs equal the fp32-activation plan's bit for bit (the products
-// round them to f16 anyway); under bf16 weights the same five are stored
+// round them to f16 anyway); under bf16 weights the same twelve are stored
 // in bf16, which moves the outputs by about bf16's resolution; under f32
 // weights nothing is lowered.
 func TestLowActivations(t *testing.T) {
@@ -49,6 +52,10 @@ func testLowActivations(t *testing.T, be gpu.Backend, dt gpu.DType) {
 		{"ln0.g", []int{c}, 0.2, 1}, {"ln0.b", []int{c}, 0.2, 0},
 		{"qkv.w", []int{3 * c, c}, 0.3, 0},
 		{"o.w", []int{c, c}, 0.2, 0}, {"o.b", []int{c}, 0.1, 0},
+		{"lnb.g", []int{c}, 0.2, 1}, {"lnb.b", []int{c}, 0.2, 0},
+		{"qb.w", []int{c, c}, 0.3, 0}, {"kb.w", []int{c, c}, 0.3, 0}, {"vb.w", []int{c, c}, 0.2, 0}, {"ob.w", []int{c, c}, 0.2, 0},
+		{"lnx.g", []int{c}, 0.2, 1}, {"lnx.b", []int{c}, 0.2, 0},
+		{"qx.w", []int{c, c}, 0.3, 0}, {"ox.w", []int{c, c}, 0.2, 0},
 	}
 	p := map[string]*Param{}
 	for _, s := range shapes {
@@ -80,15 +87,30 @@ func testLowActivations(t *testing.T, be gpu.Backend, dt gpu.DType) {
 	for i := range xv {
 		xv[i] = float32(r.NormFloat64())
 	}
+	mv := make([]float32, 11*c)
+	for i := range mv {
+		mv[i] = float32(r.NormFloat64())
+	}
 
 	run := func(low bool) ([]float32, Stats) {
 		t.Helper()
 		g := New()
 		x := g.Input("x", gpu.F32, 1, rows, c)
+		mem := g.Input("mem", gpu.F32, 1, 11, c)
 		h0 := g.LayerNorm(x, g.Param(p["ln0.g"]), g.Param(p["ln0.b"]), 1e-5)
 		qkv := g.Linear(h0, g.Param(p["qkv.w"]), nil)
 		att := g.Attention(g.Slice(qkv, 2, 0, c), g.Slice(qkv, 2, c, 2*c), g.Slice(qkv, 2, 2*c, 3*c), AttentionOpts{Heads: 4})
 		x = g.Add(x, g.Linear(att, g.Param(p["o.w"]), g.Param(p["o.b"])))
+		// BERT's self-attention: three projections.
+		hb := g.LayerNorm(x, g.Param(p["lnb.g"]), g.Param(p["lnb.b"]), 1e-5)
+		proj := func(name string, in *Tensor) *Tensor { return g.Linear(in, g.Param(p[name]), nil) }
+		att = g.Attention(proj("qb.w", hb), proj("kb.w", hb), proj("vb.w", hb), AttentionOpts{Heads: 4})
+		x = g.Add(x, proj("ob.w", att))
+		// Cross-attention over keys and values from outside the plan:
+		// its query projection cannot be lowered alone.
+		hx := g.LayerNorm(x, g.Param(p["lnx.g"]), g.Param(p["lnx.b"]), 1e-5)
+		att = g.Attention(proj("qx.w", hx), mem, mem, AttentionOpts{Heads: 4})
+		x = g.Add(x, proj("ox.w", att))
 		h := g.LayerNorm(x, g.Param(p["ln1.g"]), g.Param(p["ln1.b"]), 1e-5)
 		a := g.LinearAct(h, g.Param(p["fc1.w"]), g.Param(p["fc1.b"]), gpu.ActGELU)
 		x = g.Add(x, g.Linear(a, g.Param(p["fc2.w"]), g.Param(p["fc2.b"])))
@@ -102,6 +124,9 @@ func testLowActivations(t *testing.T, be gpu.Backend, dt gpu.DType) {
 		if err := plan.WriteF32(g.tensors[0], xv); err != nil {
 			t.Fatal(err)
 		}
+		if err := plan.WriteF32(mem, mv); err != nil {
+			t.Fatal(err)
+		}
 		if err := plan.Run(); err != nil {
 			t.Fatal(err)
 		}
@@ -113,7 +138,7 @@ func testLowActivations(t *testing.T, be gpu.Backend, dt gpu.DType) {
 	}
 	full, fs := run(false)
 	low, ls := run(true)
-	wantLow := 5
+	wantLow := 12
 	if dt == gpu.F32 {
 		wantLow = 0
 	}
@@ -137,7 +162,7 @@ func testLowActivations(t *testing.T, be gpu.Backend, dt gpu.DType) {
 			t.Errorf("outputs differ from the fp32-activation plan's by up to %.3g", diff)
 		}
 	case gpu.BF16:
-		// Five bf16 roundings (2^-9 relative each) on the way to the
+		// A dozen bf16 roundings (2^-9 relative each) on the way to the
 		// output: a few units of bf16 at the output's scale, not zero.
 		if diff == 0 || diff > 8*scale/256 {
 			t.Errorf("bf16 activations move the outputs by %.3g (scale %.3g): want more than 0, at most %.3g", diff, scale, 8*scale/256)
