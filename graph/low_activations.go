@@ -18,6 +18,12 @@ import (
 // stores them. Everything else (the residual stream, normalisation
 // statistics, the plan's outputs, any input of another plan) stays fp32.
 
+// lowMinRows: products over fewer rows (decoding, a short question) are
+// bound by their weights, which they read whole for a few rows of
+// activations; their inputs stay fp32, and so keep the backends' few-row
+// kernels (Vulkan's gemm_rows reads f32 activations only).
+const lowMinRows = 64
+
 // lowActivations returns the roots of nodes' tensors that the plan stores
 // in 16 bits, with their types.
 func lowActivations(nodes []*node, cfg Config) map[*Tensor]gpu.DType {
@@ -43,6 +49,7 @@ func lowActivations(nodes []*node, cfg Config) map[*Tensor]gpu.DType {
 		for i, t := range n.ins {
 			d := gpu.F32
 			switch {
+			case n.ins[0].shape.Rows() < lowMinRows:
 			case n.op == opLinear && i == 0:
 				d = lowWeightType(n.ins[1])
 			case n.op == opAttention && i < 3:

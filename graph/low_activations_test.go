@@ -18,7 +18,7 @@ import (
 // outputs feeding projections, the qkv projection's, the three
 // projections', the three attention outputs, the MLP's hidden layer; not
 // the cross-attention's query, whose keys stay fp32) are stored in 16 bits,
-// and
+// none over fewer than lowMinRows rows, and
 // the outputs equal the fp32-activation plan's bit for bit (the products
 // round them to f16 anyway); under bf16 weights the same twelve are stored
 // in bf16, which moves the outputs by about bf16's resolution; under f32
@@ -35,7 +35,8 @@ func TestLowActivations(t *testing.T) {
 }
 
 func testLowActivations(t *testing.T, be gpu.Backend, dt gpu.DType) {
-	const rows, c, hid = 37, 64, 132
+	const c, hid = 64, 132
+	rows := 70
 	r := rand.New(rand.NewPCG(7, uint64(dt)))
 	ps := NewParams()
 	shapes := []struct {
@@ -167,5 +168,11 @@ func testLowActivations(t *testing.T, be gpu.Backend, dt gpu.DType) {
 		if diff == 0 || diff > 8*scale/256 {
 			t.Errorf("bf16 activations move the outputs by %.3g (scale %.3g): want more than 0, at most %.3g", diff, scale, 8*scale/256)
 		}
+	}
+	// Few rows (a short question's encoder): weight-bound products keep
+	// their fp32 inputs.
+	rows, xv = 20, xv[:20*c]
+	if _, st := run(true); st.LowActivations != 0 {
+		t.Errorf("%d activations in 16 bits over %d rows, want none", st.LowActivations, rows)
 	}
 }
