@@ -6,10 +6,11 @@ import (
 	"blip/gpu"
 )
 
-// 16-bit activations (gpu.Gemm's A and C, gpu.LayerNorm's Y and
-// gpu.Attention's O in F16 or BF16): the reference runs the fp32 kernel on widened copies and rounds
-// what it wrote back, which is the contract: widening is exact and each
-// stored value is the fp32 result rounded to nearest even.
+// 16-bit activations (gpu.Gemm's A and C, gpu.LayerNorm's Y,
+// gpu.Attention's Q, K, V and O in F16 or BF16): the reference runs the
+// fp32 kernel on widened copies and rounds what it wrote back, which is the
+// contract: widening is exact and each stored value is the fp32 result
+// rounded to nearest even.
 
 // widened returns an fp32 copy of the float view v on a scratch buffer of
 // its own (offset 0, v.Len elements): v itself when it is F32.
