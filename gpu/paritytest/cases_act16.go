@@ -97,6 +97,7 @@ func act16Cases() []Case {
 	cs = append(cs,
 		attentionF16Case("act16_qf16_of16_fused_t70_causal_mask", attnCfg{AttentionShape: gpu.AttentionShape{B: 2, H: 2, Tq: 70, Tk: 70, D: 40, Causal: true},
 			Fused: true, Mask: padMask(-10000, 70, 61), QType: gpu.F16, OType: gpu.F16}, attnF16Tol, false),
+		attentionF16Case("act16_qf16_of16_t9_d6_odd_off", attnCfg{AttentionShape: sh(2, 3, 9, 9, 6), Off: 3, QType: gpu.F16, OType: gpu.F16}, attnF16Tol, false),
 		attentionF16Case("act16_qf16_of32_vit_fused_h2_t577", attnCfg{AttentionShape: sh(1, 2, 577, 577, 64), Fused: true, NoLSE: true, QType: gpu.F16}, attnF16Tol, false),
 		attentionF16Case("act16_of16_t33_d64_mask", attnCfg{AttentionShape: sh(2, 2, 33, 33, 64), Mask: padMask(-10000, 33, 20), OType: gpu.F16}, attnF16Tol, false),
 		attentionF16Case("act16_of16_vit_fused_h2_t577", attnCfg{AttentionShape: sh(1, 2, 577, 577, 64), Fused: true, NoLSE: true, OType: gpu.F16}, attnF16Tol, false))
