@@ -64,6 +64,12 @@ func act16Cases() []Case {
 		g = gpu.Gemm{M: 33, N: 40, K: 72, TransB: true, Beta: 1, F16: true}
 		add(fmt.Sprintf("f16_a_c%s_beta1_m33n40k72", ct), gemmCfg{Gemm: g, Bias: true, AType: gpu.F16, CType: ct, BType: gpu.F16})
 	}
+	// A stored (K, M) in f16: along m in vec4s (the tensor-core GEMM's _t
+	// builds) and element by element.
+	for _, m := range []int{36, 37} {
+		g := gpu.Gemm{M: m, N: 40, K: 44, TransA: true, TransB: true, Beta: 0.5, F16: true}
+		add(fmt.Sprintf("f16_a_ta_m%dn40k44", m), gemmCfg{Gemm: g, Bias: true, AType: gpu.F16, CType: gpu.F16, BType: gpu.F16})
+	}
 	g := gpu.Gemm{M: 577, N: 3072, K: 768, TransB: true, Act: gpu.ActGELU, F16: true}
 	add("f16_vit_fc1_m577n3072k768", gemmCfg{Gemm: g, Bias: true, AType: gpu.F16, CType: gpu.F16, BType: gpu.F16, Tol: 2e-4})
 	g = gpu.Gemm{M: 577, N: 768, K: 3072, TransB: true, Beta: 1}
