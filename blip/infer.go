@@ -50,8 +50,14 @@ func encoderConfig(outs ...*graph.Tensor) graph.Config {
 }
 
 // BLIP_LOW_ACTIVATIONS=0 keeps every activation in fp32 (for comparisons:
-// gpu/bench/gpu_run.sh's ab stage).
+// gpu/bench/gpu_run.sh's act16 stage).
 var lowActivationsOff = os.Getenv("BLIP_LOW_ACTIVATIONS") == "0"
+
+// LowActivations is what training plans set graph.Config.LowActivations
+// to: true (under fp16 weights the activations that only linear layers and
+// their weight gradients read are then kept in f16, which changes no
+// result), unless BLIP_LOW_ACTIVATIONS=0.
+func LowActivations() bool { return !lowActivationsOff }
 
 // runOnce compiles outs on be, lets write fill the inputs, runs the plan and
 // reads every output back (as f32). It is the one-shot path of inference

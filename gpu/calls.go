@@ -83,6 +83,8 @@ const (
 )
 
 // Unary computes Y[i] = op(X[i]) for i < N. Y may be the same view as X.
+// With an f32 X, Y may be F16 or BF16 (a 16-bit activation: the result
+// rounded to nearest even); it then overlaps no part of X.
 type Unary struct {
 	Op    UnaryOp
 	X, Y  View

@@ -209,8 +209,15 @@ func (u Unary) Check() error {
 	if err := need(k, "X", u.X, d, int64(u.N)); err != nil {
 		return err
 	}
-	if err := need(k, "Y", u.Y, d, int64(u.N)); err != nil {
+	yt := d
+	if d == F32 {
+		yt = floatOr32(u.Y.DType) // a 16-bit activation
+	}
+	if err := need(k, "Y", u.Y, yt, int64(u.N)); err != nil {
 		return err
+	}
+	if yt != d && overlaps(u.Y, int64(u.N), u.X, int64(u.N)) {
+		return shapeErr(k, "Y (%s) overlaps X", yt)
 	}
 	return sameBackend(k, u.X, u.Y)
 }

@@ -25,12 +25,12 @@ type Config struct {
 	GradInputs []*Tensor
 	// DropoutOff turns every dropout into the identity (evaluation).
 	DropoutOff bool
-	// LowActivations keeps, in an inference plan, the activations that
-	// only linear layers over 16-bit weight copies read (a LayerNorm's
-	// output, an MLP's hidden layer) in the weights' type
-	// (low_activations.go): exact under fp16 weights, half the bytes.
-	// Plans whose products have few rows (decoding) leave it off: the
-	// Vulkan backend's few-row kernels read fp32 activations.
+	// LowActivations keeps the activations that only linear layers over
+	// 16-bit weight copies (or attention) read, a LayerNorm's output, an
+	// MLP's hidden layer, in the weights' type (low_activations.go):
+	// exact under fp16 weights, half the bytes. Training plans do it
+	// under fp16 only, where the weight gradients too read f16 inputs.
+	// Decoding's plans leave it off (their products have a few rows).
 	LowActivations bool
 	// Bind gives inputs memory the plan does not own: each runs on the
 	// view given (of its size and type, on the plan's backend: the calls'

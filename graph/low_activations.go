@@ -26,7 +26,7 @@ const lowMinRows = 64
 
 // lowActivations returns the roots of nodes' tensors that the plan stores
 // in 16 bits, with their types.
-func lowActivations(nodes []*node, cfg Config) map[*Tensor]gpu.DType {
+func lowActivations(nodes []*node, cfg Config, training bool) map[*Tensor]gpu.DType {
 	// The type each root's readers ask for; 0 (F32) once any reader is
 	// not a linear layer's x over a 16-bit weight copy, or two disagree.
 	want := map[*Tensor]gpu.DType{}
@@ -35,6 +35,9 @@ func lowActivations(nodes []*node, cfg Config) map[*Tensor]gpu.DType {
 		r, _ := t.root()
 		if refuse[r] {
 			return
+		}
+		if training && d == gpu.BF16 {
+			d = gpu.F32 // bf16 training multiplies fp32 activations
 		}
 		if prev, ok := want[r]; d == gpu.F32 || ok && prev != d {
 			refuse[r] = true
@@ -50,6 +53,8 @@ func lowActivations(nodes []*node, cfg Config) map[*Tensor]gpu.DType {
 			d := gpu.F32
 			switch {
 			case n.ins[0].shape.Rows() < lowMinRows:
+			case n.lowRead != nil:
+				d = n.lowRead(t)
 			case n.op == opLinear && i == 0:
 				d = lowWeightType(n.ins[1])
 			case n.op == opAttention && i < 3:

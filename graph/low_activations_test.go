@@ -176,3 +176,128 @@ func testLowActivations(t *testing.T, be gpu.Backend, dt gpu.DType) {
 		t.Errorf("%d activations in 16 bits over %d rows, want none", st.LowActivations, rows)
 	}
 }
+
+// TestLowActivationsTraining checks Config.LowActivations in training
+// plans on both backends: under f16 weights (mixed precision, every
+// product of a linear layer in f16) the activations that only linear
+// layers and their weight gradients read (the norms' outputs, the MLP's
+// GELU output) are stored in f16, and the loss, the input's gradient and
+// every parameter gradient equal those of the fp32-activation plan bit for
+// bit; under bf16 weights (fp32 products) nothing is lowered.
+func TestLowActivationsTraining(t *testing.T) {
+	backends := map[string]gpu.Backend{"cpu": cpu.New()}
+	defer backends["cpu"].Close()
+	backends["vulkan"] = openVulkan(t)
+	for name, be := range backends {
+		for _, dt := range []gpu.DType{gpu.F16, gpu.BF16} {
+			t.Run(name+"/"+dt.String(), func(t *testing.T) { testLowActivationsTraining(t, be, dt) })
+		}
+	}
+}
+
+func testLowActivationsTraining(t *testing.T, be gpu.Backend, dt gpu.DType) {
+	const rows, c, hid = 70, 32, 68
+	r := rand.New(rand.NewPCG(11, uint64(dt)))
+	ps := NewParams()
+	names := []string{"ln1.g", "ln1.b", "fc1.w", "fc1.b", "fc2.w", "fc2.b", "ln2.g", "ln2.b", "out.w"}
+	shapes := [][]int{{c}, {c}, {hid, c}, {hid}, {c, hid}, {c}, {c}, {c}, {c, c}}
+	p := map[string]*Param{}
+	for i, n := range names {
+		v, err := ps.New(n, shapes[i]...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p[n] = v
+	}
+	if err := ps.Alloc(be); err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Free()
+	for i, n := range names {
+		v := make([]float32, Shape(shapes[i]).Numel())
+		for j := range v {
+			v[j] = float32(r.NormFloat64() * 0.3)
+		}
+		if err := p[n].Write(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ps.SetStorage(dt); err != nil {
+		t.Fatal(err)
+	}
+	xv := make([]float32, rows*c)
+	for i := range xv {
+		xv[i] = float32(r.NormFloat64())
+	}
+	type result struct {
+		loss  []float32
+		grads [][]float32 // x's, then the parameters' in names order
+		stats Stats
+	}
+	run := func(low bool) result {
+		t.Helper()
+		g := New()
+		x := g.Input("x", gpu.F32, 1, rows, c)
+		h := g.LayerNorm(x, g.Param(p["ln1.g"]), g.Param(p["ln1.b"]), 1e-5)
+		a := g.LinearAct(h, g.Param(p["fc1.w"]), g.Param(p["fc1.b"]), gpu.ActGELU)
+		y := g.Add(x, g.Linear(a, g.Param(p["fc2.w"]), g.Param(p["fc2.b"])))
+		z := g.LayerNorm(y, g.Param(p["ln2.g"]), g.Param(p["ln2.b"]), 1e-5)
+		o := g.Linear(z, g.Param(p["out.w"]), nil)
+		loss := g.Sum(g.Mul(o, o))
+		plan, err := g.Compile(be, Config{Outputs: []*Tensor{loss}, Loss: loss, GradInputs: []*Tensor{x}, LowActivations: low})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer plan.Close()
+		if err := ps.ZeroGrad(); err != nil {
+			t.Fatal(err)
+		}
+		if err := plan.WriteF32(x, xv); err != nil {
+			t.Fatal(err)
+		}
+		if err := plan.Run(); err != nil {
+			t.Fatal(err)
+		}
+		res := result{loss: make([]float32, 1), stats: plan.Stats()}
+		if err := plan.ReadF32(loss, res.loss); err != nil {
+			t.Fatal(err)
+		}
+		dx := make([]float32, x.Numel())
+		if err := plan.ReadF32(plan.Grad(x), dx); err != nil {
+			t.Fatal(err)
+		}
+		res.grads = append(res.grads, dx)
+		for i, n := range names {
+			gv := make([]float32, Shape(shapes[i]).Numel())
+			if err := p[n].ReadGrad(gv); err != nil {
+				t.Fatal(err)
+			}
+			res.grads = append(res.grads, gv)
+		}
+		return res
+	}
+	full, low := run(false), run(true)
+	want := 3 // the two norms' outputs, the GELU's
+	if dt == gpu.BF16 {
+		want = 0
+	}
+	if full.stats.LowActivations != 0 || low.stats.LowActivations != want {
+		t.Fatalf("16-bit activations: %d without LowActivations, %d with, want 0 and %d", full.stats.LowActivations, low.stats.LowActivations, want)
+	}
+	if math.Float32bits(low.loss[0]) != math.Float32bits(full.loss[0]) {
+		t.Errorf("loss %v with 16-bit activations, %v without", low.loss[0], full.loss[0])
+	}
+	for i := range full.grads {
+		what := "x"
+		if i > 0 {
+			what = names[i-1]
+		}
+		for j := range full.grads[i] {
+			if math.Float32bits(low.grads[i][j]) != math.Float32bits(full.grads[i][j]) {
+				t.Errorf("gradient of %s[%d]: %v with 16-bit activations, %v without", what, j, low.grads[i][j], full.grads[i][j])
+				break
+			}
+		}
+	}
+	t.Logf("%s weights: loss %v, %d activations in 16 bits", dt, low.loss[0], low.stats.LowActivations)
+}

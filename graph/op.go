@@ -74,6 +74,10 @@ type node struct {
 	// nondiff marks inputs no gradient flows to (masks, ids); i32 inputs
 	// never get one.
 	nondiff map[*Tensor]bool
+	// lowRead, where set (backward nodes), is the 16-bit type in which the
+	// node may read input t without changing its result, or F32
+	// (low_activations.go; forward nodes are known by their op).
+	lowRead func(t *Tensor) gpu.DType
 	attr    any
 	emit    func(e *emitCtx) []gpu.Call
 }

@@ -123,6 +123,13 @@ func linearGrad(b *backCtx, n *node) {
 	}
 	zeros := b.g.zeros(zeroChunk)
 	bn.ins = append(bn.ins, zeros)
+	// dW under f16 weights reads x rounded to f16: x may be kept in f16.
+	bn.lowRead = func(t *Tensor) gpu.DType {
+		if t == x && dw != nil && lowWeightType(w) == gpu.F16 {
+			return gpu.F16
+		}
+		return gpu.F32
+	}
 	bn.emit = func(e *emitCtx) []gpu.Call {
 		var calls []gpu.Call
 		if a.act != gpu.ActNone {

@@ -59,8 +59,8 @@ func newPlan(be gpu.Backend, g *Graph, cfg Config, fwd, bwd []*node, gradOf map[
 	nodes := append(append([]*node(nil), fwd...), bwd...)
 	end := len(nodes)
 	var low map[*Tensor]gpu.DType
-	if cfg.LowActivations && !p.training {
-		low = lowActivations(nodes, cfg)
+	if cfg.LowActivations {
+		low = lowActivations(nodes, cfg, p.training)
 	}
 	dtypeOf := func(r *Tensor) gpu.DType {
 		if d, ok := low[r]; ok {

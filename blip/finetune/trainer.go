@@ -162,6 +162,7 @@ func NewTrainer(cfg *Config, m *blip.Model, be gpu.Backend, epochSteps int) (*Tr
 // with the loss scale through an input, so that the scale can change
 // between steps without compiling again.
 func (t *Trainer) compileConfig(g *graph.Graph, dt gpu.DType, pc graph.Config) graph.Config {
+	pc.LowActivations = blip.LowActivations()
 	if dt == gpu.F16 {
 		t.lossSeed = g.Input("loss_scale", gpu.F32, pc.Loss.Shape()...)
 		pc.LossGrad = t.lossSeed

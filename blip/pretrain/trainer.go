@@ -123,7 +123,7 @@ func (t *Trainer) build() error {
 	g := graph.New()
 	t.in, t.out = t.Model.BuildStep(g, t.shape)
 	o := t.out
-	pc := graph.Config{Loss: o.Loss, Outputs: []*graph.Tensor{o.Losses, o.ImageFeatM, o.TextFeatM}}
+	pc := graph.Config{Loss: o.Loss, Outputs: []*graph.Tensor{o.Losses, o.ImageFeatM, o.TextFeatM}, LowActivations: blip.LowActivations()}
 	if dt == gpu.F16 {
 		// The scale changes between steps: an input seeds the backward,
 		// so the plan need not be compiled again.

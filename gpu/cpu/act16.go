@@ -6,8 +6,8 @@ import (
 	"blip/gpu"
 )
 
-// 16-bit activations (gpu.Gemm's A and C, gpu.LayerNorm's Y,
-// gpu.Attention's Q, K, V and O in F16 or BF16): the reference runs the
+// 16-bit activations (gpu.Gemm's A and C, gpu.LayerNorm's and gpu.Unary's
+// Y, gpu.Attention's Q, K, V and O in F16 or BF16): the reference runs the
 // fp32 kernel on widened copies and rounds what it wrote back, which is the
 // contract: widening is exact and each stored value is the fp32 result
 // rounded to nearest even.
@@ -58,4 +58,12 @@ func attentionAct16(a gpu.Attention) {
 	a.Q, a.K, a.V, a.O = widened(a.Q), widened(a.K), widened(a.V), widened(o)
 	attention(a)
 	narrowInto(o, a.O)
+}
+
+// unaryAct16 is unary for a 16-bit Y.
+func unaryAct16(u gpu.Unary) {
+	y := u.Y
+	u.Y = widened(y)
+	unary(u)
+	narrowInto(y, u.Y)
 }

@@ -410,6 +410,10 @@ func run(c gpu.Call) {
 		}
 		gemm(c)
 	case gpu.Unary:
+		if c.Y.DType != c.X.DType {
+			unaryAct16(c)
+			return
+		}
 		unary(c)
 	case gpu.Binary:
 		binary(c)

@@ -261,6 +261,7 @@ type unaryCfg struct {
 	OffX, OffY int
 	Alias      bool // Y is X
 	Tol, Floor float64
+	YType      gpu.DType // F32 (the zero value), or F16/BF16 with an f32 X
 }
 
 func unaryCase(name string, u unaryCfg) Case {
@@ -269,6 +270,9 @@ func unaryCase(name string, u unaryCfg) Case {
 		ts[0].Out = true
 	} else {
 		ts = append(ts, Tensor{Name: "Y", DType: u.DType, Len: u.N, Off: u.OffY, Fill: Const(nan), Out: true})
+		if u.YType != gpu.F32 {
+			ts[1].DType, ts[1].Tol = u.YType, u.Tol+storedUnit(u.YType)
+		}
 	}
 	t := gpu.Unary{Op: u.Op, N: u.N, Alpha: u.Alpha}
 	return Case{

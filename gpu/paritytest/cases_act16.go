@@ -108,6 +108,26 @@ func act16Cases() []Case {
 		attentionF16Case("act16_of16_t33_d64_mask", attnCfg{AttentionShape: sh(2, 2, 33, 33, 64), Mask: padMask(-10000, 33, 20), OType: gpu.F16}, attnF16Tol, false),
 		attentionF16Case("act16_of16_vit_fused_h2_t577", attnCfg{AttentionShape: sh(1, 2, 577, 577, 64), Fused: true, NoLSE: true, OType: gpu.F16}, attnF16Tol, false))
 
+	// Unary into a 16-bit Y (training's GELU after a product that keeps
+	// its input): absolute errors below magnitude 1 (Floor 1), where a
+	// value's own f16 unit is below the fp32 differences' reach.
+	for _, yt := range []gpu.DType{gpu.F16, gpu.BF16} {
+		for _, o := range []struct {
+			name string
+			op   gpu.UnaryOp
+			tol  float64
+		}{{"gelu", gpu.UnaryGELU, 1e-5}, {"copy", gpu.UnaryCopy, 0}, {"scale", gpu.UnaryScale, 1e-6}} {
+			u := unaryCfg{Op: o.op, Alpha: -0.37, Tol: o.tol, Floor: 1, DType: gpu.F32, YType: yt, X: Normal(0, 2)}
+			p := "act16_y" + yt.String() + "_" + o.name
+			u.N = 1
+			cs = append(cs, unaryCase(p+"_n1", u))
+			u.N = 1031
+			cs = append(cs, unaryCase(p+"_n1031", u))
+			u.OffX, u.OffY = 3, 1
+			cs = append(cs, unaryCase(p+"_n1031_off", u))
+		}
+	}
+
 	ln := func(name string, l layerNormCfg) { cs = append(cs, layerNormCase(name, l)) }
 	for _, yt := range []gpu.DType{gpu.F16, gpu.BF16} {
 		p := "y" + yt.String() + "_"
@@ -150,6 +170,11 @@ func act16ErrorCases() []ErrorCase {
 			return l
 		}},
 		{"y_i32", "layernorm", func(e *Env) gpu.Call { l := ln(e); l.Y = e.I32(12); return l }},
+		{"y_f16_overlaps_x", "unary", func(e *Env) gpu.Call {
+			x := e.F32(8)
+			return gpu.Unary{Op: gpu.UnaryGELU, X: x, Y: gpu.View{Buf: x.Buf, Off: 2*x.Off + 2, Len: 8, DType: gpu.F16}, N: 8}
+		}},
+		{"x_i32_y_f16", "unary", func(e *Env) gpu.Call { return gpu.Unary{Op: gpu.UnaryCopy, X: e.I32(8), Y: e.V(gpu.F16, 8), N: 8} }},
 		{"o_f16_too_small", "attention", func(e *Env) gpu.Call {
 			s := gpu.AttentionShape{B: 1, H: 2, Tq: 3, Tk: 3, D: 4}
 			return gpu.Attention{Q: e.F32(24), K: e.F32(24), V: e.F32(24), O: e.V(gpu.F16, 23), AttentionShape: s}
