@@ -43,10 +43,10 @@
 #            (BLIP_COOP_DIAG=1: staging alone, =2: products alone), then
 #            fp16 ViT, ITM and caption training both ways (the new build
 #            next to HF transformers)
-#   act16    the fp16 ViT, ITM and ITM re-ranking with the encoders' 16-bit
-#            activations (graph.Config.LowActivations) and without
-#            (BLIP_LOW_ACTIVATIONS=0), then with them next to HF fp16, then
-#            the fp16 ViT's profile each way (about 120 s)
+#   act16    the fp16 ViT, ITM, ITM re-ranking and caption training step
+#            with 16-bit activations (graph.Config.LowActivations) and
+#            without (BLIP_LOW_ACTIVATIONS=0), then with them next to HF
+#            fp16, then the fp16 ViT's profile each way (about 150 s)
 #   kernels  the built-in kernel benchmarks next to PyTorch/cuBLAS (fp32, TF32 off)
 #   model32  blip bench model (base, the anchors' sizes) next to HF transformers in
 #            the same command, one command per group of MODEL_GROUPS (default:
@@ -214,8 +214,8 @@ stage_ab() {
 stage_act16() {
   echo "== 16-bit activations (fp16 encoders): on, and off (BLIP_LOW_ACTIVATIONS=0), then on next to HF, then the ViT's profile each way"
   for v in "" "BLIP_LOW_ACTIVATIONS=0"; do
-    env $v timeout 45 bin/blip --backend vulkan --precision fp16 bench model --size base --quick --torch "" --only vit,itm,itm-rerank 2>&1 |
-      grep -E '^(vit|itm|error)' | sed "s/^/act16 ${v:-on} /" | tee -a "$OUT/act16.txt"
+    env $v timeout 60 bin/blip --backend vulkan --precision fp16 bench model --size base --quick --torch "" --only vit,itm,itm-rerank,train-caption 2>&1 |
+      grep -E '^(vit|itm|train|error)' | sed "s/^/act16 ${v:-on} /" | tee -a "$OUT/act16.txt"
   done
   timeout 60 bin/blip --backend vulkan --precision fp16 bench model --size base --quick --torch python3 --torch-device cuda --only vit,itm 2>&1 |
     grep -E '^(workload|vit|itm|error)' | sed "s/^/act16 hf /" | tee -a "$OUT/act16.txt"
