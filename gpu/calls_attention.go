@@ -237,7 +237,8 @@ func (a Attention) Check() error {
 // DV: V's, DO: O's), so a fused dqkv (B, T, 3*H*D) is written in place like a
 // fused qkv is read. Mask, Causal and Scale must be those of the forward.
 // The outputs must not overlap the inputs or each other; the result is
-// deterministic (no atomics).
+// deterministic (no atomics). Q, K and V may be F16 or BF16 (16-bit
+// activations, as Attention reads them); the rest is F32.
 //
 // Memory: like Attention, nothing proportional to Tq*Tk is allocated (the
 // probabilities are recomputed per tile from LSE); no scratch is needed.
@@ -288,9 +289,16 @@ func (a AttentionBackward) Check() error {
 		{"Q", a.Q, 0, s.Tq}, {"K", a.K, 1, s.Tk}, {"V", a.V, 2, s.Tk}, {"O", a.O, 3, s.Tq}, {"DO", a.DO, 3, s.Tq},
 		{"DQ", a.DQ, 0, s.Tq}, {"DK", a.DK, 1, s.Tk}, {"DV", a.DV, 2, s.Tk},
 	} {
-		if err := s.needT(k, x.name, x.v, ls[x.l], x.t, F32); err != nil {
+		d := F32
+		if x.l < 3 && x.name[0] != 'D' {
+			d = floatOr32(a.Q.DType) // Q, K and V share a type
+		}
+		if err := s.needT(k, x.name, x.v, ls[x.l], x.t, d); err != nil {
 			return err
 		}
+	}
+	if a.F16 && a.Q.DType == BF16 {
+		return shapeErr(k, "F16 (half-precision products) with Q, K and V in bf16: they must be f32 or f16")
 	}
 	if err := need(k, fmt.Sprintf("LSE (B=%d, H=%d, Tq=%d)", s.B, s.H, s.Tq), a.LSE, F32, int64(s.B)*int64(s.H)*int64(s.Tq)); err != nil {
 		return err

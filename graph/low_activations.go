@@ -17,6 +17,11 @@ import (
 // weights the stored values are rounded to bf16, as a bf16 framework
 // stores them. Everything else (the residual stream, normalisation
 // statistics, the plan's outputs, any input of another plan) stays fp32.
+//
+// Training plans (fp16 only) count the backward's reads too: a linear
+// layer's weight gradient reads x rounded to f16 (node.lowRead), and so
+// does attention's backward read Q, K and V; attention's backward reads O
+// in fp32, which keeps attention's output fp32 there.
 
 // lowMinRows: products over fewer rows (decoding, a short question) are
 // bound by their weights, which they read whole for a few rows of

@@ -179,9 +179,11 @@ func testLowActivations(t *testing.T, be gpu.Backend, dt gpu.DType) {
 
 // TestLowActivationsTraining checks Config.LowActivations in training
 // plans on both backends: under f16 weights (mixed precision, every
-// product of a linear layer in f16) the activations that only linear
-// layers and their weight gradients read (the norms' outputs, the MLP's
-// GELU output) are stored in f16, and the loss, the input's gradient and
+// product of a linear layer and of attention in f16) the activations that
+// only linear layers and their weight gradients, or attention and its
+// backward, read (the norms' outputs, the qkv projection's, the MLP's GELU
+// output; not attention's output, whose backward reads it in fp32) are
+// stored in f16, and the loss, the input's gradient and
 // every parameter gradient equal those of the fp32-activation plan bit for
 // bit; under bf16 weights (fp32 products) nothing is lowered.
 func TestLowActivationsTraining(t *testing.T) {
@@ -199,8 +201,8 @@ func testLowActivationsTraining(t *testing.T, be gpu.Backend, dt gpu.DType) {
 	const rows, c, hid = 70, 32, 68
 	r := rand.New(rand.NewPCG(11, uint64(dt)))
 	ps := NewParams()
-	names := []string{"ln1.g", "ln1.b", "fc1.w", "fc1.b", "fc2.w", "fc2.b", "ln2.g", "ln2.b", "out.w"}
-	shapes := [][]int{{c}, {c}, {hid, c}, {hid}, {c, hid}, {c}, {c}, {c}, {c, c}}
+	names := []string{"ln1.g", "ln1.b", "fc1.w", "fc1.b", "fc2.w", "fc2.b", "ln2.g", "ln2.b", "out.w", "ln0.g", "ln0.b", "qkv.w", "o.w"}
+	shapes := [][]int{{c}, {c}, {hid, c}, {hid}, {c, hid}, {c}, {c}, {c}, {c, c}, {c}, {c}, {3 * c, c}, {c, c}}
 	p := map[string]*Param{}
 	for i, n := range names {
 		v, err := ps.New(n, shapes[i]...)
@@ -238,9 +240,13 @@ func testLowActivationsTraining(t *testing.T, be gpu.Backend, dt gpu.DType) {
 		t.Helper()
 		g := New()
 		x := g.Input("x", gpu.F32, 1, rows, c)
-		h := g.LayerNorm(x, g.Param(p["ln1.g"]), g.Param(p["ln1.b"]), 1e-5)
+		h0 := g.LayerNorm(x, g.Param(p["ln0.g"]), g.Param(p["ln0.b"]), 1e-5)
+		qkv := g.Linear(h0, g.Param(p["qkv.w"]), nil)
+		att := g.Attention(g.Slice(qkv, 2, 0, c), g.Slice(qkv, 2, c, 2*c), g.Slice(qkv, 2, 2*c, 3*c), AttentionOpts{Heads: 2})
+		x1 := g.Add(x, g.Linear(att, g.Param(p["o.w"]), nil))
+		h := g.LayerNorm(x1, g.Param(p["ln1.g"]), g.Param(p["ln1.b"]), 1e-5)
 		a := g.LinearAct(h, g.Param(p["fc1.w"]), g.Param(p["fc1.b"]), gpu.ActGELU)
-		y := g.Add(x, g.Linear(a, g.Param(p["fc2.w"]), g.Param(p["fc2.b"])))
+		y := g.Add(x1, g.Linear(a, g.Param(p["fc2.w"]), g.Param(p["fc2.b"])))
 		z := g.LayerNorm(y, g.Param(p["ln2.g"]), g.Param(p["ln2.b"]), 1e-5)
 		o := g.Linear(z, g.Param(p["out.w"]), nil)
 		loss := g.Sum(g.Mul(o, o))
@@ -277,7 +283,7 @@ func testLowActivationsTraining(t *testing.T, be gpu.Backend, dt gpu.DType) {
 		return res
 	}
 	full, low := run(false), run(true)
-	want := 3 // the two norms' outputs, the GELU's
+	want := 5 // the three norms' outputs, the qkv projection's (attention reads it in place), the GELU's
 	if dt == gpu.BF16 {
 		want = 0
 	}

@@ -248,6 +248,14 @@ func attentionGrad(b *backCtx, n *node) {
 		// together every element of the packed tensor's gradient.
 		x := q
 		bn := b.begin(dy, x, y, a.lse, a.mask)
+		// Under f16 products the backward rounds Q, K and V to f16 as the
+		// forward does: the qkv tensor may be kept in f16.
+		bn.lowRead = func(t *Tensor) gpu.DType {
+			if t == x {
+				return attentionInputType(n, t)
+			}
+			return gpu.F32
+		}
 		var w, addTo *Tensor
 		if b.needs(n, x) && x.kind != kParam && b.grads[x] == nil {
 			w = b.fresh(x)
@@ -272,6 +280,12 @@ func attentionGrad(b *backCtx, n *node) {
 	}
 	if a.fused {
 		bn := b.begin(dy, q, k, v, y, a.lse, a.mask)
+		bn.lowRead = func(t *Tensor) gpu.DType {
+			if t == q || t == k || t == v {
+				return attentionInputType(n, t)
+			}
+			return gpu.F32
+		}
 		// The kernel overwrites DQ, DK and DV, which may overlap neither
 		// the inputs nor each other: a fresh gradient takes the result
 		// directly, anything else goes through scratch.

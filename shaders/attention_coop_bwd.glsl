@@ -61,6 +61,7 @@
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_EXT_spirv_intrinsics : require
+#extension GL_EXT_shader_16bit_storage : require
 
 #include "gemm_round.glsl"
 
@@ -73,6 +74,9 @@ layout(constant_id = 0) const uint WG = 128;   // invocations: four subgroups, 3
 layout(constant_id = 1) const uint DP = 64;    // D padded to 16, 32 or 64
 layout(constant_id = 2) const uint MODE = 0;   // 0: dQ, 1: dK and dV
 layout(constant_id = 3) const bool SWR = false; // round in integers (no RTE mode)
+// QKV16 reads Q, K and V stored in f16 (16-bit activations), which round
+// to themselves.
+layout(constant_id = 4) const bool QKV16 = false;
 
 const bool DQ = MODE == 0;
 const uint BR = 64;          // owned rows per workgroup (16 per subgroup)
@@ -95,6 +99,12 @@ layout(binding = 4) readonly buffer BufDO { float DO_[]; };
 layout(binding = 0) readonly buffer BufQ4 { vec4 Q4_[]; };
 layout(binding = 1) readonly buffer BufK4 { vec4 K4_[]; };
 layout(binding = 2) readonly buffer BufV4 { vec4 V4_[]; };
+layout(binding = 0) readonly buffer BufQh { float16_t Qh_[]; };
+layout(binding = 1) readonly buffer BufKh { float16_t Kh_[]; };
+layout(binding = 2) readonly buffer BufVh { float16_t Vh_[]; };
+layout(binding = 0) readonly buffer BufQh4 { f16vec4 Qh4_[]; };
+layout(binding = 1) readonly buffer BufKh4 { f16vec4 Kh4_[]; };
+layout(binding = 2) readonly buffer BufVh4 { f16vec4 Vh4_[]; };
 layout(binding = 4) readonly buffer BufDO4 { vec4 DO4_[]; };
 layout(binding = 5) readonly buffer BufLSE { float L_[]; };
 layout(binding = 6) readonly buffer BufMask { float M_[]; };
@@ -144,11 +154,11 @@ float operand(uint which, uint b, uint h, uint r, uint n, uint d) {
     const uint hd = h * p.D + d;
     switch (which) {
     case 0u:
-        return Q_[p.offQ + b * p.batQ + r * p.tokQ + hd];
+        return QKV16 ? float(Qh_[p.offQ + b * p.batQ + r * p.tokQ + hd]) : Q_[p.offQ + b * p.batQ + r * p.tokQ + hd];
     case 1u:
-        return K_[p.offK + b * p.batK + r * p.tokK + hd];
+        return QKV16 ? float(Kh_[p.offK + b * p.batK + r * p.tokK + hd]) : K_[p.offK + b * p.batK + r * p.tokK + hd];
     case 2u:
-        return V_[p.offV + b * p.batV + r * p.tokV + hd];
+        return QKV16 ? float(Vh_[p.offV + b * p.batV + r * p.tokV + hd]) : V_[p.offV + b * p.batV + r * p.tokV + hd];
     default:
         return DO_[p.offDO + b * p.batO + r * p.tokO + hd];
     }
@@ -178,11 +188,11 @@ vec4 operand4(uint which, uint b, uint h, uint r, uint n, uint d) {
     const uint hd = h * p.D + d;
     switch (which) {
     case 0u:
-        return Q4_[(p.offQ + b * p.batQ + r * p.tokQ + hd) / 4];
+        return QKV16 ? vec4(Qh4_[(p.offQ + b * p.batQ + r * p.tokQ + hd) / 4]) : Q4_[(p.offQ + b * p.batQ + r * p.tokQ + hd) / 4];
     case 1u:
-        return K4_[(p.offK + b * p.batK + r * p.tokK + hd) / 4];
+        return QKV16 ? vec4(Kh4_[(p.offK + b * p.batK + r * p.tokK + hd) / 4]) : K4_[(p.offK + b * p.batK + r * p.tokK + hd) / 4];
     case 2u:
-        return V4_[(p.offV + b * p.batV + r * p.tokV + hd) / 4];
+        return QKV16 ? vec4(Vh4_[(p.offV + b * p.batV + r * p.tokV + hd) / 4]) : V4_[(p.offV + b * p.batV + r * p.tokV + hd) / 4];
     default:
         return DO4_[(p.offDO + b * p.batO + r * p.tokO + hd) / 4];
     }

@@ -7,7 +7,8 @@ import (
 )
 
 // 16-bit activations (gpu.Gemm's A and C, gpu.LayerNorm's and gpu.Unary's
-// Y, gpu.Attention's Q, K, V and O in F16 or BF16): the reference runs the
+// Y, gpu.Attention's Q, K, V and O, gpu.AttentionBackward's Q, K and V in
+// F16 or BF16): the reference runs the
 // fp32 kernel on widened copies and rounds what it wrote back, which is the
 // contract: widening is exact and each stored value is the fp32 result
 // rounded to nearest even.
@@ -66,4 +67,11 @@ func unaryAct16(u gpu.Unary) {
 	u.Y = widened(y)
 	unary(u)
 	narrowInto(y, u.Y)
+}
+
+// attentionBackwardAct16 is the attention backward twin for 16-bit Q, K
+// and V.
+func attentionBackwardAct16(a gpu.AttentionBackward) {
+	a.Q, a.K, a.V = widened(a.Q), widened(a.K), widened(a.V)
+	attentionBackward(a)
 }

@@ -427,6 +427,12 @@ func run(c gpu.Call) {
 			return
 		}
 		attention(c)
+	case gpu.AttentionBackward:
+		if c.Q.DType != gpu.F32 {
+			attentionBackwardAct16(c)
+			return
+		}
+		attentionBackward(c)
 	case gpu.LayerNorm:
 		if c.Y.DType != gpu.F32 {
 			layerNormAct16(c)

@@ -128,6 +128,20 @@ func act16Cases() []Case {
 		}
 	}
 
+	// The backward with 16-bit Q, K and V (fp16 training keeps a fused qkv
+	// projection's output in f16): odd shapes, fused, F16 at 577 tokens.
+	for _, qt := range []gpu.DType{gpu.F16, gpu.BF16} {
+		p := "act16_q" + qt.String() + "_"
+		cs = append(cs,
+			attentionBwdCase(p+"t7_d16_h3_mask", attnCfg{AttentionShape: sh(2, 3, 7, 7, 16), Mask: padMask(-10000, 7, 4), QType: qt}),
+			attentionBwdCase(p+"t9_d6_odd_off", attnCfg{AttentionShape: sh(2, 3, 9, 9, 6), Off: 3, QType: qt}),
+			attentionBwdCase(p+"fused_t35_mask", attnCfg{AttentionShape: sh(2, 12, 35, 35, 64), Fused: true, Mask: padMask(-10000, 35, 12), QType: qt}))
+	}
+	cs = append(cs,
+		attentionBwdF16Case("act16_qf16_t9_d6_odd_mask_off", attnCfg{AttentionShape: sh(2, 3, 9, 9, 6), Mask: padMask(-10000, 9, 5), Off: 3, QType: gpu.F16}, attnBwdF16Tol, false),
+		attentionBwdF16Case("act16_qf16_fused_t21_d16_causal_mask", attnCfg{AttentionShape: gpu.AttentionShape{B: 2, H: 2, Tq: 21, Tk: 21, D: 16, Causal: true},
+			Fused: true, Mask: padMask(-10000, 21, 15), QType: gpu.F16}, attnBwdF16Tol, false))
+
 	ln := func(name string, l layerNormCfg) { cs = append(cs, layerNormCase(name, l)) }
 	for _, yt := range []gpu.DType{gpu.F16, gpu.BF16} {
 		p := "y" + yt.String() + "_"

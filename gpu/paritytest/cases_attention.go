@@ -450,6 +450,9 @@ func attentionBwdCaseRef(name string, c attnCfg, ref attnBwdRef) Case {
 			f32("K", g.lenK, a.fill(func() []float64 { return a.k })),
 			f32("V", g.lenV, a.fill(func() []float64 { return a.v })))
 	}
+	for i := range ts {
+		ts[i].DType = c.QType // the harness rounds the data to it
+	}
 	iO := len(ts)
 	ts = append(ts,
 		f32("O", g.lenO, a.fill(func() []float64 { return a.o })),

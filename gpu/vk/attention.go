@@ -281,6 +281,9 @@ const (
 func attentionBwdKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 	const k = "attention_bwd"
 	a := callAs[gpu.AttentionBackward](c)
+	if err := d.need16(k, a.Q); err != nil {
+		return nil, err
+	}
 	s := a.AttentionShape
 	ls := s.Layouts()
 	dp := uint32((s.D + 31) / 32 * 32)
@@ -304,10 +307,17 @@ func attentionBwdKernel(d *Device, c gpu.Call) ([]dispatch, error) {
 		return attentionCoopBwd(d, a, nb, ts), nil
 	}
 	shuf := d.attnShuffle()
-	return d.attnBwdDispatches(a, nb, ts, "attention_bwd", tq, tk, func(mode uint32, t attnTile, vec bool) ([]uint32, uint32) {
+	shader := "attention_bwd"
+	if a.Q.DType != gpu.F32 {
+		shader = "attention_bwd_h" // 16-bit Q, K, V: their type the last constant
+	}
+	return d.attnBwdDispatches(a, nb, ts, shader, tq, tk, func(mode uint32, t attnTile, vec bool) ([]uint32, uint32) {
 		spec := []uint32{t.threads(), t.cols, t.rows, dp, b2u(vec), shuf, mode, b2u(a.F16)}
 		if mode == attnModeDQ {
 			spec[1], spec[2] = t.rows, t.cols // BR = owned query rows, BC = key tile
+		}
+		if a.Q.DType != gpu.F32 {
+			spec = append(spec, dtCode(a.Q.DType))
 		}
 		return spec, 0
 	}), nil

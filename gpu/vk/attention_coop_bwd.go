@@ -36,7 +36,7 @@ func (d *Device) attnCoopBwdShader() string {
 
 // useAttnCoopBwd reports whether a runs on attention_coop_bwd.
 func (d *Device) useAttnCoopBwd(a gpu.AttentionBackward) bool {
-	return a.F16 && attnCoopBwdShared <= d.info.SharedMemBytes && d.attnCoopBwdShader() != "" &&
+	return a.F16 && a.Q.DType != gpu.BF16 && attnCoopBwdShared <= d.info.SharedMemBytes && d.attnCoopBwdShader() != "" &&
 		d.useAttnCoop(gpu.Attention{F16: true, AttentionShape: a.AttentionShape})
 }
 
@@ -49,6 +49,7 @@ func attentionCoopBwd(d *Device, a gpu.AttentionBackward, nb int, ts []attnTenso
 	}
 	wg := 4 * uint32(d.info.SubgroupSize)
 	sw := b2u(d.roundsInShader())
+	q16 := b2u(a.Q.DType == gpu.F16) // 16-bit activations
 	tile := attnTile{rows: attnCoopBwdRows}
 	return d.attnBwdDispatches(a, nb, ts, d.attnCoopBwdShader(), tile, tile, func(mode uint32, _ attnTile, vec bool) ([]uint32, uint32) {
 		// Flags: 4 and 8 which of dK and dV the dK/dV pass writes, 16 the
@@ -57,12 +58,12 @@ func attentionCoopBwd(d *Device, a gpu.AttentionBackward, nb int, ts []attnTenso
 		fl := 16 * b2u(vec)
 		switch mode {
 		case attnModeDQ:
-			return []uint32{wg, dp, 0, sw}, fl
+			return []uint32{wg, dp, 0, sw, q16}, fl
 		case attnModeDV:
-			return []uint32{wg, dp, 1, sw}, fl | 8
+			return []uint32{wg, dp, 1, sw, q16}, fl | 8
 		case attnModeDK:
-			return []uint32{wg, dp, 1, sw}, fl | 4
+			return []uint32{wg, dp, 1, sw, q16}, fl | 4
 		}
-		return []uint32{wg, dp, 1, sw}, fl | 4 | 8
+		return []uint32{wg, dp, 1, sw, q16}, fl | 4 | 8
 	})
 }
