@@ -73,6 +73,19 @@ vec4 sum8(vec4 v) {
         return v;                                               \
     }
 
+// ATT_LOAD16(name, S, T): ATT_LOAD4's name for the 16-bit codes S of type
+// T (16-bit activations; half.glsl's widen16), element by element.
+#define ATT_LOAD16(name, S, T)                                  \
+    vec4 name(uint i, uint d, uint D) {                         \
+        vec4 v = vec4(0.0);                                     \
+        [[unroll]] for (uint e = 0; e < 4; e++) {               \
+            if (d + e < D) {                                    \
+                v[e] = widen16(T, uint(S[i + d + e]));          \
+            }                                                   \
+        }                                                       \
+        return v;                                               \
+    }
+
 // ATT_STORE4(name, S, S4): the matching store (columns from D on are
 // skipped).
 #define ATT_STORE4(name, S, S4)                                 \

@@ -102,20 +102,9 @@ shared float sC1[CW]; // MODE 0: the tile's mask; otherwise the tile's LSE
 shared float sC2[CW]; // otherwise: the tile's Delta
 
 #ifdef HALF_QKV
-// ATT_LOAD16(name, S): ATT_LOAD4's name for the 16-bit view S.
-#define ATT_LOAD16(name, S)                                     \
-    vec4 name(uint i, uint d, uint D) {                         \
-        vec4 v = vec4(0.0);                                     \
-        [[unroll]] for (uint e = 0; e < 4; e++) {               \
-            if (d + e < D) {                                    \
-                v[e] = widen16(QT, uint(S[i + d + e]));         \
-            }                                                   \
-        }                                                       \
-        return v;                                               \
-    }
-ATT_LOAD16(loadQ, Qh_)
-ATT_LOAD16(loadK, Kh_)
-ATT_LOAD16(loadV, Vh_)
+ATT_LOAD16(loadQ, Qh_, QT)
+ATT_LOAD16(loadK, Kh_, QT)
+ATT_LOAD16(loadV, Vh_, QT)
 #else
 ATT_LOAD4(loadQ, Q_, Q4_)
 ATT_LOAD4(loadK, K_, K4_)

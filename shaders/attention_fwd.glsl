@@ -88,24 +88,12 @@ ATT_LOAD4(loadK32, K_, K4_)
 ATT_LOAD4(loadV32, V_, V4_)
 ATT_STORE4(storeO32, O_, O4_)
 #ifdef HALF_O
-// ATT_LOAD16(name, S, S32): the 16-bit form of ATT_LOAD4's name (S the
-// 16-bit view, S32 the f32 load of the same binding).
-#define ATT_LOAD16(name, S, S32)                                \
-    vec4 name(uint i, uint d, uint D) {                         \
-        if (QT == DT_F32) {                                     \
-            return S32(i, d, D);                                \
-        }                                                       \
-        vec4 v = vec4(0.0);                                     \
-        [[unroll]] for (uint e = 0; e < 4; e++) {               \
-            if (d + e < D) {                                    \
-                v[e] = widen16(QT, uint(S[i + d + e]));         \
-            }                                                   \
-        }                                                       \
-        return v;                                               \
-    }
-ATT_LOAD16(loadQ, Qh_, loadQ32)
-ATT_LOAD16(loadK, Kh_, loadK32)
-ATT_LOAD16(loadV, Vh_, loadV32)
+ATT_LOAD16(loadQ16, Qh_, QT)
+ATT_LOAD16(loadK16, Kh_, QT)
+ATT_LOAD16(loadV16, Vh_, QT)
+vec4 loadQ(uint i, uint d, uint D) { return QT == DT_F32 ? loadQ32(i, d, D) : loadQ16(i, d, D); }
+vec4 loadK(uint i, uint d, uint D) { return QT == DT_F32 ? loadK32(i, d, D) : loadK16(i, d, D); }
+vec4 loadV(uint i, uint d, uint D) { return QT == DT_F32 ? loadV32(i, d, D) : loadV16(i, d, D); }
 void storeO(uint i, uint d, uint D, vec4 v) {
     if (OT == DT_F32) {
         storeO32(i, d, D, v);
