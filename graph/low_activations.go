@@ -32,8 +32,8 @@ const lowMinRows = 64
 // lowActivations returns the roots of nodes' tensors that the plan stores
 // in 16 bits, with their types.
 func lowActivations(nodes []*node, cfg Config, training bool) map[*Tensor]gpu.DType {
-	// The type each root's readers ask for; 0 (F32) once any reader is
-	// not a linear layer's x over a 16-bit weight copy, or two disagree.
+	// The 16-bit type each root's readers take it in; refused once a
+	// reader takes only f32 (any read not named below) or two disagree.
 	want := map[*Tensor]gpu.DType{}
 	refuse := map[*Tensor]bool{}
 	read := func(t *Tensor, d gpu.DType) {
