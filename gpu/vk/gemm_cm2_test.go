@@ -59,6 +59,14 @@ func TestGemmCoop2(t *testing.T) {
 			}
 			g := sizedCall(c).(gpu.Gemm)
 			got := shadersOf(t, d, g)
+			if g.A.DType != gpu.F32 || g.C.DType != gpu.F32 {
+				// 16-bit activations: the KHR GEMM's (gemm_cm2 takes f32
+				// activations, useCoop2).
+				if strings.Contains(got, "gemm_cm2") {
+					t.Fatalf("%s (A %s, C %s) ran on %s", c.Name, g.A.DType, g.C.DType, got)
+				}
+				continue
+			}
 			if !gemmAlignedForCM2(g) {
 				// Bases off 16 bytes: the KHR GEMM's (TestGemmCoop).
 				if strings.Contains(got, "gemm_cm2") {
@@ -284,8 +292,8 @@ func TestAttentionCoop2(t *testing.T) {
 			continue
 		}
 		a := sizedCall(c).(gpu.Attention)
-		if useSplit(a.AttentionShape) || a.D > attnCM2MaxD || !attnCM2Aligned(a) {
-			continue // the split or the KHR kernel's (TestAttentionCoop)
+		if useSplit(a.AttentionShape) || a.D > attnCM2MaxD || !attnCM2Aligned(a) || a.Q.DType != gpu.F32 || a.O.DType != gpu.F32 {
+			continue // the split or the KHR kernel's (TestAttentionCoop; 16-bit activations too)
 		}
 		if !d.useAttnCM2(a) {
 			t.Fatalf("%s (D %d) does not run on attention_cm2", c.Name, a.D)
