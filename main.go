@@ -30,7 +30,7 @@ func newApp() *cli.App {
 			&cli.IntFlag{Name: "device", Value: -1, Usage: "device index from `blip devices` (-1: best)", EnvVars: []string{"BLIP_DEVICE"}},
 			&cli.BoolFlag{Name: "validate", Usage: "enable the Khronos validation layer; any message is an error", EnvVars: []string{"BLIP_VALIDATE"}},
 			&cli.BoolFlag{Name: "verbose", Usage: "more detail (e.g. checkpoint tensors the model does not use)"},
-			&cli.StringFlag{Name: "precision", Value: "fp32", Usage: "inference weight storage: fp32, fp16 or bf16 (16-bit weights, fp32 arithmetic); training is fp32", EnvVars: []string{"BLIP_PRECISION"}},
+			&cli.StringFlag{Name: "precision", Value: "fp32", Usage: "inference storage: fp32, fp16 or bf16 (16-bit weights and encoder activations, fp32 accumulation); training is fp32", EnvVars: []string{"BLIP_PRECISION"}},
 		},
 		Commands: []*cli.Command{
 			devicesCmd(),

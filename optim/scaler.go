@@ -33,9 +33,9 @@ const MaxLossScale = 0x1p126
 // DefaultScalerConfig is GradScaler's init_scale 2^16, growth_factor 2,
 // backoff_factor 0.5 and growth_interval 2000, with a floor of 1.
 //
-// Why a floor of 1 where GradScaler has none: here only the weight copies
-// are 16-bit; activations and gradients are fp32, so the scale guards
-// fp32's range, not fp16's. At S = 1 a non-finite gradient norm means the
+// Why a floor of 1 where GradScaler has none: here the weight copies, and
+// the activations that the products round to f16 anyway, are 16-bit, but
+// gradients are fp32, so the scale guards fp32's range, not fp16's. At S = 1 a non-finite gradient norm means the
 // unscaled gradients themselves overflow fp32 or hold a NaN (a diverged
 // model, a 0/0 in a backward), which a smaller scale cannot cure; skipping
 // on would silently stop training while the run kept going. From the
