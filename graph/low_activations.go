@@ -67,8 +67,10 @@ func lowActivations(nodes []*node, cfg Config, training bool) map[*Tensor]gpu.DT
 			}
 			read(t, d)
 		}
-		for _, t := range append(append([]*Tensor(nil), n.inferReads...), n.inferTemps...) {
-			read(t, gpu.F32)
+		for _, ts := range [][]*Tensor{n.inferReads, n.inferTemps} {
+			for _, t := range ts {
+				read(t, gpu.F32)
+			}
 		}
 	}
 	outputs := map[*Tensor]bool{}

@@ -186,6 +186,16 @@ func (a *attnAttr) blocks(xv gpu.View) (gpu.View, gpu.View, gpu.View) {
 	return at(a.offsets[0]), at(a.offsets[1]), at(a.offsets[2])
 }
 
+// backward is the fused backward of output y with gradient dy, but for
+// its Q, K, V and their gradients, which the caller sets.
+func (a *attnAttr) backward(e *emitCtx, g *Graph, y, dy *Tensor) gpu.AttentionBackward {
+	c := gpu.AttentionBackward{O: e.v(y), DO: e.v(dy), LSE: e.v(a.lse), AttentionShape: a.shape, F16: a.f16(g)}
+	if a.mask != nil {
+		c.Mask = e.v(a.mask)
+	}
+	return c
+}
+
 // headGemm is a Gemm batched over the H heads of one batch element, for
 // operands that are either (T, H*D) token-major (heads side by side: ld H*D,
 // head stride D) or (H, rows, cols) packed.
@@ -267,13 +277,9 @@ func attentionGrad(b *backCtx, n *node) {
 			}
 		}
 		bn.emit = func(e *emitCtx) []gpu.Call {
-			qv, kv, vv := a.blocks(e.v(x))
-			dq, dk, dv := a.blocks(e.v(w))
-			c := gpu.AttentionBackward{Q: qv, K: kv, V: vv, O: e.v(y), DO: e.v(dy), LSE: e.v(a.lse),
-				DQ: dq, DK: dk, DV: dv, AttentionShape: a.shape, F16: a.f16(b.g)}
-			if a.mask != nil {
-				c.Mask = e.v(a.mask)
-			}
+			c := a.backward(e, b.g, y, dy)
+			c.Q, c.K, c.V = a.blocks(e.v(x))
+			c.DQ, c.DK, c.DV = a.blocks(e.v(w))
 			return append([]gpu.Call{c}, finishOver(e, w, addTo)...)
 		}
 		return
@@ -303,11 +309,9 @@ func attentionGrad(b *backCtx, n *node) {
 			}
 		}
 		bn.emit = func(e *emitCtx) []gpu.Call {
-			c := gpu.AttentionBackward{Q: e.v(q), K: e.v(k), V: e.v(v), O: e.v(y), DO: e.v(dy), LSE: e.v(a.lse),
-				DQ: e.v(w[0]), DK: e.v(w[1]), DV: e.v(w[2]), AttentionShape: a.shape, F16: a.f16(b.g)}
-			if a.mask != nil {
-				c.Mask = e.v(a.mask)
-			}
+			c := a.backward(e, b.g, y, dy)
+			c.Q, c.K, c.V = e.v(q), e.v(k), e.v(v)
+			c.DQ, c.DK, c.DV = e.v(w[0]), e.v(w[1]), e.v(w[2])
 			calls := []gpu.Call{c}
 			for i := range 3 {
 				calls = append(calls, finishOver(e, w[i], addTo[i])...)

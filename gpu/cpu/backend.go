@@ -404,17 +404,9 @@ func namedViews(c gpu.Call) ([]namedView, bool) {
 func run(c gpu.Call) {
 	switch c := c.(type) {
 	case gpu.Gemm:
-		if c.A.DType != gpu.F32 || c.C.DType != gpu.F32 {
-			gemmAct16(c)
-			return
-		}
-		gemm(c)
+		act16(func() { gemm(c) }, []*gpu.View{&c.A}, &c.C)
 	case gpu.Unary:
-		if c.Y.DType != c.X.DType {
-			unaryAct16(c)
-			return
-		}
-		unary(c)
+		act16(func() { unary(c) }, nil, &c.Y)
 	case gpu.Binary:
 		binary(c)
 	case gpu.Reduce:
@@ -422,23 +414,11 @@ func run(c gpu.Call) {
 	case gpu.Softmax:
 		softmax(c)
 	case gpu.Attention:
-		if c.O.DType != gpu.F32 || c.Q.DType != gpu.F32 {
-			attentionAct16(c)
-			return
-		}
-		attention(c)
+		act16(func() { attention(c) }, []*gpu.View{&c.Q, &c.K, &c.V}, &c.O)
 	case gpu.AttentionBackward:
-		if c.Q.DType != gpu.F32 {
-			attentionBackwardAct16(c)
-			return
-		}
-		attentionBackward(c)
+		act16(func() { attentionBackward(c) }, []*gpu.View{&c.Q, &c.K, &c.V})
 	case gpu.LayerNorm:
-		if c.Y.DType != gpu.F32 {
-			layerNormAct16(c)
-			return
-		}
-		layerNorm(c)
+		act16(func() { layerNorm(c) }, nil, &c.Y)
 	case gpu.Embedding:
 		embedding(c)
 	case gpu.ArgMax:

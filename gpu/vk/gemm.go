@@ -316,26 +316,21 @@ func (d *Device) gemmDispatch(s *gemmShape, t gemmTile, av, bv, cv, bias gpu.Vie
 		shader = "gemm"
 		spec = []uint32{t.threads(), t.bm, t.bn, t.bk, t.tm, t.tn, b2u(s.ta), b2u(s.tb), b2u(vecA), b2u(vecB), t.dbuf, b2u(s.f16)}
 	}
-	if av.DType != gpu.F32 || cv.DType != gpu.F32 {
-		// 16-bit activations: the _h build with B's, A's and C's types
-		// as its last three specialization constants (gemm_ac.glsl).
-		return dispatch{
-			shader: shader + "_h",
-			spec:   append(spec, dtCode(bv.DType), dtCode(av.DType), dtCode(cv.DType)),
-			binds:  []binding{rd(av), rd(bv), wr(cv), rd(bias)},
-			push:   push,
-			groups: groups,
-		}
-	}
 	return gemmDispatchB(shader, spec, av, bv, cv, bias, push, groups)
 }
 
-// gemmDispatchB is a dispatch of a gemm shader, its _h build (B's type
-// the last specialization constant) for a 16-bit B.
+// gemmDispatchB is a dispatch of a gemm shader, its _h build for a 16-bit
+// B, A or C: B's type the next specialization constant, and where A or C
+// is 16-bit (gemm.comp and gemm_cpu.comp only: gemm_ac.glsl) A's and C's
+// after it.
 func gemmDispatchB(shader string, spec []uint32, av, bv, cv, bias gpu.View, push []uint32, groups [3]uint32) dispatch {
-	if bv.DType != gpu.F32 {
+	act16 := av.DType != gpu.F32 || cv.DType != gpu.F32
+	if bv.DType != gpu.F32 || act16 {
 		shader += "_h"
 		spec = append(spec, dtCode(bv.DType))
+	}
+	if act16 {
+		spec = append(spec, dtCode(av.DType), dtCode(cv.DType))
 	}
 	return dispatch{
 		shader: shader,
